@@ -1,0 +1,69 @@
+// The service's configuration after loading, defaulting and validation. All durations are in
+// milliseconds here, whatever unit the YAML used. Key names in comments are the YAML paths.
+
+export interface TlsListenerConfig {
+  enabled: boolean; //           kaa.kpc.transports.mqtt.tls.enabled        (false)
+  port: number; //               kaa.kpc.transports.mqtt.tls.port           (8883)
+  certFile?: string; //          kaa.kpc.transports.mqtt.tls.cert-file      (required when enabled)
+  keyFile?: string; //           kaa.kpc.transports.mqtt.tls.key-file       (required when enabled)
+  caFile?: string; //            kaa.kpc.transports.mqtt.tls.ca-file
+  clientAuth: 'none' | 'optional' | 'required'; // kaa.kpc.transports.mqtt.tls.client-auth ('none')
+}
+
+export interface MqttConfig {
+  tcp: { enabled: boolean; port: number }; //           tcp.enabled (true), tcp.port (1883)
+  tls: TlsListenerConfig;
+  ws: { enabled: boolean; port: number; path: string }; // ws.enabled (false), ws.port (8080), ws.path ('/ws')
+  connectTimeoutMs: number; //   kaa.kpc.transports.mqtt.connect-timeout     (10 s)
+  maxPacketBytes: number; //     kaa.kpc.transports.mqtt.max-packet-bytes    (1 MiB)
+  maxConnections: number; //     kaa.kpc.transports.mqtt.max-connections     (100 000)
+  host: string; //               kaa.kpc.transports.mqtt.host                ('0.0.0.0')
+}
+
+export interface AppVersionConfig {
+  allowedExtensionInstances: string[]; // allowed-extension-instances ([])
+}
+
+export interface ApplicationConfig {
+  versions: Record<string, AppVersionConfig>;
+}
+
+export interface RoutingConfig {
+  /** kaa.applications: appName → versions; appVersionName is unique across applications. */
+  applications: Record<string, ApplicationConfig>;
+  /** kaa.extension-instances: name → { endpoint-aware (false) } */
+  extensionInstances: Record<string, { endpointAware: boolean }>;
+}
+
+export interface KpcConfig {
+  service: {
+    instanceName: string; //    service.instance.name        ('kpc')
+    replicaId: string; //       service.instance.replica.id  (random per process)
+    gracefulShutdownMs: number; // service.graceful-shutdown (30 s; a bare number means seconds)
+  };
+  server: {
+    port: number; //            server.port                  (8008)
+    adminToken?: string; //     server.admin-token           (unset: session inspection routes off)
+  };
+  /** NATS_URLS (comma-separated), default ['nats://localhost:4222']. */
+  natsUrls: string[];
+  kpc: {
+    mqtt: MqttConfig;
+    authentication: {
+      serviceInstanceName: string; // kaa.kpc.authentication.service-instance-name ('cm')
+      timeoutMs: number; //          kaa.kpc.authentication.timeout               (5 s)
+      allowAnonymous: boolean; //    kaa.kpc.authentication.allow-anonymous       (false)
+      negativeCacheMs: number; //    kaa.kpc.authentication.negative-cache        (10 s)
+    };
+    extensionTimeoutMs: number; //   kaa.kpc.extension-timeout  (0 = none)
+    maxUnconfirmed: number; //       kaa.kpc.max-unconfirmed    (10 000)
+    maxPendingPerToken: number; //   kaa.kpc.max-pending-per-token (100): messages waiting for a token check
+  };
+  routing: RoutingConfig;
+  tekton: {
+    enabled: boolean; //  kaa.tekton.enabled (false)
+    url?: string; //      kaa.tekton.url     (required when enabled)
+    timeoutMs: number; // kaa.tekton.timeout (10 s)
+  };
+  logLevel: string; //    logging.level ('info'); LOG_LEVEL overrides too
+}

@@ -1,0 +1,27 @@
+// Every NATS subject KPC publishes to or subscribes on, in one place (README lists them too).
+
+export type EcapResponseType = 'client-username-password-response' | 'client-certificate-response' | 'ep-token-response';
+
+export const subjects = {
+  /** 16/ECAP requests to the credential provider (targeted). */
+  usernamePasswordRequest: (cm: string) => `kaa.v1.service.${cm}.ecap.client-username-password-request`,
+  certificateRequest: (cm: string) => `kaa.v1.service.${cm}.ecap.client-certificate-request`,
+  tokenRequest: (cm: string) => `kaa.v1.service.${cm}.ecap.ep-token-request`,
+  /** Where this replica receives ECAP responses (session affinity, 3/ISM). */
+  ecapResponse: (replicaId: string, type: EcapResponseType) => `kaa.v1.replica.${replicaId}.ecap.${type}`,
+  ecapResponses: (replicaId: string) => `kaa.v1.replica.${replicaId}.ecap.*`,
+
+  /** 16/ECAP revocation broadcasts from any provider. */
+  tokenRevoked: 'kaa.v1.events.*.endpoint.token.revoked',
+  credentialRevoked: 'kaa.v1.events.*.client.credential.revoked',
+
+  /** 4/ESP. */
+  clientData: (extensionInstance: string) => `kaa.v1.service.${extensionInstance}.esp.ClientData`,
+  replicaExtensionData: (replicaId: string) => `kaa.v1.replica.${replicaId}.esp.ExtensionData`,
+  instanceExtensionData: (kpcInstance: string) => `kaa.v1.service.${kpcInstance}.esp.ExtensionData`,
+
+  /** 9/ELCE. */
+  endpointConnected: (kpcInstance: string) => `kaa.v1.events.${kpcInstance}.endpoint.connectivity.connected`,
+  endpointDisconnected: (kpcInstance: string) => `kaa.v1.events.${kpcInstance}.endpoint.connectivity.disconnected`,
+  connectivityEvents: 'kaa.v1.events.*.endpoint.connectivity.*',
+} as const;

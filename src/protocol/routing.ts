@@ -1,0 +1,100 @@
+// Resolves a PUBLISH topic against the routing configuration (SPEC §4): which application version,
+// which extension instance, whether it is endpoint-aware, and KPC's own errors when it is not allowed.
+import type { RoutingConfig } from '../infra/config/types.js';
+import { isValidName, parseKpTopic, trailingRequestId } from './topic.js';
+
+export interface Route {
+  ok: true;
+  appName: string;
+  appVersionName: string;
+  extensionInstanceName: string;
+  /** NATS subject of the extension instance's ClientData, built once per instance. */
+  clientDataSubject: string;
+  endpointAware: boolean;
+  /** The endpoint token (endpoint-aware instances only, else ''). */
+  token: string;
+  /** Leading `/`, without the token and the request ID: `kp1/v1/dcx/TOKEN/json/42` → `/json`. */
+  resourcePath: string;
+  requestId: number | null;
+}
+
+export interface RouteError {
+  ok: false;
+  statusCode: number;
+  reasonPhrase: string;
+  requestId: number | null;
+}
+
+interface VersionRoute {
+  appName: string;
+  allowed: Map<string, { endpointAware: boolean; clientDataSubject: string }>;
+}
+
+export const INVALID_PATH = 'Invalid 1/KP resource path';
+
+/** An immutable lookup table built once from the configuration (and rebuilt when it changes). */
+export class RoutingTable {
+  private readonly versions = new Map<string, VersionRoute>();
+
+  constructor(config: RoutingConfig, clientDataSubject: (extensionInstance: string) => string) {
+    for (const [appName, app] of Object.entries(config.applications)) {
+      for (const [versionName, version] of Object.entries(app.versions)) {
+        const allowed = new Map<string, { endpointAware: boolean; clientDataSubject: string }>();
+        for (const instance of version.allowedExtensionInstances) {
+          allowed.set(instance, {
+            endpointAware: config.extensionInstances[instance]?.endpointAware ?? false,
+            clientDataSubject: clientDataSubject(instance),
+          });
+        }
+        this.versions.set(versionName, { appName, allowed });
+      }
+    }
+  }
+
+  resolve(topic: string): Route | RouteError {
+    const parsed = parseKpTopic(topic);
+    if (parsed === null) return invalid(trailingRequestId(topic));
+    const { appVersionName, extensionInstanceName, path, requestId } = parsed;
+
+    const version = this.versions.get(appVersionName);
+    if (version === undefined) {
+      return { ok: false, statusCode: 404, reasonPhrase: `Unknown application version '${appVersionName}'`, requestId };
+    }
+    const instance = version.allowed.get(extensionInstanceName);
+    if (instance === undefined) {
+      return {
+        ok: false,
+        statusCode: 403,
+        reasonPhrase: `Extension instance '${extensionInstanceName}' is not allowed for '${appVersionName}'`,
+        requestId,
+      };
+    }
+
+    let token = '';
+    let resourcePath: string;
+    if (instance.endpointAware) {
+      const tokenEnd = path.indexOf('/');
+      if (tokenEnd === -1) return invalid(trailingRequestId(topic)); // a token but no resource path
+      token = path.slice(0, tokenEnd);
+      if (!isValidName(token)) return invalid(requestId);
+      resourcePath = path.slice(tokenEnd);
+    } else {
+      resourcePath = '/' + path;
+    }
+    return {
+      ok: true,
+      appName: version.appName,
+      appVersionName,
+      extensionInstanceName,
+      clientDataSubject: instance.clientDataSubject,
+      endpointAware: instance.endpointAware,
+      token,
+      resourcePath,
+      requestId,
+    };
+  }
+}
+
+function invalid(requestId: number | null): RouteError {
+  return { ok: false, statusCode: 400, reasonPhrase: INVALID_PATH, requestId };
+}

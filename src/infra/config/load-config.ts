@@ -1,0 +1,94 @@
+// Loads the service configuration: YAML file, then environment overrides, then validation.
+// The pieces: values.ts (validators), yaml-tree.ts (YAML + dotted keys), scalar-keys.ts (the key
+// table and env overrides), routing.ts (applications and extension instances).
+import { readFileSync } from 'node:fs';
+import type { KpcConfig } from './types.js';
+import { parseRouting } from './routing.js';
+import { SCALAR_KEYS, resolveScalars } from './scalar-keys.js';
+import { ConfigError, quote } from './values.js';
+import { parseYamlTree } from './yaml-tree.js';
+
+export { ConfigError } from './values.js';
+
+export const DEFAULT_CONFIG_PATH = '/srv/kpc/service-config.yml';
+
+/** `--config FILE` / `--config=FILE` (the last one wins), else APP_CONFIG_PATH, else the default. */
+export function configPathFrom(argv: string[], env: NodeJS.ProcessEnv): string {
+  let fromArgs: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') break;
+    if (arg === '--config' || arg.startsWith('--config=')) {
+      const value = arg === '--config' ? argv[++i] : arg.slice('--config='.length);
+      if (value === undefined || value === '') throw new ConfigError("'--config' needs a file path");
+      fromArgs = value;
+    }
+  }
+  return fromArgs ?? (env.APP_CONFIG_PATH || DEFAULT_CONFIG_PATH);
+}
+
+/** Names every key in `required` that is unset while the switch `when` is on. */
+function requireWhen(on: boolean, when: string, required: Record<string, unknown>): void {
+  const missing = Object.keys(required).filter((path) => required[path] === undefined);
+  if (on && missing.length > 0) {
+    throw new ConfigError(`${missing.map(quote).join(' and ')} ${missing.length > 1 ? 'are' : 'is'} required when ${quote(when)} is true`);
+  }
+}
+
+/** The configuration from YAML text and env variables; no file-system access. */
+export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel = 'the configuration file'): KpcConfig {
+  const tree = parseYamlTree(yamlText, fileLabel);
+  const v = resolveScalars(SCALAR_KEYS, tree, env);
+  const k = SCALAR_KEYS;
+  requireWhen(v.tlsEnabled, k.tlsEnabled.path, { [k.tlsCertFile.path]: v.tlsCertFile, [k.tlsKeyFile.path]: v.tlsKeyFile });
+  requireWhen(v.tektonEnabled, k.tektonEnabled.path, { [k.tektonUrl.path]: v.tektonUrl });
+
+  return {
+    service: { instanceName: v.instanceName, replicaId: v.replicaId, gracefulShutdownMs: v.gracefulShutdownMs },
+    server: { port: v.serverPort, adminToken: v.adminToken },
+    natsUrls: v.natsUrls,
+    kpc: {
+      mqtt: {
+        tcp: { enabled: v.tcpEnabled, port: v.tcpPort },
+        tls: {
+          enabled: v.tlsEnabled,
+          port: v.tlsPort,
+          certFile: v.tlsCertFile,
+          keyFile: v.tlsKeyFile,
+          caFile: v.tlsCaFile,
+          clientAuth: v.tlsClientAuth,
+        },
+        ws: { enabled: v.wsEnabled, port: v.wsPort, path: v.wsPath },
+        connectTimeoutMs: v.connectTimeoutMs,
+        maxPacketBytes: v.maxPacketBytes,
+        maxConnections: v.maxConnections,
+        host: v.host,
+      },
+      authentication: {
+        serviceInstanceName: v.authServiceInstanceName,
+        timeoutMs: v.authTimeoutMs,
+        allowAnonymous: v.allowAnonymous,
+        negativeCacheMs: v.negativeCacheMs,
+      },
+      extensionTimeoutMs: v.extensionTimeoutMs,
+      maxUnconfirmed: v.maxUnconfirmed,
+      maxPendingPerToken: v.maxPendingPerToken,
+    },
+    routing: parseRouting(tree),
+    tekton: { enabled: v.tektonEnabled, url: v.tektonUrl, timeoutMs: v.tektonTimeoutMs },
+    logLevel: v.logLevel,
+  };
+}
+
+/** Reads the file chosen by configPathFrom and parses it. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): KpcConfig {
+  const path = configPathFrom(argv, env);
+  let yamlText: string;
+  try {
+    yamlText = readFileSync(path, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ConfigError(`cannot read the configuration file ${quote(path)} (${reason})`);
+  }
+  return parseConfig(yamlText, env, quote(path));
+}

@@ -1,0 +1,240 @@
+// The live client session: one MQTT connection. The chart (src/machines/client-session.machine.ts)
+// decides its lifecycle; this class carries the decisions out, holds its endpoint sessions by
+// token, and runs the per-message hot path:
+//
+//   PUBLISH → routing table → (endpoint-aware) endpoint session for the token → ClientData on NATS
+import { createActor, type Actor, type AnyActorRef } from 'xstate';
+import { clientSessionMachine, type ClientSessionEvent } from '../machines/client-session.machine.js';
+import { errorPayload, errorTopic } from '../protocol/responses.js';
+import type { Route } from '../protocol/routing.js';
+import type { RoutedMessage } from './client-data-forwarder.js';
+import { EndpointSession } from './endpoint-session.js';
+import type { Journal } from './journal.js';
+import type { ConnectRequest, IncomingPublish, MqttConnection, MqttSession, PublishAck } from './ports.js';
+import type { SessionHub } from './session-hub.js';
+
+const live = new WeakMap<AnyActorRef, ClientSession>();
+const on = (self: AnyActorRef): ClientSession => live.get(self)!;
+
+export const clientSessionLogic = clientSessionMachine.provide({
+  actions: {
+    requestAuthentication: ({ self }) => on(self).requestAuthentication(),
+    acceptConnection: ({ self }) => on(self).accept(),
+    refuseConnection: ({ self }, params) => on(self).refuse(params.returnCode),
+    closeConnection: ({ self, context }) => on(self).connection.close(context.endReason ?? 'closed by KPC'),
+    endEndpointSessions: ({ self }) => on(self).endEndpointSessions(),
+  },
+});
+
+let nextConnectionNumber = 0;
+
+export class ClientSession implements MqttSession {
+  readonly actor: Actor<typeof clientSessionLogic>;
+  readonly journal: Journal;
+  readonly connectionId: string;
+  /** Endpoint sessions by application version, then token (a token is only unique per application). */
+  private readonly endpoints = new Map<string, Map<string, EndpointSession>>();
+  private endpointSerial = 0;
+  /** Held only until the ECAP request is sent; never in the chart's context or journal. */
+  private password: Buffer | null;
+
+  constructor(
+    readonly hub: SessionHub,
+    readonly connection: MqttConnection,
+    readonly request: ConnectRequest,
+  ) {
+    this.connectionId = `c${++nextConnectionNumber}`;
+    this.password = request.password;
+    this.journal = hub.newJournal();
+    this.actor = createActor(clientSessionLogic, {
+      id: `session.${this.connectionId}`,
+      parent: hub.directory.supervisor,
+      input: {
+        connectionId: this.connectionId,
+        mqttClientId: request.mqttClientId,
+        transport: request.transport,
+        authenticationTimeoutMs: hub.settings.authenticationTimeoutMs,
+      },
+    });
+    live.set(this.actor, this);
+    hub.directory.supervise(this.actor.id, this);
+  }
+
+  static of(actor: AnyActorRef): ClientSession | undefined {
+    return live.get(actor);
+  }
+
+  /** Starts the chart with the CONNECT that created this session. */
+  start(): void {
+    this.actor.start();
+    this.send({
+      type: 'mqtt.connect',
+      at: Date.now(),
+      username: this.request.username,
+      passwordPresent: this.password !== null,
+      certificatePresent: false,
+      anonymousAllowed: this.hub.settings.anonymousAllowed,
+      serviceAvailable: this.hub.directory.acceptingConnections(),
+    });
+  }
+
+  send(event: ClientSessionEvent): void {
+    this.actor.send(event);
+  }
+
+  get state(): string {
+    return this.actor.getSnapshot().value as string;
+  }
+
+  get isActive(): boolean {
+    return this.actor.getSnapshot().value === 'active';
+  }
+
+  get credentialIds(): readonly string[] {
+    return this.actor.getSnapshot().context.credentialIds;
+  }
+
+  get endpointSessions(): EndpointSession[] {
+    return [...this.endpoints.values()].flatMap((byToken) => [...byToken.values()]);
+  }
+
+  // ---- MqttSession: what the MQTT adapter calls ----
+
+  publish(packet: IncomingPublish, ack: PublishAck): void {
+    this.hub.counters.publishReceived(packet.qos);
+    const route = this.hub.routing().resolve(packet.topic);
+    if (!route.ok) {
+      this.hub.counters.kpError(route.statusCode);
+      this.hub.logger.debug({ connectionId: this.connectionId, statusCode: route.statusCode, reason: route.reasonPhrase }, 'publish refused');
+      if (route.requestId !== null) this.connection.deliver(errorTopic(packet.topic), errorPayload(route.statusCode, route.reasonPhrase), packet.qos === 0 ? 0 : 1);
+      ack(); // a bad publish is dropped and acknowledged, never a reason to disconnect
+      return;
+    }
+    const message: RoutedMessage = { packet, route, ack };
+    if (!route.endpointAware) this.hub.forwarder.forward(this, message, null);
+    else this.endpointFor(route).receive(message);
+  }
+
+  disconnected(reason: string): void {
+    this.send({ type: 'mqtt.disconnected', at: Date.now(), reason });
+  }
+
+  // ---- what endpoint sessions and the ExtensionData router call ----
+
+  /** Sends a PUBLISH to this client if its session is still active. */
+  deliver(topic: string, payload: Buffer, qos: 0 | 1): void {
+    if (this.isActive) this.connection.deliver(topic, payload, qos);
+  }
+
+  /** A 1/KP error for one message (only when it has a request ID), then its acknowledgement. */
+  answerError({ packet, route, ack }: RoutedMessage, statusCode: number, reasonPhrase: string): void {
+    this.hub.counters.kpError(statusCode);
+    if (route.requestId !== null) this.deliver(errorTopic(packet.topic), errorPayload(statusCode, reasonPhrase), packet.qos === 0 ? 0 : 1);
+    ack();
+  }
+
+  endpointFinished(endpoint: EndpointSession): void {
+    const byToken = this.endpoints.get(endpoint.appVersionName);
+    if (byToken?.get(endpoint.token) === endpoint) {
+      byToken.delete(endpoint.token);
+    }
+  }
+
+  // ---- the chart's actions ----
+
+  requestAuthentication(): void {
+    const password = this.password === null ? null : this.password.toString('utf8');
+    this.password = null;
+    this.hub.credentials.validateUsernamePassword(this.request.username, password).then((outcome) =>
+      this.send(
+        outcome.ok
+          ? {
+              type: 'ecap.replied',
+              kind: 'username-password',
+              statusCode: outcome.reply.statusCode,
+              clientId: outcome.reply.clientId,
+              credentialId: outcome.reply.credentialId,
+            }
+          : { type: 'ecap.failed', kind: 'username-password', reason: outcome.reason },
+      ),
+    );
+  }
+
+  accept(): void {
+    this.connection.accept();
+    this.hub.directory.clientAccepted(this);
+    this.hub.counters.connection('accepted');
+    this.hub.logger.info(this.logFields({ event: 'connection.accepted' }), 'client connected');
+  }
+
+  refuse(returnCode: 3 | 4 | 5): void {
+    this.password = null;
+    this.connection.refuse(returnCode);
+    this.hub.counters.connection(`refused-${returnCode}`);
+    this.hub.logger.info(this.logFields({ event: 'connection.refused', returnCode }), 'client refused');
+  }
+
+  /** The session is over (closed or revoked): end every endpoint session, announce them gone. */
+  endEndpointSessions(): void {
+    const disconnected: Record<string, string> = {};
+    let count = 0;
+    for (const endpoint of this.endpointSessions) {
+      // Only endpoints no other local session has taken over (those are roamed, not held here).
+      if (endpoint.isActive && this.hub.directory.holds(endpoint)) {
+        disconnected[endpoint.endpointId!] = endpoint.appVersionName;
+        count++;
+      }
+      endpoint.send({ type: 'session.ended' });
+    }
+    if (count > 0) this.hub.connectivity.announceDisconnected(disconnected);
+    const snapshot = this.actor.getSnapshot();
+    this.hub.directory.clientEnded(this);
+    this.hub.logger.info(
+      this.logFields({ event: `connection.${snapshot.value === 'revoked' ? 'revoked' : 'closed'}`, reason: snapshot.context.endReason, endpoints: count }),
+      'client session ended',
+    );
+  }
+
+  // ---- supervision ----
+
+  /** The actor threw: the connection cannot be trusted to follow its chart any more. */
+  discard(error: unknown): void {
+    this.hub.logger.error({ ...this.logFields({ event: 'session.failed' }), err: error }, 'client session failed; closing its connection');
+    for (const endpoint of this.endpointSessions) endpoint.discard();
+    this.hub.directory.clientEnded(this);
+    this.connection.close('session failed');
+  }
+
+  forgotten(): void {
+    this.hub.counters.sessionEnded(this.state);
+  }
+
+  private endpointFor(route: Route): EndpointSession {
+    let byToken = this.endpoints.get(route.appVersionName);
+    if (byToken === undefined) {
+      byToken = new Map();
+      this.endpoints.set(route.appVersionName, byToken);
+    }
+    const existing = byToken.get(route.token);
+    if (existing !== undefined && !existing.isFinished) return existing;
+
+    const endpoint = new EndpointSession(
+      this.hub, this, route.token, route.appName, route.appVersionName, `endpoint.${this.connectionId}.${++this.endpointSerial}`,
+    );
+    byToken.set(route.token, endpoint);
+    endpoint.start();
+    return endpoint;
+  }
+
+  private logFields(fields: Record<string, unknown>): Record<string, unknown> {
+    const { context } = this.actor.getSnapshot();
+    return {
+      ...fields,
+      connectionId: this.connectionId,
+      mqttClientId: this.request.mqttClientId,
+      clientId: context.clientId,
+      transport: this.request.transport,
+      remoteAddress: this.connection.remoteAddress,
+    };
+  }
+}

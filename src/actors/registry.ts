@@ -1,0 +1,237 @@
+// The live registry: supervisor of every session actor (their parent), and the process's answer
+// to "which session holds endpoint X / credential Y". Its lifecycle chart is
+// src/machines/registry.machine.ts; the lookups are plain maps here, because holding thousands of
+// children in a machine snapshot does not scale (ARCHITECTURE.md, scale facts).
+import { createActor, fromPromise, type Actor, type AnyActorRef, type InspectionEvent } from 'xstate';
+import type { Logger } from 'pino';
+import { registryMachine } from '../machines/registry.machine.js';
+import type { ConnectivityEvent } from '../infra/nats/codecs.js';
+import { ClientSession } from './client-session.js';
+import { EndpointSession } from './endpoint-session.js';
+import { Journal } from './journal.js';
+import type { ConnectRequest, MqttConnection, MqttSession } from './ports.js';
+import type { SessionDirectory, SessionHub } from './session-hub.js';
+
+/** What the composition root does for the registry's chart. */
+export interface RegistryHooks {
+  announceReady(): void;
+  stopAccepting(): void;
+  /** Resolves when everything acknowledged and announced has reached NATS, and NATS is drained. */
+  drainOutbound(): Promise<void>;
+  shutdownTimedOut(): void;
+}
+
+export interface RegistryOptions {
+  replicaId: string;
+  gracefulShutdownMs: number;
+  maxConnections: number;
+  natsConnected(): boolean;
+  logger: Logger;
+  onActorFailed(): void;
+}
+
+interface Supervised {
+  discard(error: unknown): void;
+  forgotten(): void;
+}
+
+export class Registry implements SessionDirectory {
+  readonly actor: Actor<ReturnType<Registry['logic']>>;
+  readonly hub: SessionHub;
+  private readonly supervised = new Map<string, Supervised>();
+  private readonly sessions = new Set<ClientSession>();
+  /** endpointId → the endpoint session that receives its pushes. */
+  private readonly holders = new Map<string, EndpointSession>();
+  /** endpointId → every local endpoint session identified as it (active or roamed), for revocation. */
+  private readonly identified = new Map<string, Set<EndpointSession>>();
+  private readonly credentialHolders = new Map<string, Set<ClientSession>>();
+
+  constructor(
+    hub: Omit<SessionHub, 'directory'>,
+    private readonly options: RegistryOptions,
+    private readonly hooks: RegistryHooks,
+  ) {
+    this.hub = { ...hub, directory: this };
+    this.actor = createActor(this.logic(), {
+      id: 'registry',
+      input: { gracefulShutdownMs: options.gracefulShutdownMs },
+      inspect: (event) => this.journal(event),
+    });
+  }
+
+  get supervisor(): AnyActorRef {
+    return this.actor;
+  }
+
+  start(): void {
+    this.actor.start();
+  }
+
+  get state(): string {
+    return this.actor.getSnapshot().value as string;
+  }
+
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** The MQTT adapter's entry point: a CONNECT arrived. */
+  openSession(connection: MqttConnection, request: ConnectRequest): MqttSession {
+    const session = new ClientSession(this.hub, connection, request);
+    this.sessions.add(session);
+    session.start();
+    return session;
+  }
+
+  holderOf(endpointId: string): EndpointSession | undefined {
+    return this.holders.get(endpointId);
+  }
+
+  allSessions(): Iterable<ClientSession> {
+    return this.sessions;
+  }
+
+  // ---- cluster events (16/ECAP revocation, 9/ELCE) ----
+
+  credentialRevoked(credentialId: string): number {
+    const holders = [...(this.credentialHolders.get(credentialId) ?? [])];
+    for (const session of holders) session.send({ type: 'credential.revoked', credentialId });
+    return holders.length;
+  }
+
+  tokenRevoked(endpointId: string, tokenIds: string[]): number {
+    const sessions = [...(this.identified.get(endpointId) ?? [])];
+    for (const session of sessions) session.send({ type: 'token.revoked', tokenIds });
+    return sessions.length;
+  }
+
+  /** Another replica announced endpoints connected: local holders of them are roamed. */
+  endpointsConnected(event: ConnectivityEvent): void {
+    if (event.originatorReplicaId === this.options.replicaId) return; // local claims were handled in claimEndpoint
+    for (const endpointId of Object.keys(event.endpoints)) {
+      const holder = this.holders.get(endpointId);
+      if (holder === undefined) continue;
+      this.holders.delete(endpointId);
+      holder.send({ type: 'elce.connected', originatorReplicaId: event.originatorReplicaId });
+      this.hub.counters.roamed();
+    }
+  }
+
+  shutdown(signal: string): void {
+    this.actor.send({ type: 'shutdown.requested', signal });
+  }
+
+  // ---- SessionDirectory ----
+
+  supervise(actorId: string, session: Supervised): void {
+    this.supervised.set(actorId, session);
+  }
+
+  acceptingConnections(): boolean {
+    return this.state === 'running' && this.options.natsConnected() && this.sessions.size <= this.options.maxConnections;
+  }
+
+  clientAccepted(session: ClientSession): void {
+    for (const credentialId of session.credentialIds) {
+      let holders = this.credentialHolders.get(credentialId);
+      if (holders === undefined) this.credentialHolders.set(credentialId, (holders = new Set()));
+      holders.add(session);
+    }
+  }
+
+  clientEnded(session: ClientSession): void {
+    this.sessions.delete(session);
+    for (const credentialId of session.credentialIds) {
+      const holders = this.credentialHolders.get(credentialId);
+      holders?.delete(session);
+      if (holders?.size === 0) this.credentialHolders.delete(credentialId);
+    }
+  }
+
+  claimEndpoint(session: EndpointSession): void {
+    const endpointId = session.endpointId!;
+    const previous = this.holders.get(endpointId);
+    this.holders.set(endpointId, session);
+    let sessions = this.identified.get(endpointId);
+    if (sessions === undefined) this.identified.set(endpointId, (sessions = new Set()));
+    sessions.add(session);
+    if (previous !== undefined && previous !== session) {
+      // SPEC §7: a second session on this replica taking the endpoint roams the first.
+      previous.send({ type: 'elce.connected', originatorReplicaId: this.options.replicaId });
+      this.hub.counters.roamed();
+    }
+  }
+
+  releaseEndpoint(session: EndpointSession): void {
+    const endpointId = session.endpointId;
+    if (endpointId !== null && this.holders.get(endpointId) === session) this.holders.delete(endpointId);
+  }
+
+  holds(session: EndpointSession): boolean {
+    return session.endpointId !== null && this.holders.get(session.endpointId) === session;
+  }
+
+  // ---- the chart ----
+
+  private logic() {
+    return registryMachine.provide({
+      actions: {
+        announceReady: () => this.hooks.announceReady(),
+        stopAccepting: () => this.hooks.stopAccepting(),
+        endAllSessions: () => {
+          for (const session of [...this.sessions]) session.send({ type: 'service.stopping' });
+        },
+        reportShutdownTimeout: () => this.hooks.shutdownTimedOut(),
+        discardFailedActor: ({ event }) => this.discardFailedActor(actorIdOf(event.type), (event as { error?: unknown }).error),
+        forgetActor: ({ event }) => this.forgetActor(actorIdOf(event.type)),
+      },
+      actors: {
+        drainOutbound: fromPromise(() => this.hooks.drainOutbound()),
+      },
+    });
+  }
+
+  private discardFailedActor(actorId: string, error: unknown): void {
+    const failed = this.supervised.get(actorId);
+    this.options.onActorFailed();
+    this.options.logger.error({ err: error, actorId }, 'session actor failed and was discarded; the service goes on');
+    if (failed === undefined) return;
+    try {
+      failed.discard(error);
+    } catch (cleanupError) {
+      this.options.logger.error({ err: cleanupError, actorId }, 'cleaning up a failed session actor failed too');
+    }
+    this.forgetActor(actorId);
+  }
+
+  private forgetActor(actorId: string): void {
+    const actor = this.supervised.get(actorId);
+    if (actor === undefined) return;
+    this.supervised.delete(actorId);
+    if (actor instanceof ClientSession) this.sessions.delete(actor);
+    if (actor instanceof EndpointSession) this.forgetEndpoint(actor);
+    actor.forgotten();
+  }
+
+  private forgetEndpoint(session: EndpointSession): void {
+    this.releaseEndpoint(session);
+    const endpointId = session.endpointId;
+    if (endpointId === null) return;
+    const sessions = this.identified.get(endpointId);
+    sessions?.delete(session);
+    if (sessions?.size === 0) this.identified.delete(endpointId);
+  }
+
+  /** Every session actor's snapshots, recorded in its own journal (ARCHITECTURE.md, event sourcing). */
+  private journal(inspection: InspectionEvent): void {
+    if (inspection.type !== '@xstate.snapshot') return;
+    const actor = inspection.actorRef as AnyActorRef;
+    const owner = ClientSession.of(actor) ?? EndpointSession.of(actor);
+    owner?.journal.record(Date.now(), inspection.event, (inspection.snapshot as { value?: unknown }).value);
+  }
+}
+
+function actorIdOf(eventType: string): string {
+  // xstate.done.actor.<id> / xstate.error.actor.<id>
+  return eventType.slice(eventType.indexOf('.actor.') + '.actor.'.length);
+}

@@ -1,0 +1,105 @@
+// The MQTT protocol engine (aedes) wired to the session layer. Aedes parses packets, keeps
+// keepalive and QoS state and writes CONNACK/PUBACK/SUBACK; every decision is the sessions'.
+//
+// KPC is not a broker: a client's PUBLISH is never delivered to any subscription (SPEC §1). So
+// aedes's fan-out (broker.publish: retained store, subscription matching, wills) is switched off
+// entirely; responses go to one connection with client.publish, which needs no subscription.
+import { Aedes, type Client, type Subscription } from 'aedes';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Transport } from '../../machines/client-session.machine.js';
+import type { ConnectRequest, MqttConnection, MqttSession } from '../../actors/ports.js';
+import { AedesConnection, type ConnackCallback } from './aedes-connection.js';
+
+export interface SessionOpener {
+  openSession(connection: MqttConnection, request: ConnectRequest): MqttSession;
+}
+
+const SUBSCRIBABLE_PREFIX = 'kp1/';
+const ONE_DAY_MS = 86_400_000;
+
+export class MqttBroker {
+  private readonly sessions = new WeakMap<Client, MqttSession>();
+  private readonly closeReasons = new WeakMap<Client, string>();
+  private readonly transports = new WeakMap<Duplex, Transport>();
+
+  private constructor(
+    readonly aedes: Aedes,
+    private readonly opener: SessionOpener,
+    private readonly logger: Logger,
+  ) {}
+
+  static async create(options: { id: string; connectTimeoutMs: number }, opener: SessionOpener, logger: Logger): Promise<MqttBroker> {
+    let broker!: MqttBroker;
+    const aedes = await Aedes.createBroker({
+      id: options.id,
+      connectTimeout: options.connectTimeoutMs,
+      heartbeatInterval: ONE_DAY_MS, // no $SYS chatter: nobody may subscribe to it anyway
+      authenticate: (client, username, password, done) => broker.authenticate(client, username, password, done),
+      authorizePublish: (client, packet, done) => broker.authorizePublish(client, packet, done),
+      authorizeSubscribe: (_client, subscription, done) => done(null, grantSubscription(subscription)),
+    });
+    broker = new MqttBroker(aedes, opener, logger);
+    disableFanOut(aedes);
+    broker.watchConnectionEnds();
+    return broker;
+  }
+
+  /** Hands a new client stream (TCP socket, TLS socket or WebSocket stream) to the protocol engine. */
+  handle(stream: Duplex, transport: Transport): void {
+    this.transports.set(stream, transport);
+    this.aedes.handle(stream);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.aedes.close(() => resolve()));
+  }
+
+  private authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: ConnackCallback,
+  ): void {
+    const connection = new AedesConnection(client, done, this.logger);
+    const session = this.opener.openSession(connection, {
+      mqttClientId: client.id,
+      transport: this.transports.get(client.conn as Duplex) ?? 'tcp',
+      username: username ?? null,
+      password: password ?? null,
+    });
+    this.sessions.set(client, session);
+    // The socket's end is the one signal that covers every way a connection can go (DISCONNECT,
+    // keepalive timeout, network error, server close), in every order aedes may report them.
+    client.conn.once('close', () => session.disconnected(this.closeReasons.get(client) ?? 'connection closed'));
+  }
+
+  private authorizePublish(client: Client | null, packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2 }, done: (error?: Error | null) => void): void {
+    const session = client === null ? undefined : this.sessions.get(client);
+    if (session === undefined) return done(null);
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    session.publish({ topic: packet.topic, payload, qos: packet.qos }, done);
+  }
+
+  private watchConnectionEnds(): void {
+    this.aedes.on('keepaliveTimeout', (client) => this.closeReasons.set(client, 'keepalive timeout'));
+    this.aedes.on('clientError', (client, error) => {
+      if (!this.closeReasons.has(client)) this.closeReasons.set(client, error.message);
+      this.logger.debug({ mqttClientId: client.id, err: error.message }, 'client connection error');
+    });
+    this.aedes.on('connectionError', (_client, error) => this.logger.debug({ err: error.message }, 'connection error before CONNECT completed'));
+  }
+}
+
+function grantSubscription(subscription: Subscription): Subscription | null {
+  // SPEC §6: filters under kp1/ are granted at QoS ≤ 1; anything else gets SUBACK 0x80.
+  if (!subscription.topic.startsWith(SUBSCRIBABLE_PREFIX)) return null;
+  return { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 };
+}
+
+function disableFanOut(aedes: Aedes): void {
+  (aedes as unknown as { publish: (...args: unknown[]) => void }).publish = (_packet, clientOrDone, done) => {
+    const callback = typeof clientOrDone === 'function' ? clientOrDone : done;
+    if (typeof callback === 'function') callback();
+  };
+}

@@ -1,0 +1,107 @@
+// Publishes that must not be lost (QoS 1 ClientData, ELCE events). The NATS client silently drops
+// whatever is published while it is disconnected, so every message is kept here until a flush()
+// issued after it has resolved (the server then has it), and published again after a reconnect.
+// One flush confirms every publish made before it, so under load the cost is one PING per batch.
+import type { NatsLink, NatsStatusListener } from './connection.js';
+
+export type Confirmation = () => void;
+
+interface Outgoing {
+  subject: string;
+  data: Uint8Array;
+  reply: string | undefined;
+  onConfirmed: Confirmation | undefined;
+}
+
+export class ConfirmedPublisher implements NatsStatusListener {
+  /** Sent on the current connection, waiting for the next flush. */
+  private sent: Outgoing[] = [];
+  /** Covered by the flush in flight. */
+  private flushing: Outgoing[] | null = null;
+  /** Not (or no longer known to be) on the server: published again on reconnect. */
+  private parked: Outgoing[] = [];
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly nats: NatsLink,
+    private readonly capacity: number,
+  ) {
+    nats.addListener(this);
+  }
+
+  /** How many messages NATS has not confirmed yet. */
+  get unconfirmed(): number {
+    return this.sent.length + (this.flushing?.length ?? 0) + this.parked.length;
+  }
+
+  /** Returns false (and keeps nothing) when the store is full: the caller refuses the message. */
+  publish(subject: string, data: Uint8Array, reply?: string, onConfirmed?: Confirmation): boolean {
+    if (this.unconfirmed >= this.capacity) return false;
+    const outgoing: Outgoing = { subject, data, reply, onConfirmed };
+    if (this.nats.isConnected && this.trySend(outgoing)) {
+      this.sent.push(outgoing);
+      this.flushSoon();
+    } else {
+      this.parked.push(outgoing);
+    }
+    return true;
+  }
+
+  /** Resolves when nothing is left unconfirmed (used at shutdown). */
+  whenIdle(): Promise<void> {
+    if (this.unconfirmed === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  onNatsDisconnected(): void {
+    // What was written since the last confirmed flush may be gone with the old socket.
+    this.parked.push(...this.sent);
+    this.sent = [];
+  }
+
+  onNatsReconnected(): void {
+    const parked = this.parked;
+    this.parked = [];
+    for (const outgoing of parked) {
+      if (this.trySend(outgoing)) this.sent.push(outgoing);
+      else this.parked.push(outgoing);
+    }
+    this.flushSoon();
+  }
+
+  private trySend(outgoing: Outgoing): boolean {
+    try {
+      this.nats.connection.publish(outgoing.subject, outgoing.data, outgoing.reply ? { reply: outgoing.reply } : undefined);
+      return true;
+    } catch {
+      return false; // closed or draining connection: keep it parked
+    }
+  }
+
+  private flushSoon(): void {
+    if (this.flushing !== null || this.sent.length === 0) return;
+    const batch = this.sent;
+    this.sent = [];
+    this.flushing = batch;
+    this.nats.connection.flush().then(
+      () => this.settle(batch, true),
+      () => this.settle(batch, false),
+    );
+  }
+
+  private settle(batch: Outgoing[], confirmed: boolean): void {
+    this.flushing = null;
+    if (confirmed) {
+      for (const outgoing of batch) outgoing.onConfirmed?.();
+    } else {
+      this.parked.push(...batch);
+      if (this.nats.isConnected) this.onNatsReconnected();
+    }
+    this.flushSoon();
+    if (this.unconfirmed === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+}

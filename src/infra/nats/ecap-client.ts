@@ -1,0 +1,128 @@
+// 16/ECAP consumer: sends validation requests to the credential provider with this replica's reply
+// subjects (3/ISM session affinity) and matches replies to requests by correlationId. The protocol
+// deadline is the sessions' business (their charts have the timeout); this class only forgets
+// requests that can no longer be answered usefully.
+import { randomUUID } from 'node:crypto';
+import type { Msg } from 'nats';
+import type { Logger } from 'pino';
+import { codecs, type Codec, type ClientCredentialResponse, type TokenResponse } from './codecs.js';
+import type { NatsLink } from './connection.js';
+import { subjects, type EcapResponseType } from './subjects.js';
+
+export type EcapOutcome<T> = { ok: true; reply: T } | { ok: false; reason: 'nats-unavailable' | 'undecodable-reply' };
+
+export interface EcapMetrics {
+  ecapRequest(type: string): void;
+  ecapOutcome(type: string, outcome: string): void;
+}
+
+interface Pending {
+  type: EcapResponseType;
+  sentAt: number;
+  resolve: (outcome: EcapOutcome<never>) => void;
+}
+
+const responseCodecs: Record<EcapResponseType, Codec<{ correlationId: string }>> = {
+  'client-username-password-response': codecs.usernamePasswordResponse,
+  'client-certificate-response': codecs.certificateResponse,
+  'ep-token-response': codecs.tokenResponse,
+};
+
+export class EcapClient {
+  private readonly pending = new Map<string, Pending>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly nats: NatsLink,
+    private readonly options: { replicaId: string; providerInstance: string; timeoutMs: number },
+    private readonly logger: Logger,
+    private readonly metrics: EcapMetrics,
+  ) {}
+
+  start(): void {
+    this.nats.subscribe(subjects.ecapResponses(this.options.replicaId), (msg) => this.onResponse(msg));
+    // Forget requests twice as old as the deadline: their sessions have given up on them.
+    const sweepEvery = Math.max(this.options.timeoutMs, 100);
+    this.sweeper = setInterval(() => this.forgetStale(2 * this.options.timeoutMs), sweepEvery);
+    this.sweeper.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.sweeper);
+  }
+
+  validateUsernamePassword(username: string | null, password: string | null): Promise<EcapOutcome<ClientCredentialResponse>> {
+    return this.request('client-username-password-response', subjects.usernamePasswordRequest(this.options.providerInstance),
+      (correlationId) => codecs.usernamePasswordRequest.encode({ ...this.envelope(correlationId), username, password }));
+  }
+
+  validateCertificate(issuer: string, serialNumber: string): Promise<EcapOutcome<ClientCredentialResponse>> {
+    return this.request('client-certificate-response', subjects.certificateRequest(this.options.providerInstance),
+      (correlationId) => codecs.certificateRequest.encode({ ...this.envelope(correlationId), issuer, serialNumber }));
+  }
+
+  validateToken(appName: string, token: string): Promise<EcapOutcome<TokenResponse>> {
+    return this.request('ep-token-response', subjects.tokenRequest(this.options.providerInstance),
+      (correlationId) => codecs.tokenRequest.encode({ ...this.envelope(correlationId), appName, token }));
+  }
+
+  private envelope(correlationId: string) {
+    return { correlationId, timestamp: Date.now(), timeout: this.options.timeoutMs };
+  }
+
+  private request<T>(type: EcapResponseType, subject: string, encode: (correlationId: string) => Uint8Array): Promise<EcapOutcome<T>> {
+    this.metrics.ecapRequest(type);
+    if (!this.nats.isConnected) {
+      this.metrics.ecapOutcome(type, 'nats-unavailable');
+      return Promise.resolve({ ok: false, reason: 'nats-unavailable' });
+    }
+    const correlationId = randomUUID();
+    return new Promise((resolve) => {
+      this.pending.set(correlationId, { type, sentAt: Date.now(), resolve: resolve as Pending['resolve'] });
+      try {
+        this.nats.connection.publish(subject, encode(correlationId), { reply: subjects.ecapResponse(this.options.replicaId, type) });
+      } catch (error) {
+        this.pending.delete(correlationId);
+        this.logger.warn({ err: error, subject }, 'ECAP request could not be published');
+        this.metrics.ecapOutcome(type, 'nats-unavailable');
+        resolve({ ok: false, reason: 'nats-unavailable' });
+      }
+    });
+  }
+
+  private onResponse(msg: Msg): void {
+    const type = msg.subject.slice(msg.subject.lastIndexOf('.') + 1) as EcapResponseType;
+    const codec = responseCodecs[type];
+    if (codec === undefined) {
+      this.logger.warn({ subject: msg.subject }, 'message on an ECAP reply subject of unknown type ignored');
+      return;
+    }
+    let reply: { correlationId: string };
+    try {
+      reply = codec.decode(msg.data);
+    } catch (error) {
+      // An undecodable reply cannot be matched to its request; its session times out (CONNACK 3 / 503).
+      this.metrics.ecapOutcome(type, 'undecodable-reply');
+      this.logger.warn({ subject: msg.subject, bytes: msg.data.length, err: (error as Error).message }, 'undecodable ECAP reply dropped');
+      return;
+    }
+    const pending = this.pending.get(reply.correlationId);
+    if (pending === undefined) {
+      this.metrics.ecapOutcome(type, 'late-or-unknown');
+      this.logger.debug({ subject: msg.subject, correlationId: reply.correlationId }, 'ECAP reply for no outstanding request');
+      return;
+    }
+    this.pending.delete(reply.correlationId);
+    this.metrics.ecapOutcome(type, String((reply as unknown as { statusCode: number }).statusCode));
+    pending.resolve({ ok: true, reply: reply as never });
+  }
+
+  private forgetStale(maxAgeMs: number): void {
+    const oldest = Date.now() - maxAgeMs;
+    for (const [correlationId, pending] of this.pending) {
+      if (pending.sentAt >= oldest) break; // insertion order is age order
+      this.pending.delete(correlationId);
+      this.metrics.ecapOutcome(pending.type, 'timeout');
+    }
+  }
+}

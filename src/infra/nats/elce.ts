@@ -1,0 +1,44 @@
+// 9/ELCE endpoint connectivity events (SPEC §7): published through the confirmed publisher so a
+// NATS outage does not lose them, and received from every replica (including this one).
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ConnectivityAnnouncer } from '../../actors/ports.js';
+import { codecs, type ConnectivityEvent } from './codecs.js';
+import type { ConfirmedPublisher } from './confirmed-publisher.js';
+import type { NatsLink } from './connection.js';
+import { decodeOrWarn } from './decode-or-warn.js';
+import { subjects } from './subjects.js';
+
+export class ConnectivityEvents implements ConnectivityAnnouncer {
+  constructor(
+    private readonly publisher: ConfirmedPublisher,
+    private readonly options: { instanceName: string; replicaId: string },
+    private readonly counted: (type: 'connected' | 'disconnected') => void,
+  ) {}
+
+  announceConnected(endpoints: Record<string, string>): void {
+    this.announce('connected', subjects.endpointConnected(this.options.instanceName), codecs.endpointConnected.encode(this.event(endpoints)));
+  }
+
+  announceDisconnected(endpoints: Record<string, string>): void {
+    this.announce('disconnected', subjects.endpointDisconnected(this.options.instanceName), codecs.endpointDisconnected.encode(this.event(endpoints)));
+  }
+
+  private event(endpoints: Record<string, string>): ConnectivityEvent {
+    return { correlationId: randomUUID(), timestamp: Date.now(), timeout: 0, endpoints, originatorReplicaId: this.options.replicaId };
+  }
+
+  private announce(type: 'connected' | 'disconnected', subject: string, data: Buffer): void {
+    // Over capacity the event is still worth trying once; a lost one is corrected by the next.
+    this.publisher.publish(subject, data);
+    this.counted(type);
+  }
+}
+
+export function subscribeConnectivity(nats: NatsLink, logger: Logger, onConnected: (event: ConnectivityEvent) => void): void {
+  nats.subscribe(subjects.connectivityEvents, (msg) => {
+    if (!msg.subject.endsWith('.connected')) return;
+    const event = decodeOrWarn(() => codecs.endpointConnected.decode(msg.data), msg.subject, logger, 'ELCE event');
+    if (event) onConnected(event);
+  });
+}

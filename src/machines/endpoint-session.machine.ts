@@ -1,0 +1,140 @@
+// One endpoint token used by one client session (SPEC §5, §7, §8). Pure: actions are named here
+// and implemented by src/actors/endpoint-session.ts.
+//
+// While the session is `active`, the live actor forwards messages without an event per message
+// (the hot path); `kp.published` reaches this machine only in the other states, and the chart
+// says what happens to them there.
+import { assign, setup } from 'xstate';
+
+export interface EndpointSessionInput {
+  sessionId: string;
+  appName: string;
+  appVersionName: string;
+  /** The token's short hash: the machine never holds the token itself (journals are exposed). */
+  tokenHash: string;
+  identificationTimeoutMs: number;
+  negativeCacheMs: number;
+  maxHeldMessages: number;
+}
+
+export interface EndpointSessionContext extends EndpointSessionInput {
+  endpointId: string | null;
+  tokenId: string | null;
+  heldMessages: number;
+  rejection: { statusCode: number; reasonPhrase: string } | null;
+}
+
+export type EndpointSessionEvent =
+  /** A PUBLISH for this token while the session is not active. `message` is opaque to the machine. */
+  | { type: 'kp.published'; message: unknown }
+  | { type: 'ecap.replied'; statusCode: number; endpointId: string | null; tokenId: string | null; reasonPhrase: string | null }
+  | { type: 'ecap.failed'; reason: string }
+  /** Another session (here or on another replica) announced this endpoint connected. */
+  | { type: 'elce.connected'; originatorReplicaId: string }
+  | { type: 'token.revoked'; tokenIds: string[] }
+  | { type: 'session.ended' };
+
+export const endpointSessionMachine = setup({
+  types: {
+    input: {} as EndpointSessionInput,
+    context: {} as EndpointSessionContext,
+    events: {} as EndpointSessionEvent,
+  },
+  actions: {
+    requestIdentification: () => {},
+    holdMessage: () => {},
+    forwardHeldMessages: () => {},
+    forwardMessage: () => {},
+    /** Answers the current message with a 1/KP error instead of holding it. */
+    refuseMessage: (_, _params: { statusCode: number; reasonPhrase: string }) => {},
+    answerWithRejection: () => {},
+    answerUnavailable: () => {},
+    claimEndpoint: () => {},
+    releaseEndpoint: () => {},
+    announceConnected: () => {},
+    announceDisconnected: () => {},
+    countHeldMessage: assign({ heldMessages: ({ context }) => context.heldMessages + 1 }),
+    clearHeldMessages: assign({ heldMessages: 0 }),
+    recordIdentity: assign(({ event }) =>
+      event.type === 'ecap.replied' ? { endpointId: event.endpointId, tokenId: event.tokenId } : {},
+    ),
+    recordRejection: assign(({ event }) =>
+      event.type === 'ecap.replied'
+        ? { rejection: { statusCode: event.statusCode, reasonPhrase: event.reasonPhrase ?? 'Endpoint token rejected' } }
+        : {},
+    ),
+  },
+  guards: {
+    holdingTooMany: ({ context }) => context.heldMessages >= context.maxHeldMessages,
+    tokenAccepted: ({ event }) => event.type === 'ecap.replied' && event.statusCode === 200 && event.endpointId !== null,
+    providerFailed: ({ event }) => event.type === 'ecap.replied' && (event.statusCode >= 500 || event.statusCode === 200),
+    usesRevokedToken: ({ context, event }) =>
+      event.type === 'token.revoked' && context.tokenId !== null && event.tokenIds.includes(context.tokenId),
+  },
+  delays: {
+    identificationTimeout: ({ context }) => context.identificationTimeoutMs,
+    negativeCache: ({ context }) => context.negativeCacheMs,
+  },
+}).createMachine({
+  id: 'endpointSession',
+  context: ({ input }) => ({ ...input, endpointId: null, tokenId: null, heldMessages: 0, rejection: null }),
+  initial: 'identifying',
+  states: {
+    identifying: {
+      entry: 'requestIdentification',
+      after: { identificationTimeout: 'unavailable' },
+      on: {
+        'kp.published': [
+          {
+            guard: 'holdingTooMany',
+            actions: { type: 'refuseMessage', params: { statusCode: 503, reasonPhrase: 'Too many messages waiting for endpoint identification' } },
+          },
+          { actions: ['holdMessage', 'countHeldMessage'] },
+        ],
+        'ecap.replied': [
+          {
+            guard: 'tokenAccepted',
+            target: 'active',
+            actions: ['recordIdentity', 'claimEndpoint', 'announceConnected', 'forwardHeldMessages', 'clearHeldMessages'],
+          },
+          { guard: 'providerFailed', target: 'unavailable' },
+          { target: 'rejected', actions: ['recordRejection', 'answerWithRejection', 'clearHeldMessages'] },
+        ],
+        'ecap.failed': 'unavailable',
+        'session.ended': 'closed',
+      },
+    },
+    active: {
+      on: {
+        'kp.published': { actions: 'forwardMessage' },
+        'elce.connected': 'roamed',
+        'token.revoked': {
+          guard: 'usesRevokedToken',
+          target: 'revoked',
+          actions: ['releaseEndpoint', 'announceDisconnected'],
+        },
+        'session.ended': { target: 'closed', actions: 'releaseEndpoint' },
+      },
+    },
+    roamed: {
+      on: {
+        'kp.published': { target: 'active', actions: ['claimEndpoint', 'announceConnected', 'forwardMessage'] },
+        'token.revoked': { guard: 'usesRevokedToken', target: 'revoked' },
+        'session.ended': 'closed',
+      },
+    },
+    rejected: {
+      after: { negativeCache: 'expired' },
+      on: {
+        'kp.published': { actions: 'answerWithRejection' },
+        'session.ended': 'closed',
+      },
+    },
+    /** ECAP did not answer usefully: held messages get 503 and the next message asks again. */
+    unavailable: { type: 'final', entry: ['answerUnavailable', 'clearHeldMessages'] },
+    /** The token was revoked: the next message with it is validated again, in a new session. */
+    revoked: { type: 'final' },
+    expired: { type: 'final' },
+    closed: { type: 'final' },
+  },
+});

@@ -4,7 +4,7 @@
 //
 //   PUBLISH → routing table → (endpoint-aware) endpoint session for the token → ClientData on NATS
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
-import { clientSessionMachine, type ClientSessionEvent } from '../machines/client-session.machine.js';
+import { clientSessionMachine, type ClientSessionContext, type ClientSessionEvent } from '../machines/client-session.machine.js';
 import { errorPayload, errorTopic } from '../protocol/responses.js';
 import type { Route } from '../protocol/routing.js';
 import type { RoutedMessage } from './client-data-forwarder.js';
@@ -16,13 +16,15 @@ import type { SessionHub } from './session-hub.js';
 const live = new WeakMap<AnyActorRef, ClientSession>();
 const on = (self: AnyActorRef): ClientSession => live.get(self)!;
 
+// Actions receive the context of the transition being taken; getSnapshot() inside an action would
+// still show the previous snapshot, so everything an action needs comes from its arguments.
 export const clientSessionLogic = clientSessionMachine.provide({
   actions: {
     requestAuthentication: ({ self }) => on(self).requestAuthentication(),
-    acceptConnection: ({ self }) => on(self).accept(),
+    acceptConnection: ({ self, context }) => on(self).accept(context),
     refuseConnection: ({ self }, params) => on(self).refuse(params.returnCode),
     closeConnection: ({ self, context }) => on(self).connection.close(context.endReason ?? 'closed by KPC'),
-    endEndpointSessions: ({ self }) => on(self).endEndpointSessions(),
+    endEndpointSessions: ({ self, context }) => on(self).endEndpointSessions(context),
   },
 });
 
@@ -160,11 +162,11 @@ export class ClientSession implements MqttSession {
     );
   }
 
-  accept(): void {
+  accept(context: ClientSessionContext): void {
     this.connection.accept();
-    this.hub.directory.clientAccepted(this);
+    this.hub.directory.clientAccepted(this, context.credentialIds);
     this.hub.counters.connection('accepted');
-    this.hub.logger.info(this.logFields({ event: 'connection.accepted' }), 'client connected');
+    this.hub.logger.info(this.logFields({ event: 'connection.accepted' }, context), 'client connected');
   }
 
   refuse(returnCode: 3 | 4 | 5): void {
@@ -175,7 +177,7 @@ export class ClientSession implements MqttSession {
   }
 
   /** The session is over (closed or revoked): end every endpoint session, announce them gone. */
-  endEndpointSessions(): void {
+  endEndpointSessions(context: ClientSessionContext): void {
     const disconnected: Record<string, string> = {};
     let count = 0;
     for (const endpoint of this.endpointSessions) {
@@ -187,10 +189,10 @@ export class ClientSession implements MqttSession {
       endpoint.send({ type: 'session.ended' });
     }
     if (count > 0) this.hub.connectivity.announceDisconnected(disconnected);
-    const snapshot = this.actor.getSnapshot();
     this.hub.directory.clientEnded(this);
+    const revoked = context.endReason === 'credential.revoked';
     this.hub.logger.info(
-      this.logFields({ event: `connection.${snapshot.value === 'revoked' ? 'revoked' : 'closed'}`, reason: snapshot.context.endReason, endpoints: count }),
+      this.logFields({ event: revoked ? 'connection.revoked' : 'connection.closed', reason: context.endReason, endpoints: count }, context),
       'client session ended',
     );
   }
@@ -226,8 +228,7 @@ export class ClientSession implements MqttSession {
     return endpoint;
   }
 
-  private logFields(fields: Record<string, unknown>): Record<string, unknown> {
-    const { context } = this.actor.getSnapshot();
+  private logFields(fields: Record<string, unknown>, context = this.actor.getSnapshot().context): Record<string, unknown> {
     return {
       ...fields,
       connectionId: this.connectionId,

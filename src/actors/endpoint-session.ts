@@ -14,12 +14,14 @@ const on = (self: AnyActorRef): EndpointSession => live.get(self)!;
 const messageOf = (event: EndpointSessionEvent): RoutedMessage =>
   (event as Extract<EndpointSessionEvent, { type: 'kp.published' }>).message as RoutedMessage;
 
+// Actions receive the context of the transition being taken; getSnapshot() inside an action would
+// still show the previous snapshot, so everything an action needs comes from its arguments.
 export const endpointSessionLogic = endpointSessionMachine.provide({
   actions: {
     requestIdentification: ({ self }) => on(self).requestIdentification(),
     holdMessage: ({ self, event }) => on(self).held.push(messageOf(event)),
-    forwardHeldMessages: ({ self }) => on(self).forwardHeld(),
-    forwardMessage: ({ self, event }) => on(self).forward(messageOf(event)),
+    forwardHeldMessages: ({ self, context }) => on(self).forwardHeld(context.endpointId!),
+    forwardMessage: ({ self, context, event }) => on(self).forward(messageOf(event), context.endpointId!),
     refuseMessage: ({ self, event }, params) => on(self).client.answerError(messageOf(event), params.statusCode, params.reasonPhrase),
     answerWithRejection: ({ self, context, event }) => {
       const rejection = context.rejection!;
@@ -29,8 +31,8 @@ export const endpointSessionLogic = endpointSessionMachine.provide({
     answerUnavailable: ({ self }) => {
       for (const message of on(self).takeHeld()) on(self).client.answerError(message, 503, 'Service unavailable');
     },
-    claimEndpoint: ({ self }) => on(self).hub.directory.claimEndpoint(on(self)),
-    releaseEndpoint: ({ self }) => on(self).hub.directory.releaseEndpoint(on(self)),
+    claimEndpoint: ({ self, context }) => on(self).hub.directory.claimEndpoint(on(self), context.endpointId!),
+    releaseEndpoint: ({ self, context }) => on(self).hub.directory.releaseEndpoint(on(self), context.endpointId),
     announceConnected: ({ self, context }) =>
       on(self).hub.connectivity.announceConnected({ [context.endpointId!]: context.appVersionName }),
     announceDisconnected: ({ self, context }) =>
@@ -92,7 +94,8 @@ export class EndpointSession {
 
   /** The hot path: an active session forwards without an event; otherwise the chart decides. */
   receive(message: RoutedMessage): void {
-    if (this.isActive) this.forward(message);
+    const snapshot = this.actor.getSnapshot();
+    if (snapshot.value === 'active') this.forward(message, snapshot.context.endpointId!);
     else this.actor.send({ type: 'kp.published', message });
   }
 
@@ -105,12 +108,12 @@ export class EndpointSession {
     this.client.deliver(topic, payload, 1);
   }
 
-  forward(message: RoutedMessage): void {
-    this.hub.forwarder.forward(this.client, message, this.endpointId);
+  forward(message: RoutedMessage, endpointId: string): void {
+    this.hub.forwarder.forward(this.client, message, endpointId);
   }
 
-  forwardHeld(): void {
-    for (const message of this.takeHeld()) this.forward(message);
+  forwardHeld(endpointId: string): void {
+    for (const message of this.takeHeld()) this.forward(message, endpointId);
   }
 
   takeHeld(): RoutedMessage[] {
@@ -138,7 +141,7 @@ export class EndpointSession {
   /** Called by the supervisor when this actor threw: answer what waits, stop routing to it. */
   discard(): void {
     for (const message of this.takeHeld()) this.client.answerError(message, 503, 'Service unavailable');
-    this.hub.directory.releaseEndpoint(this);
+    this.hub.directory.releaseEndpoint(this, this.endpointId);
   }
 
   /** Called by the supervisor once the actor has finished. */

@@ -131,8 +131,8 @@ export class Registry implements SessionDirectory {
     return this.state === 'running' && this.options.natsConnected() && this.sessions.size <= this.options.maxConnections;
   }
 
-  clientAccepted(session: ClientSession): void {
-    for (const credentialId of session.credentialIds) {
+  clientAccepted(session: ClientSession, credentialIds: readonly string[]): void {
+    for (const credentialId of credentialIds) {
       let holders = this.credentialHolders.get(credentialId);
       if (holders === undefined) this.credentialHolders.set(credentialId, (holders = new Set()));
       holders.add(session);
@@ -148,8 +148,7 @@ export class Registry implements SessionDirectory {
     }
   }
 
-  claimEndpoint(session: EndpointSession): void {
-    const endpointId = session.endpointId!;
+  claimEndpoint(session: EndpointSession, endpointId: string): void {
     const previous = this.holders.get(endpointId);
     this.holders.set(endpointId, session);
     let sessions = this.identified.get(endpointId);
@@ -162,8 +161,7 @@ export class Registry implements SessionDirectory {
     }
   }
 
-  releaseEndpoint(session: EndpointSession): void {
-    const endpointId = session.endpointId;
+  releaseEndpoint(session: EndpointSession, endpointId: string | null): void {
     if (endpointId !== null && this.holders.get(endpointId) === session) this.holders.delete(endpointId);
   }
 
@@ -214,8 +212,8 @@ export class Registry implements SessionDirectory {
   }
 
   private forgetEndpoint(session: EndpointSession): void {
-    this.releaseEndpoint(session);
     const endpointId = session.endpointId;
+    this.releaseEndpoint(session, endpointId);
     if (endpointId === null) return;
     const sessions = this.identified.get(endpointId);
     sessions?.delete(session);

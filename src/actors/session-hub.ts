@@ -31,11 +31,11 @@ export interface SessionDirectory {
   /** The actor that supervises sessions: their done and error events go there. */
   readonly supervisor: AnyActorRef;
   supervise(actorId: string, session: { discard(error: unknown): void; forgotten(): void }): void;
-  clientAccepted(session: ClientSession): void;
+  clientAccepted(session: ClientSession, credentialIds: readonly string[]): void;
   clientEnded(session: ClientSession): void;
   /** This endpoint session now receives the endpoint's pushes; any other local one is roamed. */
-  claimEndpoint(session: EndpointSession): void;
-  releaseEndpoint(session: EndpointSession): void;
+  claimEndpoint(session: EndpointSession, endpointId: string): void;
+  releaseEndpoint(session: EndpointSession, endpointId: string | null): void;
   holds(session: EndpointSession): boolean;
   /** False while NATS is down or the connection limit is reached (CONNACK 3). */
   acceptingConnections(): boolean;

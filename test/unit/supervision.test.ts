@@ -1,0 +1,82 @@
+// A session actor that throws must never take the registry or the process down: the registry
+// discards it (closing its connection) and every other session goes on. Doubles stand only at
+// the ports (MQTT connection, credential provider, forwarder, ELCE announcer).
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { Journal } from '../../src/actors/journal.js';
+import type { ConnectRequest, MqttConnection, MqttSession } from '../../src/actors/ports.js';
+import { Registry } from '../../src/actors/registry.js';
+import type { SessionHub } from '../../src/actors/session-hub.js';
+import { RoutingTable } from '../../src/protocol/routing.js';
+
+class RecordingConnection implements MqttConnection {
+  readonly remoteAddress = '127.0.0.1';
+  readonly seen: string[] = [];
+  constructor(private readonly throwOnAccept = false) {}
+  accept(): void {
+    if (this.throwOnAccept) throw new Error('boom: a bug in a session action');
+    this.seen.push('connack 0');
+  }
+  refuse(returnCode: number): void { this.seen.push(`connack ${returnCode}`); }
+  deliver(topic: string): void { this.seen.push(`deliver ${topic}`); }
+  close(reason: string): void { this.seen.push(`close: ${reason}`); }
+}
+
+function startRegistry() {
+  const forwarded: string[] = [];
+  const failures: number[] = [];
+  const hub: Omit<SessionHub, 'directory'> = {
+    settings: { anonymousAllowed: false, authenticationTimeoutMs: 1000, negativeCacheMs: 1000, maxHeldMessages: 10, journalLength: 16 },
+    replicaId: 'r1',
+    routing: () => new RoutingTable({ applications: { app: { versions: { v1: { allowedExtensionInstances: ['x'] } } } }, extensionInstances: {} }, (i) => i),
+    credentials: {
+      validateUsernamePassword: async () => ({ ok: true, reply: { correlationId: '', timestamp: 0, timeout: 0, statusCode: 200, clientId: 'c', credentialId: 'cred', reasonPhrase: null } }),
+      validateToken: async () => ({ ok: false, reason: 'nats-unavailable' }),
+    },
+    forwarder: { forward: (_session: unknown, message: { packet: { topic: string }; ack: () => void }) => { forwarded.push(message.packet.topic); message.ack(); } } as never,
+    connectivity: { announceConnected: () => {}, announceDisconnected: () => {} },
+    counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
+    logger: pino({ level: 'silent' }),
+    newJournal: () => new Journal(16),
+  };
+  const registry = new Registry(hub, {
+    replicaId: 'r1', gracefulShutdownMs: 1000, maxConnections: 10, natsConnected: () => true,
+    logger: pino({ level: 'silent' }), onActorFailed: () => failures.push(1),
+  }, { announceReady: () => {}, stopAccepting: () => {}, drainOutbound: async () => {}, shutdownTimedOut: () => {} });
+  registry.start();
+  registry.actor.send({ type: 'nats.connected' });
+  return { registry, forwarded, failures };
+}
+
+const request = (id: string): ConnectRequest => ({ mqttClientId: id, transport: 'tcp', username: 'u', password: Buffer.from('p') });
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('supervision', () => {
+  it('discards a session whose action throws and keeps the registry and other sessions running', async () => {
+    const { registry, forwarded, failures } = startRegistry();
+    const good = new RecordingConnection();
+    const bad = new RecordingConnection(true);
+    const goodSession: MqttSession = registry.openSession(good, request('good'));
+    registry.openSession(bad, request('bad'));
+    await settle();
+
+    expect(failures).toHaveLength(1);
+    expect(bad.seen).toEqual(['close: session failed']);
+    expect(registry.state).toBe('running');
+    expect(registry.actor.getSnapshot().status).toBe('active');
+    expect(registry.connectionCount).toBe(1);
+
+    // The surviving session still works end to end through the registry.
+    expect(good.seen).toEqual(['connack 0']);
+    let acked = false;
+    goodSession.publish({ topic: 'kp1/v1/x/data', payload: Buffer.from('1'), qos: 1 }, () => { acked = true; });
+    expect(forwarded).toEqual(['kp1/v1/x/data']);
+    expect(acked).toBe(true);
+
+    // And new sessions are still accepted after the failure.
+    const later = new RecordingConnection();
+    registry.openSession(later, request('later'));
+    await settle();
+    expect(later.seen).toEqual(['connack 0']);
+  });
+});

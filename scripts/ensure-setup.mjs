@@ -1,0 +1,87 @@
+// Makes a fresh clone ready for `npm test`, `npm run dev` and `npm run bench` (it runs before each):
+// installs npm dependencies when they are missing or older than package-lock.json, and the system
+// tools the tests and the dev stack run (nats-server, openssl; mosquitto-clients is only nice to
+// have). Silent when everything is already there. Plain Node, builtins only: it runs before
+// `npm ci`, so it cannot use any dependency.
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Tools by Debian package; `required` ones stop the run when missing and cannot be installed. */
+const systemTools = [
+  { command: 'nats-server', aptPackage: 'nats-server', required: true },
+  { command: 'openssl', aptPackage: 'openssl', required: true },
+  { command: 'mosquitto_pub', aptPackage: 'mosquitto-clients', required: false },
+];
+
+function mtimeMs(path) {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Like `which`, plus the sbin directories Debian puts servers in (not on every user's PATH). */
+function findExecutable(name) {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/sbin', '/usr/local/sbin', '/sbin'];
+  for (const dir of dirs) {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // keep looking
+    }
+  }
+  return undefined;
+}
+
+function run(command, args, env = process.env) {
+  console.log(`[setup] ${command} ${args.join(' ')}`);
+  const result = spawnSync(command, args, { cwd: repoRoot, stdio: 'inherit', env });
+  if (result.error) throw result.error;
+  if (result.status !== 0) {
+    console.error(`[setup] \`${command} ${args.join(' ')}\` failed (exit ${result.status ?? result.signal})`);
+    process.exit(1);
+  }
+}
+
+function ensureNodeModules() {
+  const installed = mtimeMs(join(repoRoot, 'node_modules/.package-lock.json'));
+  const locked = mtimeMs(join(repoRoot, 'package-lock.json'));
+  if (installed !== undefined && (locked === undefined || installed >= locked)) return;
+  console.log(installed === undefined ? '[setup] node_modules is missing' : '[setup] package-lock.json is newer than node_modules');
+  run(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['ci']);
+}
+
+function ensureSystemTools() {
+  let missing = systemTools.filter((tool) => !findExecutable(tool.command));
+  if (missing.length === 0) return;
+  const packages = [...new Set(missing.map((tool) => tool.aptPackage))];
+  console.log(`[setup] missing: ${missing.map((tool) => tool.command).join(', ')}`);
+
+  if (process.getuid?.() === 0 && findExecutable('apt-get')) {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    run('apt-get', ['update'], env);
+    run('apt-get', ['install', '-y', ...packages], env);
+    missing = systemTools.filter((tool) => !findExecutable(tool.command));
+    if (missing.length === 0) return;
+  } else {
+    console.log(`[setup] install them with:\n\n    sudo apt-get install -y ${packages.join(' ')}\n`);
+  }
+
+  const requiredMissing = missing.filter((tool) => tool.required);
+  for (const tool of missing.filter((tool) => !tool.required)) {
+    console.warn(`[setup] warning: ${tool.command} (${tool.aptPackage}) is missing; only the manual examples need it`);
+  }
+  if (requiredMissing.length > 0) {
+    console.error(`[setup] cannot continue without ${requiredMissing.map((tool) => tool.command).join(', ')}`);
+    process.exit(1);
+  }
+}
+
+ensureNodeModules();
+ensureSystemTools();

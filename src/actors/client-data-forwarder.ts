@@ -56,7 +56,8 @@ export class ClientDataForwarder<S> {
       configName: null,
     });
     const qos = packet.qos === 0 ? 0 : 1;
-    this.requests.remember(correlationId, session, packet.topic, qos, now);
+    // 1/KP: without a request ID no response should be published, so there is nothing to remember.
+    if (route.requestId !== null) this.requests.remember(correlationId, session, packet.topic, qos, now);
 
     if (qos === 0) {
       // At most once: if NATS is down right now the message is lost, as QoS 0 allows.
@@ -66,7 +67,7 @@ export class ClientDataForwarder<S> {
     } else if (this.publisher.publish(route.clientDataSubject, data, this.replySubject, ack)) {
       this.counters.forwarded();
     } else {
-      this.requests.take(correlationId);
+      if (route.requestId !== null) this.requests.take(correlationId);
       this.counters.overflow();
       ack(new UnconfirmedStoreFullError());
     }

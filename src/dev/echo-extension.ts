@@ -33,8 +33,10 @@ type Responder = (request: ClientData) => Partial<ExtensionData> | null | Promis
 /**
  * The default answer: status 200 with the request's payload. The answer's other fields (ids,
  * resource path, request id) are copied from the request by `EchoExtension` whatever `respond` is.
+ * Like any 1/KP-aware extension it does not answer messages without a request ID (1/KP: "the
+ * response SHOULD NOT be published"); KPC would route such an answer as a push.
  */
-const echo: Responder = (request) => ({ statusCode: 200, payload: request.payload });
+const echo: Responder = (request) => (request.requestId === null ? null : { statusCode: 200, payload: request.payload });
 
 export class EchoExtension {
   readonly received: ClientData[] = [];

@@ -6,7 +6,7 @@ import { endpointSessionMachine, type EndpointSessionEvent } from '../../src/mac
 import { registryMachine } from '../../src/machines/registry.machine.js';
 
 /** Folds events through transition(); returns the final state and the actions asked for (assign is applied, not listed). */
-function run(machine: AnyStateMachine, input: unknown, events: Array<{ type: string }>) {
+function run(machine: AnyStateMachine, input: unknown, events: Array<{ type: string; [field: string]: unknown }>) {
   let [snapshot, actions] = initialTransition(machine, input);
   const asked = actions.map(describeAction);
   for (const event of events) {

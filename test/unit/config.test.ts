@@ -86,6 +86,7 @@ describe('parseConfig defaults', () => {
         extensionTimeoutMs: 0,
         maxUnconfirmed: 10_000,
         maxPendingPerToken: 100,
+        inspection: { journalLength: 64, retainEnded: 1000, retainEndedForMs: 3_600_000 },
       },
       routing: { applications: {}, extensionInstances: {} },
       tekton: { enabled: false, timeoutMs: 10_000 },
@@ -123,6 +124,7 @@ describe('parseConfig full example', () => {
         extensionTimeoutMs: 0,
         maxUnconfirmed: 10_000,
         maxPendingPerToken: 100,
+        inspection: { journalLength: 64, retainEnded: 1000, retainEndedForMs: 3_600_000 },
       },
       routing: {
         applications: {

@@ -73,6 +73,11 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
       extensionTimeoutMs: v.extensionTimeoutMs,
       maxUnconfirmed: v.maxUnconfirmed,
       maxPendingPerToken: v.maxPendingPerToken,
+      inspection: {
+        journalLength: v.journalLength,
+        retainEnded: v.retainEndedSessions,
+        retainEndedForMs: v.retainEndedForMs,
+      },
     },
     routing: parseRouting(tree),
     tekton: { enabled: v.tektonEnabled, url: v.tektonUrl, timeoutMs: v.tektonTimeoutMs },

@@ -67,6 +67,9 @@ export const SCALAR_KEYS = {
   extensionTimeoutMs: key('kaa.kpc.extension-timeout', duration('ms'), 0),
   maxUnconfirmed: key('kaa.kpc.max-unconfirmed', count, 10_000),
   maxPendingPerToken: key('kaa.kpc.max-pending-per-token', count, 100),
+  journalLength: key('kaa.kpc.inspection.journal-length', count, 64),
+  retainEndedSessions: key('kaa.kpc.inspection.retain-ended', count, 1_000),
+  retainEndedForMs: key('kaa.kpc.inspection.retain-ended-for', duration('ms'), 3_600_000),
 
   tektonEnabled: key('kaa.tekton.enabled', bool, false),
   tektonUrl: optional('kaa.tekton.url', httpUrl),

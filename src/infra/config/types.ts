@@ -58,6 +58,11 @@ export interface KpcConfig {
     extensionTimeoutMs: number; //   kaa.kpc.extension-timeout  (0 = none)
     maxUnconfirmed: number; //       kaa.kpc.max-unconfirmed    (10 000)
     maxPendingPerToken: number; //   kaa.kpc.max-pending-per-token (100): messages waiting for a token check
+    inspection: {
+      journalLength: number; //      kaa.kpc.inspection.journal-length   (64 events per session)
+      retainEnded: number; //        kaa.kpc.inspection.retain-ended     (1 000 ended sessions kept)
+      retainEndedForMs: number; //   kaa.kpc.inspection.retain-ended-for (1 h)
+    };
   };
   routing: RoutingConfig;
   tekton: {

@@ -29,7 +29,6 @@ import { RoutingTable } from './protocol/routing.js';
 
 /** Requests remembered for replies: enough for a busy replica, bounded so silence cannot leak memory. */
 const REMEMBERED_REQUESTS = { maxEntries: 200_000, maxAgeMs: 5 * 60_000 };
-const JOURNAL_LENGTH = 64;
 
 async function main(): Promise<void> {
   const config = readConfigOrExit();
@@ -52,7 +51,8 @@ async function main(): Promise<void> {
     ...listeners.filter((listener) => !listener.listening).map((listener) => `${listener.name} listener is not listening`),
     ...(registry?.state === 'running' ? [] : [`service is ${registry?.state ?? 'starting'}`]),
   ];
-  const http = await startManagementServer(createManagementApp({ healthProblems, metrics: metrics.registry }), config.server.port);
+  const admin = config.server.adminToken === undefined ? undefined : { token: config.server.adminToken, sessions: () => registry };
+  const http = await startManagementServer(createManagementApp({ healthProblems, metrics: metrics.registry, admin }), config.server.port);
 
   logger.info({ servers: config.natsUrls }, 'connecting to NATS');
   const link = (nats = await NatsLink.open(config.natsUrls, `kpc ${replicaId}`, logger));
@@ -78,7 +78,6 @@ async function main(): Promise<void> {
         authenticationTimeoutMs: config.kpc.authentication.timeoutMs,
         negativeCacheMs: config.kpc.authentication.negativeCacheMs,
         maxHeldMessages: config.kpc.maxPendingPerToken,
-        journalLength: JOURNAL_LENGTH,
       },
       replicaId,
       routing: () => routing,
@@ -93,7 +92,7 @@ async function main(): Promise<void> {
         roamed: () => metrics.roamed.inc(),
       },
       logger,
-      newJournal: () => new Journal(JOURNAL_LENGTH),
+      newJournal: (machine) => new Journal(config.kpc.inspection.journalLength, machine),
     },
     {
       replicaId,
@@ -102,6 +101,7 @@ async function main(): Promise<void> {
       natsConnected: () => link.isConnected,
       logger,
       onActorFailed: () => metrics.failedActors.inc(),
+      retainEnded: { count: config.kpc.inspection.retainEnded, forMs: config.kpc.inspection.retainEndedForMs },
     },
     {
       announceReady: () => logger.info({ event: 'service.ready', listeners: listeners.map((l) => l.name) }, 'KPC is ready'),

@@ -37,6 +37,7 @@ export class ClientSession implements MqttSession {
   /** Endpoint sessions by application version, then token (a token is only unique per application). */
   private readonly endpoints = new Map<string, Map<string, EndpointSession>>();
   private endpointSerial = 0;
+  private endedWith: EndpointSession[] | undefined;
   /** Held only until the ECAP request is sent; never in the chart's context or journal. */
   private password: Buffer | null;
 
@@ -47,7 +48,7 @@ export class ClientSession implements MqttSession {
   ) {
     this.connectionId = `c${++nextConnectionNumber}`;
     this.password = request.password;
-    this.journal = hub.newJournal();
+    this.journal = hub.newJournal(clientSessionLogic);
     this.actor = createActor(clientSessionLogic, {
       id: `session.${this.connectionId}`,
       parent: hub.directory.supervisor,
@@ -96,8 +97,9 @@ export class ClientSession implements MqttSession {
     return this.actor.getSnapshot().context.credentialIds;
   }
 
+  /** The endpoint sessions of this client; once it has ended, the ones it had at its end. */
   get endpointSessions(): EndpointSession[] {
-    return [...this.endpoints.values()].flatMap((byToken) => [...byToken.values()]);
+    return this.endedWith ?? [...this.endpoints.values()].flatMap((byToken) => [...byToken.values()]);
   }
 
   // ---- MqttSession: what the MQTT adapter calls ----
@@ -180,7 +182,8 @@ export class ClientSession implements MqttSession {
   endEndpointSessions(context: ClientSessionContext): void {
     const disconnected: Record<string, string> = {};
     let count = 0;
-    for (const endpoint of this.endpointSessions) {
+    this.endedWith = this.endpointSessions;
+    for (const endpoint of this.endedWith) {
       // Only endpoints no other local session has taken over (those are roamed, not held here).
       if (endpoint.isActive && this.hub.directory.holds(endpoint)) {
         disconnected[endpoint.endpointId!] = endpoint.appVersionName;

@@ -54,7 +54,7 @@ export class EndpointSession {
     readonly appVersionName: string,
     readonly actorId: string,
   ) {
-    this.journal = hub.newJournal();
+    this.journal = hub.newJournal(endpointSessionLogic);
     this.actor = createActor(endpointSessionLogic, {
       id: actorId,
       parent: hub.directory.supervisor,

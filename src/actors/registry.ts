@@ -7,9 +7,11 @@ import type { Logger } from 'pino';
 import { registryMachine } from '../machines/registry.machine.js';
 import type { ConnectivityEvent } from '../infra/nats/codecs.js';
 import { ClientSession } from './client-session.js';
+import { EndedSessions } from './ended-sessions.js';
 import { EndpointSession } from './endpoint-session.js';
 import { Journal } from './journal.js';
 import type { ConnectRequest, MqttConnection, MqttSession } from './ports.js';
+import { describeEndpoint, describeSession, summarizeSession, type SessionDetails, type SessionSummary } from './session-inspection.js';
 import type { SessionDirectory, SessionHub } from './session-hub.js';
 
 /** What the composition root does for the registry's chart. */
@@ -28,6 +30,7 @@ export interface RegistryOptions {
   natsConnected(): boolean;
   logger: Logger;
   onActorFailed(): void;
+  retainEnded: { count: number; forMs: number };
 }
 
 interface Supervised {
@@ -45,6 +48,7 @@ export class Registry implements SessionDirectory {
   /** endpointId → every local endpoint session identified as it (active or roamed), for revocation. */
   private readonly identified = new Map<string, Set<EndpointSession>>();
   private readonly credentialHolders = new Map<string, Set<ClientSession>>();
+  private readonly ended: EndedSessions;
 
   constructor(
     hub: Omit<SessionHub, 'directory'>,
@@ -52,6 +56,7 @@ export class Registry implements SessionDirectory {
     private readonly hooks: RegistryHooks,
   ) {
     this.hub = { ...hub, directory: this };
+    this.ended = new EndedSessions(options.retainEnded.count, options.retainEnded.forMs);
     this.actor = createActor(this.logic(), {
       id: 'registry',
       input: { gracefulShutdownMs: options.gracefulShutdownMs },
@@ -115,6 +120,47 @@ export class Registry implements SessionDirectory {
       holder.send({ type: 'elce.connected', originatorReplicaId: event.originatorReplicaId });
       this.hub.counters.roamed();
     }
+  }
+
+  // ---- inspection (management API) ----
+
+  inspectSessions(): { live: SessionSummary[]; ended: SessionSummary[] } {
+    return {
+      live: [...this.sessions].map(summarizeSession),
+      ended: this.ended.list(Date.now()).map(({ credentialIds, endReason, endpoints, journal, journalDropped, ...summary }) => summary),
+    };
+  }
+
+  /** The live session with this MQTT client id, else the most recent ended one. */
+  inspectSession(mqttClientId: string): SessionDetails | undefined {
+    const live = this.liveSession(mqttClientId);
+    return live !== undefined ? describeSession(live) : this.ended.find(mqttClientId, Date.now());
+  }
+
+  inspectEndpoint(endpointId: string) {
+    const holder = this.holders.get(endpointId);
+    return {
+      endpointId,
+      heldHere: holder !== undefined,
+      replicaId: holder === undefined ? null : this.options.replicaId,
+      sessions: [...(this.identified.get(endpointId) ?? [])].map((endpoint) => ({
+        mqttClientId: endpoint.client.request.mqttClientId,
+        ...describeEndpoint(endpoint),
+      })),
+    };
+  }
+
+  /** Disconnects a client on an operator's request; false when no such live session. */
+  disconnectByAdmin(mqttClientId: string): boolean {
+    const session = this.liveSession(mqttClientId);
+    if (session === undefined || !session.isActive) return false;
+    session.send({ type: 'admin.disconnected', at: Date.now() });
+    return true;
+  }
+
+  private liveSession(mqttClientId: string): ClientSession | undefined {
+    for (const session of this.sessions) if (session.request.mqttClientId === mqttClientId) return session;
+    return undefined;
   }
 
   shutdown(signal: string): void {
@@ -206,7 +252,10 @@ export class Registry implements SessionDirectory {
     const actor = this.supervised.get(actorId);
     if (actor === undefined) return;
     this.supervised.delete(actorId);
-    if (actor instanceof ClientSession) this.sessions.delete(actor);
+    if (actor instanceof ClientSession) {
+      this.sessions.delete(actor);
+      this.ended.add(describeSession(actor), Date.now());
+    }
     if (actor instanceof EndpointSession) this.forgetEndpoint(actor);
     actor.forgotten();
   }

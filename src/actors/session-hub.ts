@@ -1,7 +1,7 @@
 // Everything a live session needs from the rest of the process, in one object built by the
 // registry. Sessions depend on this interface, not on the registry or on infra classes.
 import type { Logger } from 'pino';
-import type { AnyActorRef } from 'xstate';
+import type { AnyActorRef, AnyStateMachine } from 'xstate';
 import type { RoutingTable } from '../protocol/routing.js';
 import type { ClientDataForwarder } from './client-data-forwarder.js';
 import type { ConnectivityAnnouncer, CredentialValidator } from './ports.js';
@@ -14,7 +14,6 @@ export interface SessionSettings {
   authenticationTimeoutMs: number;
   negativeCacheMs: number;
   maxHeldMessages: number;
-  journalLength: number;
 }
 
 /** The per-message and per-lifecycle counters sessions bump (bound to prom-client in main). */
@@ -51,5 +50,5 @@ export interface SessionHub {
   readonly directory: SessionDirectory;
   readonly counters: SessionCounters;
   readonly logger: Logger;
-  newJournal(): Journal;
+  newJournal(machine: AnyStateMachine): Journal;
 }

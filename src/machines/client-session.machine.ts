@@ -43,6 +43,8 @@ export type ClientSessionEvent =
   | { type: 'ecap.failed'; kind: CredentialKind; reason: string }
   | { type: 'credential.revoked'; credentialId: string }
   | { type: 'mqtt.disconnected'; at: number; reason: string }
+  /** An operator disconnected the client through the management API. */
+  | { type: 'admin.disconnected'; at: number }
   | { type: 'service.stopping' };
 
 const INVALID_CREDENTIAL_CODES = new Set([400, 401, 403, 404]);
@@ -166,6 +168,7 @@ export const clientSessionMachine = setup({
       on: {
         'credential.revoked': { guard: 'holdsRevokedCredential', target: 'revoked' },
         'mqtt.disconnected': { target: 'closed', actions: 'recordEndReason' },
+        'admin.disconnected': { target: 'closed', actions: ['recordEndReason', 'closeConnection'] },
         'service.stopping': { target: 'closed', actions: ['recordEndReason', 'closeConnection'] },
       },
     },

@@ -26,7 +26,7 @@ function startRegistry() {
   const forwarded: string[] = [];
   const failures: number[] = [];
   const hub: Omit<SessionHub, 'directory'> = {
-    settings: { anonymousAllowed: false, authenticationTimeoutMs: 1000, negativeCacheMs: 1000, maxHeldMessages: 10, journalLength: 16 },
+    settings: { anonymousAllowed: false, authenticationTimeoutMs: 1000, negativeCacheMs: 1000, maxHeldMessages: 10 },
     replicaId: 'r1',
     routing: () => new RoutingTable({ applications: { app: { versions: { v1: { allowedExtensionInstances: ['x'] } } } }, extensionInstances: {} }, (i) => i),
     credentials: {
@@ -37,11 +37,11 @@ function startRegistry() {
     connectivity: { announceConnected: () => {}, announceDisconnected: () => {} },
     counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
     logger: pino({ level: 'silent' }),
-    newJournal: () => new Journal(16),
+    newJournal: (machine) => new Journal(16, machine),
   };
   const registry = new Registry(hub, {
     replicaId: 'r1', gracefulShutdownMs: 1000, maxConnections: 10, natsConnected: () => true,
-    logger: pino({ level: 'silent' }), onActorFailed: () => failures.push(1),
+    logger: pino({ level: 'silent' }), onActorFailed: () => failures.push(1), retainEnded: { count: 10, forMs: 60_000 },
   }, { announceReady: () => {}, stopAccepting: () => {}, drainOutbound: async () => {}, shutdownTimedOut: () => {} });
   registry.start();
   registry.actor.send({ type: 'nats.connected' });

@@ -1,11 +1,14 @@
 // Management HTTP (SPEC §10): health for probes and load balancers, Prometheus metrics.
 import { Hono } from 'hono';
 import type { Registry as MetricsRegistry } from 'prom-client';
+import { addAdminRoutes, type SessionInspector } from './admin-routes.js';
 
 export interface ManagementDeps {
   /** Human-readable reasons the service is not healthy; empty when it is. */
   healthProblems(): string[];
   metrics: MetricsRegistry;
+  /** Session inspection routes, present only when an admin token is configured. */
+  admin?: { token: string; sessions: () => SessionInspector | undefined };
 }
 
 export function createManagementApp(deps: ManagementDeps): Hono {
@@ -21,5 +24,6 @@ export function createManagementApp(deps: ManagementDeps): Hono {
     return c.body(body, 200, { 'Content-Type': deps.metrics.contentType });
   });
 
+  if (deps.admin !== undefined) addAdminRoutes(app, deps.admin.token, deps.admin.sessions);
   return app;
 }

@@ -31,6 +31,8 @@ export interface RegistryOptions {
   logger: Logger;
   onActorFailed(): void;
   retainEnded: { count: number; forMs: number };
+  /** Timers of every session chart (`after` delays); tests pass xstate's SimulatedClock. */
+  clock?: { setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown; clearTimeout(id: unknown): void };
 }
 
 interface Supervised {
@@ -61,6 +63,7 @@ export class Registry implements SessionDirectory {
       id: 'registry',
       input: { gracefulShutdownMs: options.gracefulShutdownMs },
       inspect: (event) => this.journal(event),
+      clock: options.clock,
     });
   }
 

@@ -63,7 +63,8 @@ export class Registry implements SessionDirectory {
       id: 'registry',
       input: { gracefulShutdownMs: options.gracefulShutdownMs },
       inspect: (event) => this.journal(event),
-      clock: options.clock,
+      // xstate treats `clock: undefined` as a clock: pass the option only when there is one.
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
   }
 

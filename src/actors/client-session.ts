@@ -29,6 +29,8 @@ export const clientSessionLogic = clientSessionMachine.provide({
 });
 
 let nextConnectionNumber = 0;
+/** Finished endpoint sessions kept per client session for inspection. */
+const FINISHED_ENDPOINTS_KEPT = 16;
 
 export class ClientSession implements MqttSession {
   readonly actor: Actor<typeof clientSessionLogic>;
@@ -37,7 +39,7 @@ export class ClientSession implements MqttSession {
   /** Endpoint sessions by application version, then token (a token is only unique per application). */
   private readonly endpoints = new Map<string, Map<string, EndpointSession>>();
   private endpointSerial = 0;
-  private endedWith: EndpointSession[] | undefined;
+  private readonly finishedEndpoints: EndpointSession[] = [];
   /** Held only until the ECAP request is sent; never in the chart's context or journal. */
   private password: Buffer | null;
 
@@ -97,9 +99,14 @@ export class ClientSession implements MqttSession {
     return this.actor.getSnapshot().context.credentialIds;
   }
 
-  /** The endpoint sessions of this client; once it has ended, the ones it had at its end. */
+  /** The endpoint sessions this client has now. */
   get endpointSessions(): EndpointSession[] {
-    return this.endedWith ?? [...this.endpoints.values()].flatMap((byToken) => [...byToken.values()]);
+    return [...this.endpoints.values()].flatMap((byToken) => [...byToken.values()]);
+  }
+
+  /** Its most recently finished endpoint sessions (revoked, expired, closed …), for inspection. */
+  get finishedEndpointSessions(): readonly EndpointSession[] {
+    return this.finishedEndpoints;
   }
 
   // ---- MqttSession: what the MQTT adapter calls ----
@@ -139,9 +146,9 @@ export class ClientSession implements MqttSession {
 
   endpointFinished(endpoint: EndpointSession): void {
     const byToken = this.endpoints.get(endpoint.appVersionName);
-    if (byToken?.get(endpoint.token) === endpoint) {
-      byToken.delete(endpoint.token);
-    }
+    if (byToken?.get(endpoint.token) === endpoint) byToken.delete(endpoint.token);
+    this.finishedEndpoints.push(endpoint);
+    if (this.finishedEndpoints.length > FINISHED_ENDPOINTS_KEPT) this.finishedEndpoints.shift();
   }
 
   // ---- the chart's actions ----
@@ -182,8 +189,7 @@ export class ClientSession implements MqttSession {
   endEndpointSessions(context: ClientSessionContext): void {
     const disconnected: Record<string, string> = {};
     let count = 0;
-    this.endedWith = this.endpointSessions;
-    for (const endpoint of this.endedWith) {
+    for (const endpoint of this.endpointSessions) {
       // Only endpoints no other local session has taken over (those are roamed, not held here).
       if (endpoint.isActive && this.hub.directory.holds(endpoint)) {
         disconnected[endpoint.endpointId!] = endpoint.appVersionName;

@@ -52,7 +52,7 @@ export function describeSession(session: ClientSession): SessionDetails {
     ...summarizeSession(session),
     credentialIds: context.credentialIds,
     endReason: context.endReason,
-    endpoints: session.endpointSessions.map(describeEndpoint),
+    endpoints: [...session.endpointSessions, ...session.finishedEndpointSessions].map(describeEndpoint),
     journal: session.journal.list(),
     journalDropped: session.journal.dropped,
   };

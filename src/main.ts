@@ -17,7 +17,7 @@ import { startManagementServer } from './infra/http/management-server.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { Metrics } from './infra/metrics.js';
 import { MqttBroker } from './infra/mqtt/mqtt-broker.js';
-import { TcpListener, type Listener } from './infra/mqtt/tcp-listener.js';
+import { createListeners, type Listener } from './infra/mqtt/listeners.js';
 import { ConfirmedPublisher } from './infra/nats/confirmed-publisher.js';
 import { NatsLink } from './infra/nats/connection.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
@@ -128,7 +128,7 @@ async function main(): Promise<void> {
   });
 
   broker = await MqttBroker.create({ id: replicaId, connectTimeoutMs: config.kpc.mqtt.connectTimeoutMs }, live, logger);
-  listeners.push(...createListeners(config, broker));
+  listeners.push(...createListeners(config.kpc.mqtt, broker));
 
   const router = new ExtensionDataRouter(requests, (endpointId) => live.holderOf(endpointId), logger, (outcome) =>
     metrics.extensionData.inc({ outcome }),
@@ -161,11 +161,6 @@ async function main(): Promise<void> {
 
   await listenOrExit(listeners, logger);
   live.actor.send({ type: 'nats.connected' });
-}
-
-function createListeners(config: KpcConfig, broker: MqttBroker): Listener[] {
-  const { mqtt } = config.kpc;
-  return mqtt.tcp.enabled ? [new TcpListener(broker, { host: mqtt.host, port: mqtt.tcp.port })] : [];
 }
 
 async function listenOrExit(listeners: Listener[], logger: Logger): Promise<void> {

@@ -4,7 +4,11 @@
 //
 //   PUBLISH → routing table → (endpoint-aware) endpoint session for the token → ClientData on NATS
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
-import { clientSessionMachine, type ClientSessionContext, type ClientSessionEvent } from '../machines/client-session.machine.js';
+import {
+  clientSessionMachine, type ClientSessionContext, type ClientSessionEvent, type CredentialKind,
+} from '../machines/client-session.machine.js';
+import type { ClientCredentialResponse } from '../infra/nats/codecs.js';
+import type { EcapOutcome } from '../infra/nats/ecap-client.js';
 import { errorPayload, errorTopic } from '../protocol/responses.js';
 import type { Route } from '../protocol/routing.js';
 import type { RoutedMessage } from './client-data-forwarder.js';
@@ -20,7 +24,7 @@ const on = (self: AnyActorRef): ClientSession => live.get(self)!;
 // still show the previous snapshot, so everything an action needs comes from its arguments.
 export const clientSessionLogic = clientSessionMachine.provide({
   actions: {
-    requestAuthentication: ({ self }) => on(self).requestAuthentication(),
+    requestAuthentication: ({ self, context }) => on(self).requestAuthentication(context.awaiting),
     acceptConnection: ({ self, context }) => on(self).accept(context),
     refuseConnection: ({ self }, params) => on(self).refuse(params.returnCode),
     closeConnection: ({ self, context }) => on(self).connection.close(context.endReason ?? 'closed by KPC'),
@@ -77,7 +81,7 @@ export class ClientSession implements MqttSession {
       at: Date.now(),
       username: this.request.username,
       passwordPresent: this.password !== null,
-      certificatePresent: false,
+      certificate: this.request.certificate === null ? 'none' : this.request.certificate.trusted ? 'trusted' : 'untrusted',
       anonymousAllowed: this.hub.settings.anonymousAllowed,
       serviceAvailable: this.hub.directory.acceptingConnections(),
     });
@@ -153,20 +157,26 @@ export class ClientSession implements MqttSession {
 
   // ---- the chart's actions ----
 
-  requestAuthentication(): void {
-    const password = this.password === null ? null : this.password.toString('utf8');
+  /** Every presented credential is validated, in parallel; the chart waits for all of them. */
+  requestAuthentication(awaiting: readonly CredentialKind[]): void {
+    const { credentials } = this.hub;
+    const { certificate, username } = this.request;
+    if (awaiting.includes('certificate') && certificate !== null) {
+      this.reportCredential('certificate', credentials.validateCertificate(certificate.issuer, certificate.serialNumber));
+    }
+    if (awaiting.includes('username-password')) {
+      const password = this.password === null ? null : this.password.toString('utf8');
+      this.reportCredential('username-password', credentials.validateUsernamePassword(username, password));
+    }
     this.password = null;
-    this.hub.credentials.validateUsernamePassword(this.request.username, password).then((outcome) =>
+  }
+
+  private reportCredential(kind: CredentialKind, validation: Promise<EcapOutcome<ClientCredentialResponse>>): void {
+    validation.then((outcome) =>
       this.send(
         outcome.ok
-          ? {
-              type: 'ecap.replied',
-              kind: 'username-password',
-              statusCode: outcome.reply.statusCode,
-              clientId: outcome.reply.clientId,
-              credentialId: outcome.reply.credentialId,
-            }
-          : { type: 'ecap.failed', kind: 'username-password', reason: outcome.reason },
+          ? { type: 'ecap.replied', kind, statusCode: outcome.reply.statusCode, clientId: outcome.reply.clientId, credentialId: outcome.reply.credentialId }
+          : { type: 'ecap.failed', kind, reason: outcome.reason },
       ),
     );
   }

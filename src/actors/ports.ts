@@ -16,11 +16,20 @@ export interface MqttConnection {
   close(reason: string): void;
 }
 
+/** A TLS client certificate; `trusted` when Node's TLS stack verified its chain against the CA file. */
+export interface PresentedCertificate {
+  issuer: string;
+  serialNumber: string;
+  trusted: boolean;
+  problem?: string;
+}
+
 export interface ConnectRequest {
   mqttClientId: string;
   transport: Transport;
   username: string | null;
   password: Buffer | null;
+  certificate: PresentedCertificate | null;
 }
 
 export interface IncomingPublish {
@@ -40,6 +49,7 @@ export interface MqttSession {
 
 export interface CredentialValidator {
   validateUsernamePassword(username: string | null, password: string | null): Promise<EcapOutcome<ClientCredentialResponse>>;
+  validateCertificate(issuer: string, serialNumber: string): Promise<EcapOutcome<ClientCredentialResponse>>;
   validateToken(appName: string, token: string): Promise<EcapOutcome<TokenResponse>>;
 }
 

@@ -28,7 +28,8 @@ export type ClientSessionEvent =
       at: number;
       username: string | null;
       passwordPresent: boolean;
-      certificatePresent: boolean;
+      /** A TLS client certificate: none, verified against the CA, or one that failed verification. */
+      certificate: 'none' | 'trusted' | 'untrusted';
       anonymousAllowed: boolean;
       /** False when NATS is down or the connection limit is reached: CONNACK 3. */
       serviceAvailable: boolean;
@@ -67,7 +68,7 @@ export const clientSessionMachine = setup({
     rememberCredentials: assign(({ event }) => {
       if (event.type !== 'mqtt.connect') return {};
       const awaiting: CredentialKind[] = [];
-      if (event.certificatePresent) awaiting.push('certificate');
+      if (event.certificate === 'trusted') awaiting.push('certificate');
       if (event.username !== null || event.passwordPresent) awaiting.push('username-password');
       return { username: event.username, awaiting };
     }),
@@ -86,8 +87,9 @@ export const clientSessionMachine = setup({
   },
   guards: {
     serviceUnavailable: ({ event }) => event.type === 'mqtt.connect' && !event.serviceAvailable,
+    presentsUntrustedCertificate: ({ event }) => event.type === 'mqtt.connect' && event.certificate === 'untrusted',
     presentsCredentials: ({ event }) =>
-      event.type === 'mqtt.connect' && (event.username !== null || event.passwordPresent || event.certificatePresent),
+      event.type === 'mqtt.connect' && (event.username !== null || event.passwordPresent || event.certificate === 'trusted'),
     anonymousAllowed: ({ event }) => event.type === 'mqtt.connect' && event.anonymousAllowed,
     credentialInvalid: ({ event }) => event.type === 'ecap.replied' && INVALID_CREDENTIAL_CODES.has(event.statusCode),
     providerFailed: ({ event }) => event.type === 'ecap.replied' && event.statusCode !== 200,
@@ -119,6 +121,12 @@ export const clientSessionMachine = setup({
             guard: 'serviceUnavailable',
             target: 'rejected',
             actions: { type: 'refuseConnection', params: { returnCode: ConnackCode.serverUnavailable } },
+          },
+          {
+            // It failed chain verification (client-auth optional): it never reaches ECAP.
+            guard: 'presentsUntrustedCertificate',
+            target: 'rejected',
+            actions: { type: 'refuseConnection', params: { returnCode: ConnackCode.badUserNameOrPassword } },
           },
           {
             guard: 'presentsCredentials',

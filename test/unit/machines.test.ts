@@ -23,7 +23,7 @@ function describeAction(action: { type: string; params?: unknown }): string {
 
 const clientInput = { connectionId: 'c1', mqttClientId: 'm1', transport: 'tcp' as const, authenticationTimeoutMs: 1000 };
 const connect = (overrides: Partial<Extract<ClientSessionEvent, { type: 'mqtt.connect' }>> = {}): ClientSessionEvent => ({
-  type: 'mqtt.connect', at: 1, username: 'u', passwordPresent: true, certificatePresent: false, anonymousAllowed: false, serviceAvailable: true, ...overrides,
+  type: 'mqtt.connect', at: 1, username: 'u', passwordPresent: true, certificate: 'none', anonymousAllowed: false, serviceAvailable: true, ...overrides,
 });
 const replied = (statusCode: number): ClientSessionEvent => ({
   type: 'ecap.replied', kind: 'username-password', statusCode, clientId: 'client-1', credentialId: 'cred-1',
@@ -53,6 +53,10 @@ describe('client session chart', () => {
     expect(run(clientSessionMachine, clientInput, [connect({ serviceAvailable: false })]).actions).toEqual(['refuseConnection(3)']);
   });
 
+  it('refuses a certificate that failed verification with 4, without asking ECAP', () => {
+    expect(run(clientSessionMachine, clientInput, [connect({ certificate: 'untrusted' })]).actions).toEqual(['refuseConnection(4)']);
+  });
+
   it('refuses anonymous clients with 5 unless anonymous access is allowed', () => {
     const anonymous = { username: null, passwordPresent: false };
     expect(run(clientSessionMachine, clientInput, [connect(anonymous)]).actions).toEqual(['refuseConnection(5)']);
@@ -62,7 +66,7 @@ describe('client session chart', () => {
   });
 
   it('waits for every presented credential before accepting', () => {
-    const both = connect({ certificatePresent: true });
+    const both = connect({ certificate: 'trusted' });
     const halfway = run(clientSessionMachine, clientInput, [both, replied(200)]);
     expect(halfway.state).toBe('authenticating');
     const done = run(clientSessionMachine, clientInput, [both, replied(200), { ...replied(200), kind: 'certificate', credentialId: 'cred-2' } as ClientSessionEvent]);

@@ -31,6 +31,7 @@ function startRegistry() {
     routing: () => new RoutingTable({ applications: { app: { versions: { v1: { allowedExtensionInstances: ['x'] } } } }, extensionInstances: {} }, (i) => i),
     credentials: {
       validateUsernamePassword: async () => ({ ok: true, reply: { correlationId: '', timestamp: 0, timeout: 0, statusCode: 200, clientId: 'c', credentialId: 'cred', reasonPhrase: null } }),
+      validateCertificate: async () => ({ ok: false, reason: 'nats-unavailable' }),
       validateToken: async () => ({ ok: false, reason: 'nats-unavailable' }),
     },
     forwarder: { forward: (_session: unknown, message: { packet: { topic: string }; ack: () => void }) => { forwarded.push(message.packet.topic); message.ack(); } } as never,
@@ -48,7 +49,7 @@ function startRegistry() {
   return { registry, forwarded, failures };
 }
 
-const request = (id: string): ConnectRequest => ({ mqttClientId: id, transport: 'tcp', username: 'u', password: Buffer.from('p') });
+const request = (id: string): ConnectRequest => ({ mqttClientId: id, transport: 'tcp', username: 'u', password: Buffer.from('p'), certificate: null });
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('supervision', () => {

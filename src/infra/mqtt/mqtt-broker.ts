@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Transport } from '../../machines/client-session.machine.js';
 import type { ConnectRequest, MqttConnection, MqttSession } from '../../actors/ports.js';
 import { AedesConnection, type ConnackCallback } from './aedes-connection.js';
+import { presentedCertificate } from './client-certificate.js';
 
 export interface SessionOpener {
   openSession(connection: MqttConnection, request: ConnectRequest): MqttSession;
@@ -35,6 +36,12 @@ export class MqttBroker {
       id: options.id,
       connectTimeout: options.connectTimeoutMs,
       heartbeatInterval: ONE_DAY_MS, // no $SYS chatter: nobody may subscribe to it anyway
+      // KPC keeps no MQTT sessions (SPEC §3: session present 0): without this, aedes would store a
+      // clean-session=false client's subscriptions forever and answer its reconnect with session present 1.
+      preConnect: (_client, packet, done) => {
+        packet.clean = true;
+        done(null, true);
+      },
       authenticate: (client, username, password, done) => broker.authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => broker.authorizePublish(client, packet, done),
       authorizeSubscribe: (_client, subscription, done) => done(null, grantSubscription(subscription)),
@@ -48,7 +55,7 @@ export class MqttBroker {
   /** Hands a new client stream (TCP socket, TLS socket or WebSocket stream) to the protocol engine. */
   handle(stream: Duplex, transport: Transport): void {
     this.transports.set(stream, transport);
-    this.aedes.handle(stream);
+    capSubscribeQos(this.aedes.handle(stream));
   }
 
   close(): Promise<void> {
@@ -67,6 +74,7 @@ export class MqttBroker {
       transport: this.transports.get(client.conn as Duplex) ?? 'tcp',
       username: username ?? null,
       password: password ?? null,
+      certificate: presentedCertificate(client.conn as Duplex),
     });
     this.sessions.set(client, session);
     // The socket's end is the one signal that covers every way a connection can go (DISCONNECT,
@@ -95,6 +103,17 @@ function grantSubscription(subscription: Subscription): Subscription | null {
   // SPEC §6: filters under kp1/ are granted at QoS ≤ 1; anything else gets SUBACK 0x80.
   if (!subscription.topic.startsWith(SUBSCRIBABLE_PREFIX)) return null;
   return { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 };
+}
+
+/**
+ * aedes writes the SUBACK with the *requested* QoS whatever authorizeSubscribe grants, so the
+ * SPEC §6 cap (QoS ≤ 1) is applied to the parsed SUBSCRIBE before aedes handles it.
+ */
+function capSubscribeQos(client: Client): void {
+  const parser = (client as unknown as { _parser: NodeJS.EventEmitter })._parser;
+  parser.prependListener('packet', (packet: { cmd: string; subscriptions?: Array<{ qos: number }> }) => {
+    if (packet.cmd === 'subscribe') for (const sub of packet.subscriptions ?? []) sub.qos = Math.min(sub.qos, 1);
+  });
 }
 
 function disableFanOut(aedes: Aedes): void {

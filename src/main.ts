@@ -4,6 +4,7 @@
 // One PUBLISH:  socket → TcpListener → MqttBroker.authorizePublish → ClientSession.publish
 //               → RoutingTable.resolve → EndpointSession.receive → ClientDataForwarder.forward → NATS
 // One reply:    NATS → subscribeExtensionData → ExtensionDataRouter.route → ClientSession.deliver → socket
+import { readFileSync } from 'node:fs';
 import { ClientDataForwarder } from './actors/client-data-forwarder.js';
 import type { ClientSession } from './actors/client-session.js';
 import { ExtensionDataRouter } from './actors/extension-data-router.js';
@@ -51,8 +52,17 @@ async function main(): Promise<void> {
     ...listeners.filter((listener) => !listener.listening).map((listener) => `${listener.name} listener is not listening`),
     ...(registry?.state === 'running' ? [] : [`service is ${registry?.state ?? 'starting'}`]),
   ];
+  const components = (): Record<string, string> => ({
+    nats: nats?.isConnected ? 'UP' : 'DOWN',
+    ...Object.fromEntries(listeners.map((listener) => [listener.name, listener.listening ? 'UP' : 'DOWN'])),
+  });
   const admin = config.server.adminToken === undefined ? undefined : { token: config.server.adminToken, sessions: () => registry };
-  const http = await startManagementServer(createManagementApp({ healthProblems, metrics: metrics.registry, admin }), config.server.port);
+  const { tls } = config.kpc.mqtt;
+  const serverCertificatePem = tls.enabled ? readFileSync(tls.certFile!, 'utf8') : undefined;
+  const http = await startManagementServer(
+    createManagementApp({ healthProblems, components, metrics: metrics.registry, admin, serverCertificatePem }),
+    config.server.port,
+  );
 
   logger.info({ servers: config.natsUrls }, 'connecting to NATS');
   const link = (nats = await NatsLink.open(config.natsUrls, `kpc ${replicaId}`, logger));

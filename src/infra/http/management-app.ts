@@ -6,7 +6,11 @@ import { addAdminRoutes, type SessionInspector } from './admin-routes.js';
 export interface ManagementDeps {
   /** Human-readable reasons the service is not healthy; empty when it is. */
   healthProblems(): string[];
+  /** Each component's state (`UP` / `DOWN`), shown with either answer. */
+  components(): Record<string, string>;
   metrics: MetricsRegistry;
+  /** The MQTT/TLS server certificate (PEM), served at /cert for clients' trust stores, as Kaa's KPC does. */
+  serverCertificatePem?: string;
   /** Session inspection routes, present only when an admin token is configured. */
   admin?: { token: string; sessions: () => SessionInspector | undefined };
 }
@@ -16,13 +20,17 @@ export function createManagementApp(deps: ManagementDeps): Hono {
 
   app.get('/health', (c) => {
     const problems = deps.healthProblems();
-    return problems.length === 0 ? c.json({ status: 'UP' }) : c.json({ status: 'DOWN', problems }, 500);
+    const components = deps.components();
+    return problems.length === 0 ? c.json({ status: 'UP', components }) : c.json({ status: 'DOWN', problems, components }, 500);
   });
 
   app.get('/metrics', async (c) => {
     const body = await deps.metrics.metrics();
     return c.body(body, 200, { 'Content-Type': deps.metrics.contentType });
   });
+
+  const certificate = deps.serverCertificatePem;
+  if (certificate !== undefined) app.get('/cert', (c) => c.body(certificate, 200, { 'Content-Type': 'application/x-pem-file' }));
 
   if (deps.admin !== undefined) addAdminRoutes(app, deps.admin.token, deps.admin.sessions);
   return app;

@@ -5,6 +5,7 @@
 //               → RoutingTable.resolve → EndpointSession.receive → ClientDataForwarder.forward → NATS
 // One reply:    NATS → subscribeExtensionData → ExtensionDataRouter.route → ClientSession.deliver → socket
 import { readFileSync } from 'node:fs';
+import { AuthenticationGate } from './actors/authentication-gate.js';
 import { ClientDataForwarder } from './actors/client-data-forwarder.js';
 import type { ClientSession } from './actors/client-session.js';
 import { ExtensionDataRouter } from './actors/extension-data-router.js';
@@ -92,6 +93,7 @@ async function main(): Promise<void> {
       replicaId,
       routing: () => routing,
       credentials: ecap,
+      authentication: new AuthenticationGate(config.kpc.authentication.maxInFlight, config.kpc.authentication.negativeCacheMs),
       forwarder,
       connectivity,
       counters: {

@@ -44,6 +44,7 @@ export class ClientSession implements MqttSession {
   private readonly endpoints = new Map<string, Map<string, EndpointSession>>();
   private endpointSerial = 0;
   private readonly finishedEndpoints: EndpointSession[] = [];
+  private holdsAuthenticationSlot = false;
   /** Held only until the ECAP request is sent; never in the chart's context or journal. */
   private password: Buffer | null;
 
@@ -75,15 +76,20 @@ export class ClientSession implements MqttSession {
 
   /** Starts the chart with the CONNECT that created this session. */
   start(): void {
+    const { username, certificate, transport } = this.request;
+    const certificateState = certificate === null ? 'none' : certificate.trusted ? 'trusted' : 'untrusted';
+    const needsValidation = username !== null || this.password !== null || certificateState === 'trusted';
+    // An authentication slot is taken up front: when all are in use the CONNECT is refused at once.
+    this.holdsAuthenticationSlot = needsValidation && this.hub.authentication.tryAcquire(transport);
     this.actor.start();
     this.send({
       type: 'mqtt.connect',
       at: Date.now(),
-      username: this.request.username,
+      username,
       passwordPresent: this.password !== null,
-      certificate: this.request.certificate === null ? 'none' : this.request.certificate.trusted ? 'trusted' : 'untrusted',
+      certificate: certificateState,
       anonymousAllowed: this.hub.settings.anonymousAllowed,
-      serviceAvailable: this.hub.directory.acceptingConnections(),
+      serviceAvailable: this.hub.directory.acceptingConnections() && (!needsValidation || this.holdsAuthenticationSlot),
     });
   }
 
@@ -166,9 +172,29 @@ export class ClientSession implements MqttSession {
     }
     if (awaiting.includes('username-password')) {
       const password = this.password === null ? null : this.password.toString('utf8');
-      this.reportCredential('username-password', credentials.validateUsernamePassword(username, password));
+      this.reportCredential('username-password', this.validateUsernamePassword(username, password));
     }
     this.password = null;
+  }
+
+  /** Asks the provider, unless it refused these exact credentials moments ago. */
+  private async validateUsernamePassword(username: string | null, password: string | null): Promise<EcapOutcome<ClientCredentialResponse>> {
+    const gate = this.hub.authentication;
+    const refusedWith = gate.recentRefusal(username, password, Date.now());
+    if (refusedWith !== undefined) {
+      return { ok: true, reply: { correlationId: '', timestamp: 0, timeout: 0, statusCode: refusedWith, clientId: null, credentialId: null, reasonPhrase: null } };
+    }
+    const outcome = await this.hub.credentials.validateUsernamePassword(username, password);
+    if (outcome.ok && outcome.reply.statusCode >= 400 && outcome.reply.statusCode < 500) {
+      gate.rememberRefusal(username, password, outcome.reply.statusCode, Date.now());
+    }
+    return outcome;
+  }
+
+  private releaseAuthenticationSlot(): void {
+    if (!this.holdsAuthenticationSlot) return;
+    this.holdsAuthenticationSlot = false;
+    this.hub.authentication.release(this.request.transport);
   }
 
   private reportCredential(kind: CredentialKind, validation: Promise<EcapOutcome<ClientCredentialResponse>>): void {
@@ -182,6 +208,7 @@ export class ClientSession implements MqttSession {
   }
 
   accept(context: ClientSessionContext): void {
+    this.releaseAuthenticationSlot();
     this.connection.accept();
     this.hub.directory.clientAccepted(this, context.credentialIds);
     this.hub.counters.connection('accepted');
@@ -190,6 +217,7 @@ export class ClientSession implements MqttSession {
 
   refuse(returnCode: 3 | 4 | 5): void {
     this.password = null;
+    this.releaseAuthenticationSlot();
     this.connection.refuse(returnCode);
     this.hub.counters.connection(`refused-${returnCode}`);
     this.hub.logger.info(this.logFields({ event: 'connection.refused', returnCode }), 'client refused');
@@ -197,6 +225,7 @@ export class ClientSession implements MqttSession {
 
   /** The session is over (closed or revoked): end every endpoint session, announce them gone. */
   endEndpointSessions(context: ClientSessionContext): void {
+    this.releaseAuthenticationSlot(); // it may end while still authenticating
     const disconnected: Record<string, string> = {};
     let count = 0;
     for (const endpoint of this.endpointSessions) {
@@ -221,6 +250,7 @@ export class ClientSession implements MqttSession {
   /** The actor threw: the connection cannot be trusted to follow its chart any more. */
   discard(error: unknown): void {
     this.hub.logger.error({ ...this.logFields({ event: 'session.failed' }), err: error }, 'client session failed; closing its connection');
+    this.releaseAuthenticationSlot();
     for (const endpoint of this.endpointSessions) endpoint.discard();
     this.hub.directory.clientEnded(this);
     this.connection.close('session failed');

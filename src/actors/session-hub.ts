@@ -8,6 +8,7 @@ import type { ConnectivityAnnouncer, CredentialValidator } from './ports.js';
 import type { ClientSession } from './client-session.js';
 import type { EndpointSession } from './endpoint-session.js';
 import type { Journal } from './journal.js';
+import type { AuthenticationGate } from './authentication-gate.js';
 
 export interface SessionSettings {
   anonymousAllowed: boolean;
@@ -45,6 +46,7 @@ export interface SessionHub {
   readonly replicaId: string;
   routing(): RoutingTable;
   readonly credentials: CredentialValidator;
+  readonly authentication: AuthenticationGate;
   readonly forwarder: ClientDataForwarder<ClientSession>;
   readonly connectivity: ConnectivityAnnouncer;
   readonly directory: SessionDirectory;

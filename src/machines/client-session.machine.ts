@@ -92,7 +92,8 @@ export const clientSessionMachine = setup({
       event.type === 'mqtt.connect' && (event.username !== null || event.passwordPresent || event.certificate === 'trusted'),
     anonymousAllowed: ({ event }) => event.type === 'mqtt.connect' && event.anonymousAllowed,
     credentialInvalid: ({ event }) => event.type === 'ecap.replied' && INVALID_CREDENTIAL_CODES.has(event.statusCode),
-    providerFailed: ({ event }) => event.type === 'ecap.replied' && event.statusCode !== 200,
+    /** Checked after credentialInvalid: any other non-200 answer (5xx …) means the provider failed. */
+    providerErrored: ({ event }) => event.type === 'ecap.replied' && event.statusCode !== 200,
     lastCredentialAccepted: ({ context, event }) =>
       event.type === 'ecap.replied' && context.awaiting.length === 1 && context.awaiting[0] === event.kind,
     holdsRevokedCredential: ({ context, event }) =>
@@ -154,7 +155,7 @@ export const clientSessionMachine = setup({
             actions: { type: 'refuseConnection', params: { returnCode: ConnackCode.badUserNameOrPassword } },
           },
           {
-            guard: 'providerFailed',
+            guard: 'providerErrored',
             target: 'rejected',
             actions: { type: 'refuseConnection', params: { returnCode: ConnackCode.serverUnavailable } },
           },

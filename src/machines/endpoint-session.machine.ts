@@ -1,9 +1,9 @@
 // One endpoint token used by one client session (SPEC §5, §7, §8). Pure: actions are named here
 // and implemented by src/actors/endpoint-session.ts.
 //
-// While the session is `active`, the live actor forwards messages without an event per message
-// (the hot path); `kp.published` reaches this machine only in the other states, and the chart
-// says what happens to them there.
+// While the session is `active`, the live actor forwards messages without sending an event per
+// message (the hot path); the `active` state's `kp.published / forwardMessage` is what that fast
+// path does, drawn here so the chart stays the whole truth.
 import { assign, setup } from 'xstate';
 
 export interface EndpointSessionInput {
@@ -67,7 +67,8 @@ export const endpointSessionMachine = setup({
   guards: {
     holdingTooMany: ({ context }) => context.heldMessages >= context.maxHeldMessages,
     tokenAccepted: ({ event }) => event.type === 'ecap.replied' && event.statusCode === 200 && event.endpointId !== null,
-    providerFailed: ({ event }) => event.type === 'ecap.replied' && (event.statusCode >= 500 || event.statusCode === 200),
+    /** A 5xx, or a 200 without an endpoint id: nothing to cache, ask again next time. */
+    unusableReply: ({ event }) => event.type === 'ecap.replied' && (event.statusCode >= 500 || event.statusCode === 200),
     usesRevokedToken: ({ context, event }) =>
       event.type === 'token.revoked' && context.tokenId !== null && event.tokenIds.includes(context.tokenId),
   },
@@ -97,7 +98,7 @@ export const endpointSessionMachine = setup({
             target: 'active',
             actions: ['recordIdentity', 'claimEndpoint', 'announceConnected', 'forwardHeldMessages', 'clearHeldMessages'],
           },
-          { guard: 'providerFailed', target: 'unavailable' },
+          { guard: 'unusableReply', target: 'unavailable' },
           { target: 'rejected', actions: ['recordRejection', 'answerWithRejection', 'clearHeldMessages'] },
         ],
         'ecap.failed': 'unavailable',

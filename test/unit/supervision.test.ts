@@ -3,6 +3,7 @@
 // the ports (MQTT connection, credential provider, forwarder, ELCE announcer).
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { AuthenticationGate } from '../../src/actors/authentication-gate.js';
 import { Journal } from '../../src/actors/journal.js';
 import type { ConnectRequest, MqttConnection, MqttSession } from '../../src/actors/ports.js';
 import { Registry } from '../../src/actors/registry.js';
@@ -34,6 +35,7 @@ function startRegistry() {
       validateCertificate: async () => ({ ok: false, reason: 'nats-unavailable' }),
       validateToken: async () => ({ ok: false, reason: 'nats-unavailable' }),
     },
+    authentication: new AuthenticationGate(10, 1000),
     forwarder: { forward: (_session: unknown, message: { packet: { topic: string }; ack: () => void }) => { forwarded.push(message.packet.topic); message.ack(); } } as never,
     connectivity: { announceConnected: () => {}, announceDisconnected: () => {} },
     counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },

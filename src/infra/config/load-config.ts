@@ -69,6 +69,7 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
         timeoutMs: v.authTimeoutMs,
         allowAnonymous: v.allowAnonymous,
         negativeCacheMs: v.negativeCacheMs,
+        maxInFlight: v.authMaxInFlight,
       },
       extensionTimeoutMs: v.extensionTimeoutMs,
       maxUnconfirmed: v.maxUnconfirmed,

@@ -64,6 +64,7 @@ export const SCALAR_KEYS = {
   authTimeoutMs: key('kaa.kpc.authentication.timeout', duration('ms'), 5_000),
   allowAnonymous: key('kaa.kpc.authentication.allow-anonymous', bool, false),
   negativeCacheMs: key('kaa.kpc.authentication.negative-cache', duration('ms'), 10_000),
+  authMaxInFlight: key('kaa.kpc.authentication.max-in-flight', count, 1_000),
   extensionTimeoutMs: key('kaa.kpc.extension-timeout', duration('ms'), 0),
   maxUnconfirmed: key('kaa.kpc.max-unconfirmed', count, 10_000),
   maxPendingPerToken: key('kaa.kpc.max-pending-per-token', count, 100),

@@ -54,6 +54,7 @@ export interface KpcConfig {
       timeoutMs: number; //          kaa.kpc.authentication.timeout               (5 s)
       allowAnonymous: boolean; //    kaa.kpc.authentication.allow-anonymous       (false)
       negativeCacheMs: number; //    kaa.kpc.authentication.negative-cache        (10 s)
+      maxInFlight: number; //        kaa.kpc.authentication.max-in-flight         (1 000 per listener)
     };
     extensionTimeoutMs: number; //   kaa.kpc.extension-timeout  (0 = none)
     maxUnconfirmed: number; //       kaa.kpc.max-unconfirmed    (10 000)

@@ -139,7 +139,11 @@ async function main(): Promise<void> {
     rememberedRequests: () => requests.size,
   });
 
-  broker = await MqttBroker.create({ id: replicaId, connectTimeoutMs: config.kpc.mqtt.connectTimeoutMs }, live, logger);
+  broker = await MqttBroker.create(
+    { id: replicaId, connectTimeoutMs: config.kpc.mqtt.connectTimeoutMs, maxOutboundBytes: config.kpc.mqtt.maxOutboundBytes },
+    live,
+    logger,
+  );
   listeners.push(...createListeners(config.kpc.mqtt, broker));
 
   const router = new ExtensionDataRouter(requests, (endpointId) => live.holderOf(endpointId), logger, (outcome) =>

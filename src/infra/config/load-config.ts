@@ -62,6 +62,7 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
         connectTimeoutMs: v.connectTimeoutMs,
         maxPacketBytes: v.maxPacketBytes,
         maxConnections: v.maxConnections,
+        maxOutboundBytes: v.maxOutboundBytes,
         host: v.host,
       },
       authentication: {

@@ -58,6 +58,7 @@ export const SCALAR_KEYS = {
   connectTimeoutMs: key(`${MQTT}.connect-timeout`, duration('ms'), 10_000),
   maxPacketBytes: key(`${MQTT}.max-packet-bytes`, size(MQTT_MAX_PACKET, '256MiB'), 1024 ** 2),
   maxConnections: key(`${MQTT}.max-connections`, count, 100_000),
+  maxOutboundBytes: key(`${MQTT}.max-outbound-bytes`, size(MQTT_MAX_PACKET, '256MiB'), 4 * 1024 ** 2),
   host: key(`${MQTT}.host`, text, '0.0.0.0'),
 
   authServiceInstanceName: key('kaa.kpc.authentication.service-instance-name', subjectToken, 'cm'),

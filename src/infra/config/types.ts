@@ -17,6 +17,8 @@ export interface MqttConfig {
   connectTimeoutMs: number; //   kaa.kpc.transports.mqtt.connect-timeout     (10 s)
   maxPacketBytes: number; //     kaa.kpc.transports.mqtt.max-packet-bytes    (1 MiB)
   maxConnections: number; //     kaa.kpc.transports.mqtt.max-connections     (100 000)
+  /** Bytes queued towards a client that does not read; past it the client is cut as a slow consumer. */
+  maxOutboundBytes: number; //   kaa.kpc.transports.mqtt.max-outbound-bytes  (4 MiB)
   host: string; //               kaa.kpc.transports.mqtt.host                ('0.0.0.0')
 }
 

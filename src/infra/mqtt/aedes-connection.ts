@@ -1,7 +1,9 @@
 // One aedes client as the session's MqttConnection port.
 import type { AuthenticateError, Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
+import type { Duplex } from 'node:stream';
 import type { MqttConnection } from '../../actors/ports.js';
+import { PacketSizeGuard } from './packet-size-guard.js';
 
 export type ConnackCallback = (error: AuthenticateError | null, success: boolean | null) => void;
 
@@ -13,6 +15,7 @@ export class AedesConnection implements MqttConnection {
     private readonly client: Client,
     connack: ConnackCallback,
     private readonly logger: Logger,
+    private readonly maxOutboundBytes: number,
   ) {
     this.connack = connack;
     this.remoteAddress = (client.conn as { remoteAddress?: string }).remoteAddress;
@@ -29,6 +32,12 @@ export class AedesConnection implements MqttConnection {
   }
 
   deliver(topic: string, payload: Buffer, qos: 0 | 1): void {
+    // A client that stops reading would make Node buffer for it without bound: cut it instead.
+    if (outboundBytes(this.client.conn as Duplex) > this.maxOutboundBytes) {
+      this.logger.warn({ event: 'connection.slow-consumer', mqttClientId: this.client.id }, 'client does not read; disconnecting it');
+      this.client.close();
+      return;
+    }
     const packet: PublishPacket = { cmd: 'publish', topic, payload, qos, retain: false, dup: false };
     this.client.publish(packet, (error) => {
       if (error) this.logger.debug({ err: error, mqttClientId: this.client.id }, 'delivery to client failed');
@@ -47,4 +56,9 @@ export class AedesConnection implements MqttConnection {
     this.connack = null; // exactly one CONNACK per connection
     connack?.(error, success);
   }
+}
+
+/** Bytes written towards the client and not yet handed to the kernel (the guard's and the socket's). */
+function outboundBytes(stream: Duplex): number {
+  return stream.writableLength + (stream instanceof PacketSizeGuard ? stream.inner.writableLength : 0);
 }

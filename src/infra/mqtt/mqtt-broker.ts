@@ -28,9 +28,10 @@ export class MqttBroker {
     readonly aedes: Aedes,
     private readonly opener: SessionOpener,
     private readonly logger: Logger,
+    private readonly maxOutboundBytes: number,
   ) {}
 
-  static async create(options: { id: string; connectTimeoutMs: number }, opener: SessionOpener, logger: Logger): Promise<MqttBroker> {
+  static async create(options: { id: string; connectTimeoutMs: number; maxOutboundBytes: number }, opener: SessionOpener, logger: Logger): Promise<MqttBroker> {
     let broker!: MqttBroker;
     const aedes = await Aedes.createBroker({
       id: options.id,
@@ -46,7 +47,7 @@ export class MqttBroker {
       authorizePublish: (client, packet, done) => broker.authorizePublish(client, packet, done),
       authorizeSubscribe: (_client, subscription, done) => done(null, grantSubscription(subscription)),
     });
-    broker = new MqttBroker(aedes, opener, logger);
+    broker = new MqttBroker(aedes, opener, logger, options.maxOutboundBytes);
     disableFanOut(aedes);
     broker.watchConnectionEnds();
     return broker;
@@ -68,7 +69,7 @@ export class MqttBroker {
     password: Buffer | undefined,
     done: ConnackCallback,
   ): void {
-    const connection = new AedesConnection(client, done, this.logger);
+    const connection = new AedesConnection(client, done, this.logger, this.maxOutboundBytes);
     const session = this.opener.openSession(connection, {
       mqttClientId: client.id,
       transport: this.transports.get(client.conn as Duplex) ?? 'tcp',

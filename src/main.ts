@@ -6,6 +6,7 @@
 // One reply:    NATS → subscribeExtensionData → ExtensionDataRouter.route → ClientSession.deliver → socket
 import { readFileSync } from 'node:fs';
 import { AuthenticationGate } from './actors/authentication-gate.js';
+import { ClusterTable } from './actors/cluster-table.js';
 import { ClientDataForwarder } from './actors/client-data-forwarder.js';
 import type { ClientSession } from './actors/client-session.js';
 import { ExtensionDataRouter } from './actors/extension-data-router.js';
@@ -146,15 +147,30 @@ async function main(): Promise<void> {
   );
   listeners.push(...createListeners(config.kpc.mqtt, broker));
 
-  const router = new ExtensionDataRouter(requests, (endpointId) => live.holderOf(endpointId), logger, (outcome) =>
-    metrics.extensionData.inc({ outcome }),
-  );
-  subscribeExtensionData(link, { replicaId, instanceName }, (bytes, subject) => router.route(bytes, subject));
+  const cluster = new ClusterTable();
+  const router = new ExtensionDataRouter({
+    requests,
+    holderOf: (endpointId) => live.holderOf(endpointId),
+    remoteReplicaOf: (endpointId) => {
+      const replica = cluster.replicaOf(endpointId);
+      return replica === replicaId ? undefined : replica;
+    },
+    forwardToReplica: (replica, bytes) => link.connection.publish(subjects.replicaExtensionData(replica), bytes),
+    logger,
+    count: (outcome) => metrics.extensionData.inc({ outcome }),
+  });
+  subscribeExtensionData(link, { replicaId, instanceName }, (bytes, subject, viaInstance) => router.route(bytes, subject, viaInstance));
   subscribeRevocations(link, logger, {
     credentialRevoked: (event) => countRevocation(metrics, 'credential', live.credentialRevoked(event.credentialId)),
     tokenRevoked: (event) => countRevocation(metrics, 'token', live.tokenRevoked(event.endpointId, event.tokenIds)),
   });
-  subscribeConnectivity(link, logger, (event) => live.endpointsConnected(event));
+  subscribeConnectivity(link, logger, {
+    connected: (event) => {
+      cluster.connected(Object.keys(event.endpoints), event.originatorReplicaId);
+      live.endpointsConnected(event);
+    },
+    disconnected: (event) => cluster.disconnected(Object.keys(event.endpoints), event.originatorReplicaId),
+  });
   ecap.start();
   await link.connection.flush(); // every subscription is registered before the first client arrives
 

@@ -1,6 +1,6 @@
 // Extension → client (SPEC §6): an ExtensionData goes to the client whose request it answers
-// (by correlationId), else to the session holding its endpoint (a push), else it is dropped and
-// counted. Cross-replica forwarding (rule 3) comes with the cluster table.
+// (by correlationId), else to the session holding its endpoint here (a push), else to the replica
+// the cluster table says holds it, else it is dropped and counted.
 import type { Logger } from 'pino';
 import { codecs, type ExtensionData } from '../infra/nats/codecs.js';
 import { errorPayload, errorTopic, pushTopic, statusTopic } from '../protocol/responses.js';
@@ -8,17 +8,30 @@ import type { ClientSession } from './client-session.js';
 import type { EndpointSession } from './endpoint-session.js';
 import type { RequestMemory } from './request-memory.js';
 
-export type ExtensionDataOutcome = 'reply' | 'push' | 'endpoint-offline' | 'client-gone' | 'undecodable' | 'unroutable';
+export type ExtensionDataOutcome = 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'undecodable' | 'unroutable';
+
+export interface ExtensionDataRouterDeps {
+  requests: RequestMemory<ClientSession>;
+  holderOf(endpointId: string): EndpointSession | undefined;
+  /** The replica that holds an endpoint elsewhere in the cluster, if any (never this one). */
+  remoteReplicaOf(endpointId: string): string | undefined;
+  /** Republishes the message unchanged to that replica's ExtensionData subject. */
+  forwardToReplica(replicaId: string, bytes: Uint8Array): void;
+  logger: Logger;
+  count(outcome: ExtensionDataOutcome): void;
+}
 
 export class ExtensionDataRouter {
-  constructor(
-    private readonly requests: RequestMemory<ClientSession>,
-    private readonly holderOf: (endpointId: string) => EndpointSession | undefined,
-    private readonly logger: Logger,
-    private readonly count: (outcome: ExtensionDataOutcome) => void,
-  ) {}
+  private readonly requests: RequestMemory<ClientSession>;
+  private readonly logger: Logger;
+  private readonly count: (outcome: ExtensionDataOutcome) => void;
 
-  route(bytes: Uint8Array, subject: string): void {
+  constructor(private readonly deps: ExtensionDataRouterDeps) {
+    ({ requests: this.requests, logger: this.logger, count: this.count } = deps);
+  }
+
+  /** `forwardable`: false for what another replica already forwarded here, so nothing loops. */
+  route(bytes: Uint8Array, subject: string, forwardable: boolean): void {
     let data: ExtensionData;
     try {
       data = codecs.extensionData.decode(bytes);
@@ -37,8 +50,15 @@ export class ExtensionDataRouter {
       return;
     }
 
-    const holder = data.endpointId === null ? undefined : this.holderOf(data.endpointId);
-    if (holder === undefined) return this.dropped('endpoint-offline', data);
+    if (data.endpointId === null) return this.dropped('unroutable', data);
+    const holder = this.deps.holderOf(data.endpointId);
+    if (holder === undefined) {
+      const replica = forwardable ? this.deps.remoteReplicaOf(data.endpointId) : undefined;
+      if (replica === undefined) return this.dropped('endpoint-offline', data);
+      this.deps.forwardToReplica(replica, bytes);
+      this.count('forwarded');
+      return;
+    }
     if (data.extensionInstanceName === null) return this.dropped('unroutable', data);
     const base = pushTopic(data.appVersionName ?? holder.appVersionName, data.extensionInstanceName, holder.token, data.resourcePath, data.requestId);
     const [topic, payload] = response(base, data);

@@ -35,10 +35,20 @@ export class ConnectivityEvents implements ConnectivityAnnouncer {
   }
 }
 
-export function subscribeConnectivity(nats: NatsLink, logger: Logger, onConnected: (event: ConnectivityEvent) => void): void {
+export interface ConnectivityHandler {
+  connected(event: ConnectivityEvent): void;
+  disconnected(event: ConnectivityEvent): void;
+}
+
+/** Every replica's connectivity events, this one's included. */
+export function subscribeConnectivity(nats: NatsLink, logger: Logger, handler: ConnectivityHandler): void {
   nats.subscribe(subjects.connectivityEvents, (msg) => {
-    if (!msg.subject.endsWith('.connected')) return;
-    const event = decodeOrWarn(() => codecs.endpointConnected.decode(msg.data), msg.subject, logger, 'ELCE event');
-    if (event) onConnected(event);
+    const connected = msg.subject.endsWith('.connected');
+    if (!connected && !msg.subject.endsWith('.disconnected')) return;
+    const codec = connected ? codecs.endpointConnected : codecs.endpointDisconnected;
+    const event = decodeOrWarn(() => codec.decode(msg.data), msg.subject, logger, 'ELCE event');
+    if (event === undefined) return;
+    if (connected) handler.connected(event);
+    else handler.disconnected(event);
   });
 }

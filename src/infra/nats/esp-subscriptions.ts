@@ -3,11 +3,15 @@
 import type { NatsLink } from './connection.js';
 import { subjects } from './subjects.js';
 
+/**
+ * `viaInstance` is true for the instance-wide subject (any replica may get it, so it may have to be
+ * forwarded to the replica holding the endpoint) and false for this replica's own subject.
+ */
 export function subscribeExtensionData(
   nats: NatsLink,
   options: { replicaId: string; instanceName: string },
-  handle: (bytes: Uint8Array, subject: string) => void,
+  handle: (bytes: Uint8Array, subject: string, viaInstance: boolean) => void,
 ): void {
-  nats.subscribe(subjects.replicaExtensionData(options.replicaId), (msg) => handle(msg.data, msg.subject));
-  nats.subscribe(subjects.instanceExtensionData(options.instanceName), (msg) => handle(msg.data, msg.subject), options.instanceName);
+  nats.subscribe(subjects.replicaExtensionData(options.replicaId), (msg) => handle(msg.data, msg.subject, false));
+  nats.subscribe(subjects.instanceExtensionData(options.instanceName), (msg) => handle(msg.data, msg.subject, true), options.instanceName);
 }

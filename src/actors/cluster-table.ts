@@ -1,0 +1,37 @@
+// Which replica holds which endpoint, as the fold of the 9/ELCE events seen (SPEC §6 rule 3, §7).
+// Built from nothing at start: live replicas' endpoints are learned from their next announcements.
+
+export class ClusterTable {
+  private readonly replicaByEndpoint = new Map<string, string>();
+
+  connected(endpointIds: Iterable<string>, replicaId: string): void {
+    for (const endpointId of endpointIds) this.replicaByEndpoint.set(endpointId, replicaId);
+  }
+
+  /** A replica's `disconnected` only clears what that replica held: a later claim elsewhere wins. */
+  disconnected(endpointIds: Iterable<string>, replicaId: string): void {
+    for (const endpointId of endpointIds) {
+      if (this.replicaByEndpoint.get(endpointId) === replicaId) this.replicaByEndpoint.delete(endpointId);
+    }
+  }
+
+  /** A replica that is gone (shut down or declared dead) holds nothing any more. */
+  forgetReplica(replicaId: string): number {
+    let forgotten = 0;
+    for (const [endpointId, holder] of this.replicaByEndpoint) {
+      if (holder === replicaId) {
+        this.replicaByEndpoint.delete(endpointId);
+        forgotten++;
+      }
+    }
+    return forgotten;
+  }
+
+  replicaOf(endpointId: string): string | undefined {
+    return this.replicaByEndpoint.get(endpointId);
+  }
+
+  get size(): number {
+    return this.replicaByEndpoint.size;
+  }
+}

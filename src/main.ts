@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { AuthenticationGate } from './actors/authentication-gate.js';
 import { ClusterTable } from './actors/cluster-table.js';
+import { ReplicaLiveness } from './actors/replica-liveness.js';
 import { ClientDataForwarder } from './actors/client-data-forwarder.js';
 import type { ClientSession } from './actors/client-session.js';
 import { ExtensionDataRouter } from './actors/extension-data-router.js';
@@ -26,6 +27,7 @@ import { NatsLink } from './infra/nats/connection.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents, subscribeConnectivity } from './infra/nats/elce.js';
 import { subscribeExtensionData } from './infra/nats/esp-subscriptions.js';
+import { runHeartbeats } from './infra/nats/heartbeat.js';
 import { subscribeRevocations } from './infra/nats/revocation.js';
 import { subjects } from './infra/nats/subjects.js';
 import { RoutingTable } from './protocol/routing.js';
@@ -148,6 +150,11 @@ async function main(): Promise<void> {
   listeners.push(...createListeners(config.kpc.mqtt, broker));
 
   const cluster = new ClusterTable();
+  const { heartbeatIntervalMs, missedHeartbeats } = config.kpc.cluster;
+  const liveness = new ReplicaLiveness(replicaId, heartbeatIntervalMs * missedHeartbeats, (gone) => {
+    const endpoints = cluster.forgetReplica(gone);
+    logger.warn({ event: 'replica.gone', replica: gone, endpoints }, 'replica stopped heartbeating; its endpoints are no longer routed to it');
+  });
   const router = new ExtensionDataRouter({
     requests,
     holderOf: (endpointId) => live.holderOf(endpointId),
@@ -166,11 +173,17 @@ async function main(): Promise<void> {
   });
   subscribeConnectivity(link, logger, {
     connected: (event) => {
+      liveness.seen(event.originatorReplicaId, Date.now());
       cluster.connected(Object.keys(event.endpoints), event.originatorReplicaId);
       live.endpointsConnected(event);
     },
     disconnected: (event) => cluster.disconnected(Object.keys(event.endpoints), event.originatorReplicaId),
   });
+  const stopHeartbeats = runHeartbeats(link, { instanceName, replicaId, intervalMs: heartbeatIntervalMs }, logger, (replica) =>
+    liveness.seen(replica, Date.now()),
+  );
+  const sweeper = setInterval(() => liveness.sweep(Date.now()), heartbeatIntervalMs);
+  sweeper.unref();
   ecap.start();
   await link.connection.flush(); // every subscription is registered before the first client arrives
 
@@ -179,6 +192,8 @@ async function main(): Promise<void> {
     complete: () => {
       requests.stop();
       ecap.stop();
+      stopHeartbeats();
+      clearInterval(sweeper);
       http.close();
       logger.info({ event: 'service.stopped' }, 'KPC stopped');
       process.exit(shutdownTimedOut ? 1 : 0);

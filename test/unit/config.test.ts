@@ -87,6 +87,7 @@ describe('parseConfig defaults', () => {
         extensionTimeoutMs: 0,
         maxUnconfirmed: 10_000,
         maxPendingPerToken: 100,
+        cluster: { heartbeatIntervalMs: 5_000, missedHeartbeats: 3 },
         inspection: { journalLength: 64, retainEnded: 1000, retainEndedForMs: 3_600_000 },
       },
       routing: { applications: {}, extensionInstances: {} },
@@ -126,6 +127,7 @@ describe('parseConfig full example', () => {
         extensionTimeoutMs: 0,
         maxUnconfirmed: 10_000,
         maxPendingPerToken: 100,
+        cluster: { heartbeatIntervalMs: 5_000, missedHeartbeats: 3 },
         inspection: { journalLength: 64, retainEnded: 1000, retainEndedForMs: 3_600_000 },
       },
       routing: {

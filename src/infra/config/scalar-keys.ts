@@ -69,6 +69,8 @@ export const SCALAR_KEYS = {
   extensionTimeoutMs: key('kaa.kpc.extension-timeout', duration('ms'), 0),
   maxUnconfirmed: key('kaa.kpc.max-unconfirmed', count, 10_000),
   maxPendingPerToken: key('kaa.kpc.max-pending-per-token', count, 100),
+  heartbeatIntervalMs: key('kaa.kpc.cluster.heartbeat-interval', duration('ms'), 5_000),
+  missedHeartbeats: key('kaa.kpc.cluster.missed-heartbeats', count, 3),
   journalLength: key('kaa.kpc.inspection.journal-length', count, 64),
   retainEndedSessions: key('kaa.kpc.inspection.retain-ended', count, 1_000),
   retainEndedForMs: key('kaa.kpc.inspection.retain-ended-for', duration('ms'), 3_600_000),

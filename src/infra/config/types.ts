@@ -61,6 +61,10 @@ export interface KpcConfig {
     extensionTimeoutMs: number; //   kaa.kpc.extension-timeout  (0 = none)
     maxUnconfirmed: number; //       kaa.kpc.max-unconfirmed    (10 000)
     maxPendingPerToken: number; //   kaa.kpc.max-pending-per-token (100): messages waiting for a token check
+    cluster: {
+      heartbeatIntervalMs: number; // kaa.kpc.cluster.heartbeat-interval (5 s)
+      missedHeartbeats: number; //   kaa.kpc.cluster.missed-heartbeats  (3): then a silent replica is declared gone
+    };
     inspection: {
       journalLength: number; //      kaa.kpc.inspection.journal-length   (64 events per session)
       retainEnded: number; //        kaa.kpc.inspection.retain-ended     (1 000 ended sessions kept)

@@ -24,4 +24,7 @@ export const subjects = {
   endpointConnected: (kpcInstance: string) => `kaa.v1.events.${kpcInstance}.endpoint.connectivity.connected`,
   endpointDisconnected: (kpcInstance: string) => `kaa.v1.events.${kpcInstance}.endpoint.connectivity.disconnected`,
   connectivityEvents: 'kaa.v1.events.*.endpoint.connectivity.*',
+
+  /** KPC's own: replica liveness within one KPC instance (cluster). */
+  replicaHeartbeat: (kpcInstance: string) => `kaa.v1.service.${kpcInstance}.kpc.replica-heartbeat`,
 } as const;

@@ -1,0 +1,32 @@
+// Noticing replicas that vanished without a clean shutdown (kill -9, node loss): every replica
+// heartbeats on NATS; a replica silent for `missedBeats` intervals is declared gone and its
+// endpoints leave the cluster table, so pushes for them are no longer forwarded into the void.
+// (A replica that shuts down cleanly announces its endpoints disconnected itself.)
+
+export class ReplicaLiveness {
+  private readonly lastSeen = new Map<string, number>();
+
+  constructor(
+    private readonly selfReplicaId: string,
+    private readonly timeoutMs: number,
+    private readonly onGone: (replicaId: string) => void,
+  ) {}
+
+  /** A heartbeat, or any sign of life such as an ELCE event from that replica. */
+  seen(replicaId: string, now: number): void {
+    if (replicaId !== this.selfReplicaId) this.lastSeen.set(replicaId, now);
+  }
+
+  /** Declares gone every replica not seen within the timeout. */
+  sweep(now: number): void {
+    for (const [replicaId, at] of this.lastSeen) {
+      if (now - at < this.timeoutMs) continue;
+      this.lastSeen.delete(replicaId);
+      this.onGone(replicaId);
+    }
+  }
+
+  get knownReplicas(): string[] {
+    return [...this.lastSeen.keys()];
+  }
+}

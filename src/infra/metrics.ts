@@ -32,6 +32,21 @@ export class Metrics {
     this.sampled('kpc_remembered_requests', 'Forwarded requests awaiting an extension reply', sources.rememberedRequests);
   }
 
+  countRevocations(kind: 'credential' | 'token', sessionsEnded: number): void {
+    if (sessionsEnded > 0) this.revocations.inc({ kind }, sessionsEnded);
+  }
+
+  /** The counters sessions bump, bound to these metrics (per-message ones pre-bound to their labels). */
+  sessionCounters() {
+    return {
+      publishReceived: (qos: number) => this.publishesByQos[qos]!.inc(),
+      kpError: (statusCode: number) => this.kpErrors.inc({ status: String(statusCode) }),
+      connection: (outcome: string) => this.connections.inc({ outcome }),
+      sessionEnded: (state: string) => this.sessionEnds.inc({ state }),
+      roamed: () => this.roamed.inc(),
+    };
+  }
+
   ecapRequest = (type: string): void => this.ecapRequests.inc({ type });
   ecapOutcome = (type: string, outcome: string): void => this.ecapOutcomes.inc({ type, outcome });
 

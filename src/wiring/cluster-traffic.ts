@@ -1,0 +1,74 @@
+// Everything that arrives from NATS besides ECAP replies: ExtensionData (replies and pushes, with
+// cross-replica forwarding), revocations, connectivity events (roaming and the cluster table) and
+// replica heartbeats.
+import type { Logger } from 'pino';
+import type { ClientSession } from '../actors/client-session.js';
+import { ClusterTable } from '../actors/cluster-table.js';
+import { ExtensionDataRouter } from '../actors/extension-data-router.js';
+import type { Registry } from '../actors/registry.js';
+import { ReplicaLiveness } from '../actors/replica-liveness.js';
+import type { RequestMemory } from '../actors/request-memory.js';
+import type { KpcConfig } from '../infra/config/types.js';
+import type { Metrics } from '../infra/metrics.js';
+import type { NatsLink } from '../infra/nats/connection.js';
+import { subscribeConnectivity } from '../infra/nats/elce.js';
+import { subscribeExtensionData } from '../infra/nats/esp-subscriptions.js';
+import { runHeartbeats } from '../infra/nats/heartbeat.js';
+import { subscribeRevocations } from '../infra/nats/revocation.js';
+import { subjects } from '../infra/nats/subjects.js';
+
+/** Subscribes everything; returns a function that stops the timers. */
+export function wireClusterTraffic(
+  link: NatsLink,
+  config: KpcConfig,
+  registry: Registry,
+  requests: RequestMemory<ClientSession>,
+  metrics: Metrics,
+  logger: Logger,
+): () => void {
+  const { instanceName, replicaId } = config.service;
+  const { heartbeatIntervalMs, missedHeartbeats } = config.kpc.cluster;
+
+  const cluster = new ClusterTable();
+  const liveness = new ReplicaLiveness(replicaId, heartbeatIntervalMs * missedHeartbeats, (gone) => {
+    const endpoints = cluster.forgetReplica(gone);
+    logger.warn({ event: 'replica.gone', replica: gone, endpoints }, 'replica stopped heartbeating; its endpoints are no longer routed to it');
+  });
+
+  const router = new ExtensionDataRouter({
+    requests,
+    holderOf: (endpointId) => registry.holderOf(endpointId),
+    remoteReplicaOf: (endpointId) => {
+      const replica = cluster.replicaOf(endpointId);
+      return replica === replicaId ? undefined : replica;
+    },
+    forwardToReplica: (replica, bytes) => link.connection.publish(subjects.replicaExtensionData(replica), bytes),
+    logger,
+    count: (outcome) => metrics.extensionData.inc({ outcome }),
+  });
+  subscribeExtensionData(link, { replicaId, instanceName }, (bytes, subject, viaInstance) => router.route(bytes, subject, viaInstance));
+
+  subscribeRevocations(link, logger, {
+    credentialRevoked: (event) => metrics.countRevocations('credential', registry.credentialRevoked(event.credentialId)),
+    tokenRevoked: (event) => metrics.countRevocations('token', registry.tokenRevoked(event.endpointId, event.tokenIds)),
+  });
+
+  subscribeConnectivity(link, logger, {
+    connected: (event) => {
+      liveness.seen(event.originatorReplicaId, Date.now());
+      cluster.connected(Object.keys(event.endpoints), event.originatorReplicaId);
+      registry.endpointsConnected(event);
+    },
+    disconnected: (event) => cluster.disconnected(Object.keys(event.endpoints), event.originatorReplicaId),
+  });
+
+  const stopHeartbeats = runHeartbeats(link, { instanceName, replicaId, intervalMs: heartbeatIntervalMs }, logger, (replica) =>
+    liveness.seen(replica, Date.now()),
+  );
+  const sweeper = setInterval(() => liveness.sweep(Date.now()), heartbeatIntervalMs);
+  sweeper.unref();
+  return () => {
+    stopHeartbeats();
+    clearInterval(sweeper);
+  };
+}

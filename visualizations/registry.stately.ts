@@ -21,7 +21,12 @@ export const machine = createMachine({
     running: { on: { 'shutdown.requested': 'draining' } },
     draining: {
       entry: ['stopAccepting', 'endAllSessions'],
-      invoke: { src: 'drainOutbound', onDone: 'stopped', onError: 'stopped' },
+      invoke: {
+        id: 'drainOutbound',
+        src: 'drainOutbound',
+        onDone: 'stopped',
+        onError: 'stopped',
+      },
       after: { gracefulShutdown: { target: 'stopped', actions: 'reportShutdownTimeout' } },
     },
     stopped: { type: 'final' },

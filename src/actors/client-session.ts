@@ -250,9 +250,8 @@ export class ClientSession implements MqttSession {
   /** The actor threw: the connection cannot be trusted to follow its chart any more. */
   discard(error: unknown): void {
     this.hub.logger.error({ ...this.logFields({ event: 'session.failed' }), err: error }, 'client session failed; closing its connection');
-    this.releaseAuthenticationSlot();
-    for (const endpoint of this.endpointSessions) endpoint.discard();
-    this.hub.directory.clientEnded(this);
+    // End it as any other session ends: endpoints announced disconnected, their charts finished.
+    this.endEndpointSessions(this.actor.getSnapshot().context);
     this.connection.close('session failed');
   }
 

@@ -61,7 +61,7 @@ export const registryMachine = setup({
     },
     draining: {
       entry: ['stopAccepting', 'endAllSessions'],
-      invoke: { src: 'drainOutbound', onDone: 'stopped', onError: 'stopped' },
+      invoke: { id: 'drainOutbound', src: 'drainOutbound', onDone: 'stopped', onError: 'stopped' },
       after: { gracefulShutdown: { target: 'stopped', actions: 'reportShutdownTimeout' } },
     },
     stopped: { type: 'final' },

@@ -179,7 +179,7 @@ describe('registry chart', () => {
 
   it('stops when draining is done or times out', () => {
     const events = [{ type: 'nats.connected' }, { type: 'shutdown.requested', signal: 'SIGTERM' }];
-    expect(run(registryMachine, input, [...events, { type: 'xstate.done.actor.0.registry.draining' }]).state).toBe('stopped');
+    expect(run(registryMachine, input, [...events, { type: 'xstate.done.actor.drainOutbound' }]).state).toBe('stopped');
     const late = run(registryMachine, input, [...events, { type: 'xstate.after.gracefulShutdown.registry.draining' }]);
     expect(late.state).toBe('stopped');
     expect(late.actions.at(-1)).toBe('reportShutdownTimeout');

@@ -1,0 +1,184 @@
+// The three charts as test models: for each, the concrete events the model explores, how its
+// states are serialized (by value, plus only what a guard reads), and which events the live
+// wiring can produce in which state. Shared by the model tests and the coverage test, so that
+// the coverage test measures exactly the paths the model tests drive.
+import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
+import { clientSessionMachine, type ClientSessionInput } from '../../../src/machines/client-session.machine.js';
+import { endpointSessionMachine, type EndpointSessionInput } from '../../../src/machines/endpoint-session.machine.js';
+import { registryMachine, type RegistryInput } from '../../../src/machines/registry.machine.js';
+import {
+  APP_NAME, APP_VERSION, AUTHENTICATION_TIMEOUT_MS, ENDPOINT_ID, GRACEFUL_SHUTDOWN_MS, MAX_HELD_MESSAGES, NEGATIVE_CACHE_MS,
+  REPLICA_ID,
+} from './harness.js';
+
+export interface ModelSpec {
+  name: string;
+  machine: AnyStateMachine;
+  input: unknown;
+  /** Every concrete event the model may take; each has a readable label (see `label`). */
+  events: readonly EventObject[];
+  /** Vertices of the graph: the state value, plus only what a guard reads. Keeps graphs finite. */
+  serializeState(snapshot: AnyMachineSnapshot): string;
+  /** Whether the live system can produce this event in this state. */
+  drivable(snapshot: AnyMachineSnapshot, event: EventObject): boolean;
+  /**
+   * Transitions (as the coverage test prints them) that no live stimulus can take, and why.
+   * The coverage test fails if any other transition is missed, or if one of these gets covered.
+   */
+  notDrivable: Record<string, string>;
+}
+
+const labels = new WeakMap<EventObject, string>();
+
+function named<E extends EventObject>(label: string, event: E): E {
+  labels.set(event, label);
+  return event;
+}
+
+export function label(event: EventObject): string {
+  return labels.get(event) ?? event.type;
+}
+
+const valueOf = (snapshot: AnyMachineSnapshot): string =>
+  typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value);
+
+// ---- client session ----
+
+/** The credential ECAP gives for the username/password; revocation events name it. */
+export const PASSWORD_CREDENTIAL = 'credential-1';
+export const CERTIFICATE_CREDENTIAL = 'credential-2';
+export const CLIENT_ID = 'client-1';
+
+const connect = (label: string, presented: { username: string | null; passwordPresent: boolean; certificate: 'none' | 'trusted' | 'untrusted' }, anonymousAllowed = false, serviceAvailable = true) =>
+  named(label, { type: 'mqtt.connect' as const, at: 0, ...presented, anonymousAllowed, serviceAvailable });
+const withPassword = { username: 'device-user', passwordPresent: true, certificate: 'none' } as const;
+const anonymous = { username: null, passwordPresent: false, certificate: 'none' } as const;
+
+export const clientSessionEvents = [
+  connect('CONNECT with username/password', withPassword),
+  connect('CONNECT with certificate and username/password', { ...withPassword, certificate: 'trusted' }),
+  connect('CONNECT with an untrusted certificate', { ...anonymous, certificate: 'untrusted' }),
+  connect('CONNECT anonymously (allowed)', anonymous, true),
+  connect('CONNECT anonymously (not allowed)', anonymous, false),
+  connect('CONNECT while NATS is down', withPassword, false, false),
+  named('ECAP 200 for the password', { type: 'ecap.replied', kind: 'username-password', statusCode: 200, clientId: CLIENT_ID, credentialId: PASSWORD_CREDENTIAL }),
+  named('ECAP 200 for the certificate', { type: 'ecap.replied', kind: 'certificate', statusCode: 200, clientId: CLIENT_ID, credentialId: CERTIFICATE_CREDENTIAL }),
+  named('ECAP 401 for the password', { type: 'ecap.replied', kind: 'username-password', statusCode: 401, clientId: null, credentialId: null }),
+  named('ECAP 503 for the password', { type: 'ecap.replied', kind: 'username-password', statusCode: 503, clientId: null, credentialId: null }),
+  named('ECAP request failed', { type: 'ecap.failed', kind: 'username-password', reason: 'nats-unavailable' }),
+  named('authentication timeout', { type: 'xstate.after.authenticationTimeout.clientSession.authenticating' }),
+  named('credential revoked', { type: 'credential.revoked', credentialId: PASSWORD_CREDENTIAL }),
+  named('client disconnected', { type: 'mqtt.disconnected', at: 0, reason: 'keepalive timeout' }),
+  named('admin disconnect', { type: 'admin.disconnected', at: 0 }),
+  named('service stopping', { type: 'service.stopping' }),
+] as const;
+
+export const clientSessionInput: ClientSessionInput = {
+  connectionId: 'model', mqttClientId: 'device-1', transport: 'tcp', authenticationTimeoutMs: AUTHENTICATION_TIMEOUT_MS,
+};
+
+export const clientSessionModel: ModelSpec = {
+  name: 'client session',
+  machine: clientSessionMachine,
+  input: clientSessionInput,
+  events: clientSessionEvents,
+  serializeState(snapshot) {
+    const { awaiting, credentialIds } = snapshot.context as { awaiting: string[]; credentialIds: string[] };
+    // `lastCredentialAccepted` reads what is still awaited; `holdsRevokedCredential` what is held.
+    if (snapshot.value === 'authenticating') return `authenticating (awaiting ${[...awaiting].sort().join(' + ')})`;
+    if (snapshot.value === 'active') return credentialIds.includes(PASSWORD_CREDENTIAL) ? `active (holding ${PASSWORD_CREDENTIAL})` : 'active (anonymous)';
+    return valueOf(snapshot);
+  },
+  drivable(snapshot, event) {
+    // The live session sends its CONNECT as it starts: nothing can come before it.
+    if (snapshot.value === 'connecting') return event.type === 'mqtt.connect';
+    // ECAP only answers what was asked.
+    if (event.type === 'ecap.replied' || event.type === 'ecap.failed') {
+      return (snapshot.context as { awaiting: string[] }).awaiting.includes((event as unknown as { kind: string }).kind);
+    }
+    return true;
+  },
+  notDrivable: {
+    'connecting --mqtt.disconnected--> closed':
+      'ClientSession.start() (src/actors/client-session.ts) sends mqtt.connect synchronously right after actor.start(), ' +
+      'inside Registry.openSession(), and the MQTT adapter only gets the session (to report a disconnect) once openSession returns.',
+  },
+};
+
+// ---- endpoint session ----
+
+export const TOKEN_ID = 'token-id-1';
+export const OTHER_REPLICA = 'replica-2';
+
+export const endpointSessionEvents = [
+  named('PUBLISH with the token', { type: 'kp.published', message: 'PUBLISH' }),
+  named('ECAP 200', { type: 'ecap.replied', statusCode: 200, endpointId: ENDPOINT_ID, tokenId: TOKEN_ID, reasonPhrase: null }),
+  named('ECAP 200 without endpoint id', { type: 'ecap.replied', statusCode: 200, endpointId: null, tokenId: null, reasonPhrase: null }),
+  named('ECAP 503', { type: 'ecap.replied', statusCode: 503, endpointId: null, tokenId: null, reasonPhrase: 'Provider overloaded' }),
+  named('ECAP 403', { type: 'ecap.replied', statusCode: 403, endpointId: null, tokenId: null, reasonPhrase: 'Token not recognized' }),
+  named('ECAP request failed', { type: 'ecap.failed', reason: 'nats-unavailable' }),
+  named('identification timeout', { type: 'xstate.after.identificationTimeout.endpointSession.identifying' }),
+  named('negative cache expiry', { type: 'xstate.after.negativeCache.endpointSession.rejected' }),
+  named('ELCE connected from another replica', { type: 'elce.connected', originatorReplicaId: OTHER_REPLICA }),
+  named('another local session takes the endpoint', { type: 'elce.connected', originatorReplicaId: REPLICA_ID }),
+  named('token revoked', { type: 'token.revoked', tokenIds: [TOKEN_ID] }),
+  named('client session ended', { type: 'session.ended' }),
+] as const;
+
+export const endpointSessionInput: EndpointSessionInput = {
+  sessionId: 'model',
+  appName: APP_NAME,
+  appVersionName: APP_VERSION,
+  tokenHash: 'model',
+  identificationTimeoutMs: AUTHENTICATION_TIMEOUT_MS,
+  negativeCacheMs: NEGATIVE_CACHE_MS,
+  // A live endpoint session is born from a PUBLISH, which it holds at once (ClientSession.endpointFor
+  // starts it, then hands it the message). The model starts just before that message: it has one
+  // fewer to hold before the bound.
+  maxHeldMessages: MAX_HELD_MESSAGES - 1,
+};
+
+export const endpointSessionModel: ModelSpec = {
+  name: 'endpoint session',
+  machine: endpointSessionMachine,
+  input: endpointSessionInput,
+  events: endpointSessionEvents,
+  serializeState(snapshot) {
+    // `holdingTooMany` reads how many messages wait.
+    if (snapshot.value === 'identifying') return `identifying (holding ${(snapshot.context as { heldMessages: number }).heldMessages})`;
+    return valueOf(snapshot);
+  },
+  drivable: () => true,
+  notDrivable: {},
+};
+
+// ---- registry ----
+
+/** The id xstate gives the drain actor invoked in `draining` (first invoke of registry.draining). */
+const DRAIN = 'drainOutbound';
+
+export const registryEvents = [
+  named('NATS connected', { type: 'nats.connected' }),
+  named('SIGTERM', { type: 'shutdown.requested', signal: 'SIGTERM' }),
+  named('drain finished', { type: `xstate.done.actor.${DRAIN}` }),
+  named('drain failed', { type: `xstate.error.actor.${DRAIN}`, error: 'NATS drain failed' }),
+  named('graceful shutdown timeout', { type: 'xstate.after.gracefulShutdown.registry.draining' }),
+  // Concrete stand-ins for the chart's wildcards `xstate.error.actor.*` and `xstate.done.actor.*`.
+  named('a session action threw', { type: 'xstate.error.actor.session.c1', error: 'a session action threw' }),
+  named('a session finished', { type: 'xstate.done.actor.session.c1' }),
+] as const;
+
+export const registryInput: RegistryInput = { gracefulShutdownMs: GRACEFUL_SHUTDOWN_MS };
+
+export const registryModel: ModelSpec = {
+  name: 'registry',
+  machine: registryMachine,
+  input: registryInput,
+  events: registryEvents,
+  serializeState: valueOf,
+  // The drain actor only exists while draining (elsewhere its events would match the wildcards).
+  drivable: (snapshot, event) => !event.type.endsWith(DRAIN) || snapshot.value === 'draining',
+  notDrivable: {},
+};
+
+export const allModels: readonly ModelSpec[] = [clientSessionModel, endpointSessionModel, registryModel];

@@ -1,0 +1,323 @@
+// The live actor system of KPC (a real Registry, real ClientSessions and EndpointSessions, the real
+// routing table and authentication gate) with test doubles at the ports only:
+//
+//   MQTT connection → RecordingConnection     16/ECAP → ScriptedCredentials (the test answers)
+//   4/ESP ClientData → RecordingForwarder     9/ELCE  → RecordingAnnouncer
+//   timers          → xstate's SimulatedClock (the Registry's `clock` option)
+//   registry hooks  → counters, and a drain promise the test settles
+//
+// Model tests drive this system with real-world stimuli and assert on what these doubles saw.
+import pino from 'pino';
+import { SimulatedClock } from 'xstate';
+import { AuthenticationGate } from '../../../src/actors/authentication-gate.js';
+import type { ClientDataForwarder, RoutedMessage } from '../../../src/actors/client-data-forwarder.js';
+import type { ClientSession } from '../../../src/actors/client-session.js';
+import { Journal } from '../../../src/actors/journal.js';
+import type {
+  ConnectivityAnnouncer, CredentialValidator, MqttConnection, PresentedCertificate,
+} from '../../../src/actors/ports.js';
+import { Registry } from '../../../src/actors/registry.js';
+import type { SessionHub, SessionSettings } from '../../../src/actors/session-hub.js';
+import type { ClientCredentialResponse, TokenResponse } from '../../../src/infra/nats/codecs.js';
+import type { EcapOutcome } from '../../../src/infra/nats/ecap-client.js';
+import { RoutingTable } from '../../../src/protocol/routing.js';
+
+// ---- the configuration the live system runs with (the models' inputs mirror it) ----
+
+export const REPLICA_ID = 'replica-1';
+export const AUTHENTICATION_TIMEOUT_MS = 1_000;
+export const NEGATIVE_CACHE_MS = 5_000;
+export const GRACEFUL_SHUTDOWN_MS = 3_000;
+export const MAX_HELD_MESSAGES = 2;
+
+/** Application `app`, version `v1`, one endpoint-aware extension instance `dcx`. */
+export const APP_NAME = 'app';
+export const APP_VERSION = 'v1';
+export const TOKEN = 'device-token';
+export const ENDPOINT_ID = 'endpoint-1';
+/** A request ID on every topic, so that every 1/KP error is published back on `<topic>/error`. */
+export const tokenTopic = (requestId: number, token = TOKEN): string => `kp1/${APP_VERSION}/dcx/${token}/data/${requestId}`;
+export const pushTopic = `kp1/${APP_VERSION}/dcx/${TOKEN}/command`;
+
+export const USERNAME = 'device-user';
+export const PASSWORD = 'device-secret';
+export const CERTIFICATE: PresentedCertificate = { issuer: 'CN=Device CA', serialNumber: '0A1B', trusted: true };
+
+/** Lets promise callbacks (ECAP answers, the drain) reach the actors. */
+export const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+// ---- the MQTT connection ----
+
+export class RecordingConnection implements MqttConnection {
+  readonly remoteAddress = '192.0.2.1';
+  readonly connacks: number[] = [];
+  readonly deliveries: Array<{ topic: string; payload: string; qos: 0 | 1 }> = [];
+  readonly closes: string[] = [];
+
+  /** `failing`: accept() and refuse() throw, standing for a bug in a session action. */
+  constructor(readonly name: string, private readonly failing = false) {}
+
+  accept(): void {
+    if (this.failing) throw new Error(`${this.name}: a session action threw`);
+    this.connacks.push(0);
+  }
+
+  refuse(returnCode: 3 | 4 | 5): void {
+    if (this.failing) throw new Error(`${this.name}: a session action threw`);
+    this.connacks.push(returnCode);
+  }
+
+  deliver(topic: string, payload: Buffer, qos: 0 | 1): void {
+    this.deliveries.push({ topic, payload: payload.toString('utf8'), qos });
+  }
+
+  close(reason: string): void {
+    this.closes.push(reason);
+  }
+
+  /** The 1/KP errors published back for a request topic. */
+  errorsFor(topic: string): Array<{ statusCode: number; reasonPhrase: string }> {
+    return this.deliveries.filter((d) => d.topic === `${topic}/error`).map((d) => JSON.parse(d.payload));
+  }
+
+  deliveredTo(topic: string): number {
+    return this.deliveries.filter((d) => d.topic === topic).length;
+  }
+}
+
+// ---- 16/ECAP: every validation waits until the test answers it ----
+
+export type ValidationKind = 'username-password' | 'certificate' | 'token';
+
+interface PendingValidation {
+  kind: ValidationKind;
+  /** What was asked: [username, password], [issuer, serial] or [appName, token]. */
+  asked: [string | null, string | null];
+  answered: boolean;
+  resolve(outcome: EcapOutcome<never>): void;
+}
+
+export class ScriptedCredentials implements CredentialValidator {
+  readonly requests: PendingValidation[] = [];
+
+  validateUsernamePassword(username: string | null, password: string | null): Promise<EcapOutcome<ClientCredentialResponse>> {
+    return this.ask('username-password', [username, password]);
+  }
+
+  validateCertificate(issuer: string, serialNumber: string): Promise<EcapOutcome<ClientCredentialResponse>> {
+    return this.ask('certificate', [issuer, serialNumber]);
+  }
+
+  validateToken(appName: string, token: string): Promise<EcapOutcome<TokenResponse>> {
+    return this.ask('token', [appName, token]);
+  }
+
+  pending(kind: ValidationKind): PendingValidation[] {
+    return this.requests.filter((request) => request.kind === kind && !request.answered);
+  }
+
+  asked(kind: ValidationKind): PendingValidation[] {
+    return this.requests.filter((request) => request.kind === kind);
+  }
+
+  /** Answers the oldest unanswered validation of this kind; throws when none waits. */
+  answer(kind: ValidationKind, outcome: EcapOutcome<ClientCredentialResponse> | EcapOutcome<TokenResponse>): void {
+    const request = this.pending(kind)[0];
+    if (request === undefined) throw new Error(`no ${kind} validation is waiting for an answer`);
+    request.answered = true;
+    request.resolve(outcome as EcapOutcome<never>);
+  }
+
+  private ask<T>(kind: ValidationKind, asked: [string | null, string | null]): Promise<EcapOutcome<T>> {
+    return new Promise((resolve) => this.requests.push({ kind, asked, answered: false, resolve: resolve as PendingValidation['resolve'] }));
+  }
+}
+
+const envelope = { correlationId: 'ecap-reply', timestamp: 0, timeout: 0 };
+
+export function credentialReply(statusCode: number, clientId: string | null, credentialId: string | null): EcapOutcome<ClientCredentialResponse> {
+  return { ok: true, reply: { ...envelope, statusCode, clientId, credentialId, reasonPhrase: null } };
+}
+
+export function tokenReply(
+  statusCode: number, endpointId: string | null, tokenId: string | null, reasonPhrase: string | null,
+): EcapOutcome<TokenResponse> {
+  return { ok: true, reply: { ...envelope, statusCode, endpointId, tokenId, reasonPhrase } };
+}
+
+export const ecapFailure = (reason: 'nats-unavailable' | 'undecodable-reply'): EcapOutcome<never> => ({ ok: false, reason });
+
+// ---- 4/ESP ClientData and 9/ELCE ----
+
+export class RecordingForwarder {
+  readonly forwarded: Array<{ topic: string; endpointId: string | null; mqttClientId: string }> = [];
+
+  forward(session: ClientSession, message: RoutedMessage, endpointId: string | null): void {
+    this.forwarded.push({ topic: message.packet.topic, endpointId, mqttClientId: session.request.mqttClientId });
+    message.ack(); // NATS confirmed it: the PUBLISH is acknowledged
+  }
+
+  of(mqttClientId: string): string[] {
+    return this.forwarded.filter((f) => f.mqttClientId === mqttClientId).map((f) => f.topic);
+  }
+}
+
+export interface Announcement {
+  kind: 'connected' | 'disconnected';
+  endpoints: Record<string, string>;
+  /** Which stimulus was in progress: lets a test tell its subject's announcements from others'. */
+  during: string;
+}
+
+export class RecordingAnnouncer implements ConnectivityAnnouncer {
+  readonly announcements: Announcement[] = [];
+  during = 'subject';
+
+  announceConnected(endpoints: Record<string, string>): void {
+    this.announcements.push({ kind: 'connected', endpoints, during: this.during });
+  }
+
+  announceDisconnected(endpoints: Record<string, string>): void {
+    this.announcements.push({ kind: 'disconnected', endpoints, during: this.during });
+  }
+
+  of(kind: Announcement['kind'], during = 'subject'): Array<Record<string, string>> {
+    return this.announcements.filter((a) => a.kind === kind && a.during === during).map((a) => a.endpoints);
+  }
+}
+
+// ---- the registry's hooks ----
+
+export interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+export class RecordingHooks {
+  ready = 0;
+  stoppedAccepting = 0;
+  timedOut = 0;
+  /** One per drainOutbound() call; the test resolves or rejects it. */
+  readonly drains: Deferred[] = [];
+}
+
+// ---- the whole system ----
+
+export interface HarnessOptions {
+  anonymousAllowed?: boolean;
+  /** What the registry's NATS probe answers (false: CONNACK 3 for every new client). */
+  natsConnected?: boolean;
+  /** Sends `nats.connected` right away, as src/main.ts does once its listeners are up. */
+  running?: boolean;
+}
+
+export interface Client {
+  connection: RecordingConnection;
+  session: ClientSession;
+  mqttClientId: string;
+}
+
+export interface PublishedMessage {
+  topic: string;
+  acks: number;
+}
+
+export class Harness {
+  readonly clock = new SimulatedClock();
+  readonly settings: SessionSettings;
+  readonly credentials = new ScriptedCredentials();
+  readonly forwarder = new RecordingForwarder();
+  readonly announcer = new RecordingAnnouncer();
+  readonly hooks = new RecordingHooks();
+  /** One entry per onActorFailed() call. */
+  readonly failures: number[] = [];
+  natsUp: boolean;
+  readonly registry: Registry;
+
+  constructor(options: HarnessOptions = {}) {
+    this.natsUp = options.natsConnected ?? true;
+    this.settings = {
+      anonymousAllowed: options.anonymousAllowed ?? false,
+      authenticationTimeoutMs: AUTHENTICATION_TIMEOUT_MS,
+      negativeCacheMs: NEGATIVE_CACHE_MS,
+      maxHeldMessages: MAX_HELD_MESSAGES,
+    };
+    const logger = pino({ level: 'silent' });
+    const hub: Omit<SessionHub, 'directory'> = {
+      settings: this.settings,
+      replicaId: REPLICA_ID,
+      routing: () => routing,
+      credentials: this.credentials,
+      authentication: new AuthenticationGate(100, NEGATIVE_CACHE_MS),
+      forwarder: this.forwarder as unknown as ClientDataForwarder<ClientSession>,
+      connectivity: this.announcer,
+      counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
+      logger,
+      newJournal: (machine) => new Journal(64, machine),
+    };
+    this.registry = new Registry(
+      hub,
+      {
+        replicaId: REPLICA_ID,
+        gracefulShutdownMs: GRACEFUL_SHUTDOWN_MS,
+        maxConnections: 100,
+        natsConnected: () => this.natsUp,
+        logger,
+        onActorFailed: () => this.failures.push(1),
+        retainEnded: { count: 100, forMs: 3_600_000 },
+        clock: this.clock,
+      },
+      {
+        announceReady: () => void this.hooks.ready++,
+        stopAccepting: () => void this.hooks.stoppedAccepting++,
+        drainOutbound: () => {
+          const drain = deferred();
+          this.hooks.drains.push(drain);
+          return drain.promise;
+        },
+        shutdownTimedOut: () => void this.hooks.timedOut++,
+      },
+    );
+    this.registry.start();
+    if (options.running ?? true) this.registry.actor.send({ type: 'nats.connected' });
+  }
+
+  /** A CONNECT, as the MQTT adapter reports it. */
+  connect(
+    mqttClientId: string,
+    credentials: { username?: string; password?: string; certificate?: PresentedCertificate } = {},
+    connection = new RecordingConnection(mqttClientId),
+  ): Client {
+    const session = this.registry.openSession(connection, {
+      mqttClientId,
+      transport: credentials.certificate === undefined ? 'tcp' : 'tls',
+      username: credentials.username ?? null,
+      password: credentials.password === undefined ? null : Buffer.from(credentials.password),
+      certificate: credentials.certificate ?? null,
+    }) as ClientSession; // openSession returns the live ClientSession behind the MqttSession port
+    return { connection, session, mqttClientId };
+  }
+
+  /** A QoS 1 PUBLISH from a client; the returned record counts its acknowledgements. */
+  publish(client: Client, topic: string): PublishedMessage {
+    const message: PublishedMessage = { topic, acks: 0 };
+    client.session.publish({ topic, payload: Buffer.from('{"t":21}'), qos: 1 }, () => void message.acks++);
+    return message;
+  }
+}
+
+const routing = new RoutingTable(
+  {
+    applications: { [APP_NAME]: { versions: { [APP_VERSION]: { allowedExtensionInstances: ['dcx'] } } } },
+    extensionInstances: { dcx: { endpointAware: true } },
+  },
+  (instance) => `kaa.v1.service.${instance}.client-data`,
+);

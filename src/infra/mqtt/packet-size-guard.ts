@@ -77,8 +77,19 @@ export class PacketSizeGuard extends Duplex {
     this.inner.resume();
   }
 
+  // Writes pass straight through and complete at once unless the socket pushes back: waiting for
+  // each write to flush would turn mqtt-packet's corked batch into one syscall per packet.
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.inner.write(chunk, callback);
+    this.passOn(chunk, callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    this.passOn(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map(({ chunk }) => chunk)), callback);
+  }
+
+  private passOn(data: Buffer, callback: (error?: Error | null) => void): void {
+    if (this.inner.write(data)) callback();
+    else this.inner.once('drain', () => callback());
   }
 
   override _final(callback: (error?: Error | null) => void): void {

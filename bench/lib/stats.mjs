@@ -1,0 +1,16 @@
+// Small statistics helpers shared by the load generator and the orchestrator.
+
+/** The p-th percentile (0..100) of an ascending-sorted array-like, nearest-rank method. */
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))];
+}
+
+/** Median of the numbers in `values` (nulls ignored); null when none. */
+export function median(values) {
+  const sorted = values.filter((v) => v !== null && v !== undefined && Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}

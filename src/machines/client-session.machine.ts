@@ -53,6 +53,10 @@ const INVALID_CREDENTIAL_CODES = new Set([400, 401, 403, 404]);
 /** MQTT 3.1.1 CONNACK return codes KPC uses (SPEC §3). */
 export const ConnackCode = { serverUnavailable: 3, badUserNameOrPassword: 4, notAuthorized: 5 } as const;
 
+/** The transition that ends a CONNECT with a refusal: CONNACK `returnCode`, state `rejected`. */
+const refuseWith = (returnCode: 3 | 4 | 5) =>
+  ({ target: 'rejected', actions: { type: 'refuseConnection', params: { returnCode } } }) as const;
+
 export const clientSessionMachine = setup({
   types: {
     input: {} as ClientSessionInput,
@@ -118,59 +122,32 @@ export const clientSessionMachine = setup({
     connecting: {
       on: {
         'mqtt.connect': [
-          {
-            guard: 'serviceUnavailable',
-            target: 'rejected',
-            actions: { type: 'refuseConnection', params: { returnCode: ConnackCode.serverUnavailable } },
-          },
-          {
-            // It failed chain verification (client-auth optional): it never reaches ECAP.
-            guard: 'presentsUntrustedCertificate',
-            target: 'rejected',
-            actions: { type: 'refuseConnection', params: { returnCode: ConnackCode.badUserNameOrPassword } },
-          },
+          { guard: 'serviceUnavailable', ...refuseWith(ConnackCode.serverUnavailable) },
+          // A certificate that failed chain verification (client-auth optional) never reaches ECAP.
+          { guard: 'presentsUntrustedCertificate', ...refuseWith(ConnackCode.badUserNameOrPassword) },
           {
             guard: 'presentsCredentials',
             target: 'authenticating',
             actions: ['recordConnectedAt', 'rememberCredentials', 'requestAuthentication'],
           },
           { guard: 'anonymousAllowed', target: 'active', actions: ['recordConnectedAt', 'acceptConnection'] },
-          { target: 'rejected', actions: { type: 'refuseConnection', params: { returnCode: ConnackCode.notAuthorized } } },
+          refuseWith(ConnackCode.notAuthorized),
         ],
         'mqtt.disconnected': { target: 'closed', actions: 'recordEndReason' },
       },
     },
     authenticating: {
-      after: {
-        authenticationTimeout: {
-          target: 'rejected',
-          actions: { type: 'refuseConnection', params: { returnCode: ConnackCode.serverUnavailable } },
-        },
-      },
+      after: { authenticationTimeout: refuseWith(ConnackCode.serverUnavailable) },
       on: {
         'ecap.replied': [
-          {
-            guard: 'credentialInvalid',
-            target: 'rejected',
-            actions: { type: 'refuseConnection', params: { returnCode: ConnackCode.badUserNameOrPassword } },
-          },
-          {
-            guard: 'providerErrored',
-            target: 'rejected',
-            actions: { type: 'refuseConnection', params: { returnCode: ConnackCode.serverUnavailable } },
-          },
+          { guard: 'credentialInvalid', ...refuseWith(ConnackCode.badUserNameOrPassword) },
+          { guard: 'providerErrored', ...refuseWith(ConnackCode.serverUnavailable) },
           { guard: 'lastCredentialAccepted', target: 'active', actions: ['recordValidCredential', 'acceptConnection'] },
           { actions: 'recordValidCredential' },
         ],
-        'ecap.failed': {
-          target: 'rejected',
-          actions: { type: 'refuseConnection', params: { returnCode: ConnackCode.serverUnavailable } },
-        },
+        'ecap.failed': refuseWith(ConnackCode.serverUnavailable),
         'mqtt.disconnected': { target: 'closed', actions: 'recordEndReason' },
-        'service.stopping': {
-          target: 'rejected',
-          actions: { type: 'refuseConnection', params: { returnCode: ConnackCode.serverUnavailable } },
-        },
+        'service.stopping': refuseWith(ConnackCode.serverUnavailable),
       },
     },
     active: {

@@ -2,13 +2,19 @@
 // - at most `maxInFlight` ECAP client validations per transport; past it CONNACK 3 at once, so no
 //   queue grows anywhere;
 // - a username/password the provider just refused is refused again from memory (by hash) for the
-//   negative-cache period, without asking the provider.
+//   negative-cache period, without asking the provider;
+// - identical credentials arriving while they are being validated share that one validation.
 import { createHash } from 'node:crypto';
 import type { Transport } from '../machines/client-session.machine.js';
+import type { ClientCredentialResponse } from '../infra/nats/codecs.js';
+import type { EcapOutcome } from '../infra/nats/ecap-client.js';
+
+type Validation = Promise<EcapOutcome<ClientCredentialResponse>>;
 
 export class AuthenticationGate {
   private readonly inFlight = new Map<Transport, number>();
   private readonly refused = new Map<string, { statusCode: number; until: number }>();
+  private readonly validating = new Map<string, Validation>();
 
   constructor(
     private readonly maxInFlight: number,
@@ -27,9 +33,29 @@ export class AuthenticationGate {
     this.inFlight.set(transport, Math.max(0, (this.inFlight.get(transport) ?? 0) - 1));
   }
 
-  /** The status the provider recently gave these exact credentials, if it refused them. */
-  recentRefusal(username: string | null, password: string | null, now: number): number | undefined {
-    const key = credentialKey(username, password);
+  /** Validates username/password with `ask` (the provider), unless memory or a running validation answers. */
+  validate(key: CredentialKey, ask: () => Validation, now = Date.now()): Validation {
+    const refusedWith = this.recentRefusal(key, now);
+    if (refusedWith !== undefined) return Promise.resolve(refusal(refusedWith));
+    const running = this.validating.get(key);
+    if (running !== undefined) return running;
+
+    const validation = ask().then((outcome) => {
+      if (this.validating.get(key) === validation) this.validating.delete(key);
+      const statusCode = outcome.ok ? outcome.reply.statusCode : 0;
+      if (statusCode >= 400 && statusCode < 500) this.rememberRefusal(key, statusCode, Date.now());
+      return outcome;
+    });
+    this.validating.set(key, validation);
+    return validation;
+  }
+
+  /** A validation that let a session time out is not shared with later attempts. */
+  abandon(key: CredentialKey): void {
+    this.validating.delete(key);
+  }
+
+  private recentRefusal(key: string, now: number): number | undefined {
     const refusal = this.refused.get(key);
     if (refusal === undefined) return undefined;
     if (refusal.until > now) return refusal.statusCode;
@@ -37,15 +63,22 @@ export class AuthenticationGate {
     return undefined;
   }
 
-  rememberRefusal(username: string | null, password: string | null, statusCode: number, now: number): void {
+  private rememberRefusal(key: string, statusCode: number, now: number): void {
     if (this.refused.size >= MAX_REMEMBERED_REFUSALS) this.refused.delete(this.refused.keys().next().value!);
-    this.refused.set(credentialKey(username, password), { statusCode, until: now + this.negativeCacheMs });
+    this.refused.set(key, { statusCode, until: now + this.negativeCacheMs });
   }
 }
 
 /** Bounds the memory an attacker with random passwords can make the cache take. */
 const MAX_REMEMBERED_REFUSALS = 10_000;
 
-function credentialKey(username: string | null, password: string | null): string {
+function refusal(statusCode: number): EcapOutcome<ClientCredentialResponse> {
+  return { ok: true, reply: { correlationId: '', timestamp: 0, timeout: 0, statusCode, clientId: null, credentialId: null, reasonPhrase: null } };
+}
+
+/** Credentials as the gate remembers them: a hash, never the password itself. */
+export type CredentialKey = string;
+
+export function credentialKey(username: string | null, password: string | null): CredentialKey {
   return createHash('sha256').update(`${username ?? ''}\0${password ?? ''}`).digest('base64');
 }

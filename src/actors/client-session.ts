@@ -12,6 +12,7 @@ import type { EcapOutcome } from '../infra/nats/ecap-client.js';
 import { errorPayload, errorTopic } from '../protocol/responses.js';
 import type { Route } from '../protocol/routing.js';
 import type { RoutedMessage } from './client-data-forwarder.js';
+import { credentialKey, type CredentialKey } from './authentication-gate.js';
 import { EndpointSession } from './endpoint-session.js';
 import type { Journal } from './journal.js';
 import type { ConnectRequest, IncomingPublish, MqttConnection, MqttSession, PublishAck } from './ports.js';
@@ -45,6 +46,7 @@ export class ClientSession implements MqttSession {
   private endpointSerial = 0;
   private readonly finishedEndpoints: EndpointSession[] = [];
   private holdsAuthenticationSlot = false;
+  private credentialKey: CredentialKey | undefined;
   /** Held only until the ECAP request is sent; never in the chart's context or journal. */
   private password: Buffer | null;
 
@@ -172,23 +174,11 @@ export class ClientSession implements MqttSession {
     }
     if (awaiting.includes('username-password')) {
       const password = this.password === null ? null : this.password.toString('utf8');
-      this.reportCredential('username-password', this.validateUsernamePassword(username, password));
+      this.credentialKey = credentialKey(username, password);
+      const validation = this.hub.authentication.validate(this.credentialKey, () => credentials.validateUsernamePassword(username, password));
+      this.reportCredential('username-password', validation);
     }
     this.password = null;
-  }
-
-  /** Asks the provider, unless it refused these exact credentials moments ago. */
-  private async validateUsernamePassword(username: string | null, password: string | null): Promise<EcapOutcome<ClientCredentialResponse>> {
-    const gate = this.hub.authentication;
-    const refusedWith = gate.recentRefusal(username, password, Date.now());
-    if (refusedWith !== undefined) {
-      return { ok: true, reply: { correlationId: '', timestamp: 0, timeout: 0, statusCode: refusedWith, clientId: null, credentialId: null, reasonPhrase: null } };
-    }
-    const outcome = await this.hub.credentials.validateUsernamePassword(username, password);
-    if (outcome.ok && outcome.reply.statusCode >= 400 && outcome.reply.statusCode < 500) {
-      gate.rememberRefusal(username, password, outcome.reply.statusCode, Date.now());
-    }
-    return outcome;
   }
 
   private releaseAuthenticationSlot(): void {
@@ -217,6 +207,8 @@ export class ClientSession implements MqttSession {
 
   refuse(returnCode: 3 | 4 | 5): void {
     this.password = null;
+    // Server unavailable (timeout, 5xx): the next attempt with these credentials asks afresh.
+    if (returnCode === 3 && this.credentialKey !== undefined) this.hub.authentication.abandon(this.credentialKey);
     this.releaseAuthenticationSlot();
     this.connection.refuse(returnCode);
     this.hub.counters.connection(`refused-${returnCode}`);

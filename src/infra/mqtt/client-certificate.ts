@@ -21,24 +21,17 @@ export function presentedCertificate(stream: Duplex): PresentedCertificate | nul
 }
 
 /**
- * Node prints a DN one attribute per line, most significant first (`C=…\nO=…\nCN=…`);
- * RFC 4514 lists them most specific first, comma-separated, with special characters escaped.
+ * Node prints a DN one RDN per line, most significant first (`C=…\nO=…\nCN=…`), with each value
+ * already escaped as RFC 2253/4514 asks (OpenSSL's ASN1_STRFLGS_ESC_2253: `\,` `\+` `\"` `\\` `\<`
+ * `\>` `\;`, a leading `#` or space, a trailing space) and the members of a multi-valued RDN joined
+ * by ` + `. RFC 4514 lists the RDNs most specific first, comma-separated, members joined by `+`.
+ * Escaping again would double every backslash (`O=A\, Inc.` would become `O=A\\\, Inc.`).
  */
 export function rfc4514(nodeDistinguishedName: string): string {
   return nodeDistinguishedName
     .split('\n')
     .filter((line) => line.length > 0)
     .reverse()
-    .map((attribute) => {
-      const equals = attribute.indexOf('=');
-      return `${attribute.slice(0, equals)}=${escapeValue(attribute.slice(equals + 1))}`;
-    })
+    .map((rdn) => rdn.replaceAll(' + ', '+'))
     .join(',');
-}
-
-function escapeValue(value: string): string {
-  return value
-    .replace(/[\\,+"<>;=]/g, (c) => `\\${c}`)
-    .replace(/^[ #]/, (c) => `\\${c}`)
-    .replace(/ $/, '\\ ');
 }

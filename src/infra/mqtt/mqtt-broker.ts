@@ -80,7 +80,12 @@ export class MqttBroker {
     this.sessions.set(client, session);
     // The socket's end is the one signal that covers every way a connection can go (DISCONNECT,
     // keepalive timeout, network error, server close), in every order aedes may report them.
-    client.conn.once('close', () => session.disconnected(this.closeReasons.get(client) ?? 'connection closed'));
+    // aedes calls authenticate a setImmediate after parsing CONNECT: a packet right behind it (a
+    // second CONNECT, garbage) may have destroyed the stream already, and 'close' will not come again.
+    const conn = client.conn as Duplex;
+    const ended = () => session.disconnected(this.closeReasons.get(client) ?? 'connection closed');
+    if (conn.destroyed) ended();
+    else conn.once('close', ended);
   }
 
   private authorizePublish(client: Client | null, packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2 }, done: (error?: Error | null) => void): void {

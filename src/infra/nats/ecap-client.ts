@@ -1,7 +1,8 @@
 // 16/ECAP consumer: sends validation requests to the credential provider with this replica's reply
-// subjects (3/ISM session affinity) and matches replies to requests by correlationId. The protocol
-// deadline is the sessions' business (their charts have the timeout); this class only forgets
-// requests that can no longer be answered usefully.
+// subjects (3/ISM session affinity) and matches replies to requests by correlationId. Every request
+// settles: with the reply, or with `timeout` shortly after the deadline. The sessions' charts own
+// the deadline itself (their `after` fires first and is what their journals record); settling here
+// only makes sure no caller, e.g. a validation shared by several sessions, waits forever.
 import { randomUUID } from 'node:crypto';
 import type { Msg } from 'nats';
 import type { Logger } from 'pino';
@@ -9,16 +10,19 @@ import { codecs, type Codec, type ClientCredentialResponse, type TokenResponse }
 import type { NatsLink } from './connection.js';
 import { subjects, type EcapResponseType } from './subjects.js';
 
-export type EcapOutcome<T> = { ok: true; reply: T } | { ok: false; reason: 'nats-unavailable' | 'undecodable-reply' };
+export type EcapOutcome<T> = { ok: true; reply: T } | { ok: false; reason: 'nats-unavailable' | 'timeout' };
 
 export interface EcapMetrics {
   ecapRequest(type: string): void;
   ecapOutcome(type: string, outcome: string): void;
 }
 
+/** How long after the deadline an unanswered request is settled as timed out. */
+const SETTLE_GRACE_MS = 250;
+
 interface Pending {
   type: EcapResponseType;
-  sentAt: number;
+  timer: NodeJS.Timeout;
   resolve: (outcome: EcapOutcome<never>) => void;
 }
 
@@ -30,7 +34,6 @@ const responseCodecs: Record<EcapResponseType, Codec<{ correlationId: string }>>
 
 export class EcapClient {
   private readonly pending = new Map<string, Pending>();
-  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly nats: NatsLink,
@@ -41,14 +44,10 @@ export class EcapClient {
 
   start(): void {
     this.nats.subscribe(subjects.ecapResponses(this.options.replicaId), (msg) => this.onResponse(msg));
-    // Forget requests twice as old as the deadline: their sessions have given up on them.
-    const sweepEvery = Math.max(this.options.timeoutMs, 100);
-    this.sweeper = setInterval(() => this.forgetStale(2 * this.options.timeoutMs), sweepEvery);
-    this.sweeper.unref();
   }
 
   stop(): void {
-    clearInterval(this.sweeper);
+    for (const [correlationId, pending] of this.pending) this.settle(correlationId, pending, { ok: false, reason: 'timeout' });
   }
 
   validateUsernamePassword(username: string | null, password: string | null): Promise<EcapOutcome<ClientCredentialResponse>> {
@@ -78,14 +77,17 @@ export class EcapClient {
     }
     const correlationId = randomUUID();
     return new Promise((resolve) => {
-      this.pending.set(correlationId, { type, sentAt: Date.now(), resolve: resolve as Pending['resolve'] });
+      const timer = setTimeout(() => {
+        this.metrics.ecapOutcome(type, 'timeout');
+        this.settle(correlationId, this.pending.get(correlationId), { ok: false, reason: 'timeout' });
+      }, this.options.timeoutMs + SETTLE_GRACE_MS);
+      this.pending.set(correlationId, { type, timer, resolve: resolve as Pending['resolve'] });
       try {
         this.nats.connection.publish(subject, encode(correlationId), { reply: subjects.ecapResponse(this.options.replicaId, type) });
       } catch (error) {
-        this.pending.delete(correlationId);
         this.logger.warn({ err: error, subject }, 'ECAP request could not be published');
         this.metrics.ecapOutcome(type, 'nats-unavailable');
-        resolve({ ok: false, reason: 'nats-unavailable' });
+        this.settle(correlationId, this.pending.get(correlationId), { ok: false, reason: 'nats-unavailable' });
       }
     });
   }
@@ -101,7 +103,7 @@ export class EcapClient {
     try {
       reply = codec.decode(msg.data);
     } catch (error) {
-      // An undecodable reply cannot be matched to its request; its session times out (CONNACK 3 / 503).
+      // An undecodable reply cannot be matched to its request: that request times out (CONNACK 3 / 503).
       this.metrics.ecapOutcome(type, 'undecodable-reply');
       this.logger.warn({ subject: msg.subject, bytes: msg.data.length, err: (error as Error).message }, 'undecodable ECAP reply dropped');
       return;
@@ -112,17 +114,14 @@ export class EcapClient {
       this.logger.debug({ subject: msg.subject, correlationId: reply.correlationId }, 'ECAP reply for no outstanding request');
       return;
     }
-    this.pending.delete(reply.correlationId);
     this.metrics.ecapOutcome(type, String((reply as unknown as { statusCode: number }).statusCode));
-    pending.resolve({ ok: true, reply: reply as never });
+    this.settle(reply.correlationId, pending, { ok: true, reply: reply as never });
   }
 
-  private forgetStale(maxAgeMs: number): void {
-    const oldest = Date.now() - maxAgeMs;
-    for (const [correlationId, pending] of this.pending) {
-      if (pending.sentAt >= oldest) break; // insertion order is age order
-      this.pending.delete(correlationId);
-      this.metrics.ecapOutcome(pending.type, 'timeout');
-    }
+  private settle(correlationId: string, pending: Pending | undefined, outcome: EcapOutcome<never>): void {
+    if (pending === undefined) return;
+    clearTimeout(pending.timer);
+    this.pending.delete(correlationId);
+    pending.resolve(outcome);
   }
 }

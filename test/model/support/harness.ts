@@ -145,7 +145,7 @@ export function tokenReply(
   return { ok: true, reply: { ...envelope, statusCode, endpointId, tokenId, reasonPhrase } };
 }
 
-export const ecapFailure = (reason: 'nats-unavailable' | 'undecodable-reply'): EcapOutcome<never> => ({ ok: false, reason });
+export const ecapFailure = (reason: 'nats-unavailable' | 'timeout'): EcapOutcome<never> => ({ ok: false, reason });
 
 // ---- 4/ESP ClientData and 9/ELCE ----
 

@@ -21,10 +21,9 @@ import { ConfirmedPublisher } from './infra/nats/confirmed-publisher.js';
 import { NatsLink } from './infra/nats/connection.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
-import { subjects } from './infra/nats/subjects.js';
-import { RoutingTable } from './protocol/routing.js';
 import { wireClusterTraffic } from './wiring/cluster-traffic.js';
 import { startManagement, type ServiceStatus } from './wiring/management.js';
+import { openRoutingSource } from './wiring/routing-source.js';
 
 /** Requests remembered for replies: enough for a busy replica, bounded so silence cannot leak memory. */
 const REMEMBERED_REQUESTS = { maxEntries: 200_000, maxAgeMs: 5 * 60_000 };
@@ -41,10 +40,15 @@ async function main(): Promise<void> {
   const metrics = new Metrics();
   const status: ServiceStatus = { listeners: [], extraProblems: [] };
   const http = await startManagement(config, metrics, status);
-  const routing = new RoutingTable(config.routing, subjects.clientData);
 
   logger.info({ servers: config.natsUrls }, 'connecting to NATS');
   const link = (status.nats = await NatsLink.open(config.natsUrls, `kpc ${replicaId}`, logger));
+  // The file's routing, or Tekton's (SPEC §9): read before any listener opens.
+  const routing = await openRoutingSource(config, link, logger).catch((error: Error) => {
+    logger.fatal({ event: 'routing.unavailable' }, error.message);
+    process.exit(1);
+  });
+  status.extraProblems.push(routing.problem);
   const publisher = new ConfirmedPublisher(link, config.kpc.maxUnconfirmed);
   const { authentication } = config.kpc;
   const ecap = new EcapClient(link, {
@@ -69,7 +73,7 @@ async function main(): Promise<void> {
         maxHeldMessages: config.kpc.maxPendingPerToken,
       },
       replicaId,
-      routing: () => routing,
+      routing: () => routing.current(),
       credentials: ecap,
       authentication: new AuthenticationGate(authentication.maxInFlight, authentication.negativeCacheMs),
       forwarder,
@@ -123,6 +127,7 @@ async function main(): Promise<void> {
     complete: () => {
       requests.stop();
       ecap.stop();
+      routing.stop();
       stopClusterTraffic();
       http.close();
       logger.info({ event: 'service.stopped' }, 'KPC stopped');

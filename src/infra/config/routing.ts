@@ -38,10 +38,20 @@ export function parseRouting(tree: Tree): RoutingConfig {
     extensionInstances[name] = { endpointAware: endpointAware === undefined ? false : bool(endpointAware, quote(`${path}.endpoint-aware`)) };
   }
 
+  const applications = parseApplications(lookup(tree, ['kaa', 'applications']));
+  return { applications, extensionInstances };
+}
+
+/**
+ * Validates an applications tree (`{appName: {versions: {appVersionName: {allowed-extension-instances: [...]}}}}`)
+ * and returns it typed. Used for `kaa.applications` in the file and for Tekton's app-configs (SPEC §9);
+ * `root` names the tree's position in error messages. Throws ConfigError naming the offending path.
+ */
+export function parseApplications(value: unknown, root = 'kaa.applications'): Record<string, ApplicationConfig> {
   const applications = record<ApplicationConfig>();
   const appOfVersion = new Map<string, string>(); // version names are unique across applications
-  for (const [app, appSpec] of entriesAt(lookup(tree, ['kaa', 'applications']), 'kaa.applications')) {
-    const appPath = `kaa.applications.${app}`;
+  for (const [app, appSpec] of entriesAt(value, root)) {
+    const appPath = `${root}.${app}`;
     routingName(app, quote(appPath));
     const versionsPath = `${appPath}.versions`;
     const versions = record<AppVersionConfig>();
@@ -51,7 +61,7 @@ export function parseRouting(tree: Tree): RoutingConfig {
       const otherApp = appOfVersion.get(version);
       if (otherApp !== undefined) {
         throw new ConfigError(
-          `application version name "${version}" is used by both ${quote(`kaa.applications.${otherApp}.versions.${version}`)}` +
+          `application version name "${version}" is used by both ${quote(`${root}.${otherApp}.versions.${version}`)}` +
             ` and ${quote(versionPath)}; it must be unique across applications`,
         );
       }
@@ -61,5 +71,5 @@ export function parseRouting(tree: Tree): RoutingConfig {
     }
     applications[app] = { versions };
   }
-  return { applications, extensionInstances };
+  return applications;
 }

@@ -2,6 +2,8 @@
 
 export type EcapResponseType = 'client-username-password-response' | 'client-certificate-response' | 'ep-token-response';
 
+export type ScmpAction = 'upsert' | 'delete';
+
 export const subjects = {
   /** 16/ECAP requests to the credential provider (targeted). */
   usernamePasswordRequest: (cm: string) => `kaa.v1.service.${cm}.ecap.client-username-password-request`,
@@ -24,6 +26,10 @@ export const subjects = {
   endpointConnected: (kpcInstance: string) => `kaa.v1.events.${kpcInstance}.endpoint.connectivity.connected`,
   endpointDisconnected: (kpcInstance: string) => `kaa.v1.events.${kpcInstance}.endpoint.connectivity.disconnected`,
   connectivityEvents: 'kaa.v1.events.*.endpoint.connectivity.*',
+
+  /** 17/SCMP configuration change events: broadcast by Tekton, and targeted at this service instance. */
+  configurationBroadcast: (action: ScmpAction) => `kaa.v1.events.*.service.configuration.${action}`,
+  serviceConfiguration: (instanceName: string, action: ScmpAction) => `kaa.v1.service.${instanceName}.scmp.configuration.${action}`,
 
   /** KPC's own: replica liveness within one KPC instance (cluster). */
   replicaHeartbeat: (kpcInstance: string) => `kaa.v1.service.${kpcInstance}.kpc.replica-heartbeat`,

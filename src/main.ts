@@ -39,6 +39,14 @@ async function main(): Promise<void> {
 
   const metrics = new Metrics();
   const status: ServiceStatus = { listeners: [], extraProblems: [] };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      logger.info({ signal }, 'shutdown requested');
+      // Before the actor system exists (still waiting for NATS or Tekton) there is nothing to drain.
+      if (status.registry === undefined) process.exit(0);
+      status.registry.shutdown(signal);
+    });
+  }
   const http = await startManagement(config, metrics, status);
 
   logger.info({ servers: config.natsUrls }, 'connecting to NATS');
@@ -134,13 +142,6 @@ async function main(): Promise<void> {
       process.exit(shutdownTimedOut ? 1 : 0);
     },
   });
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => {
-      logger.info({ signal }, 'shutdown requested');
-      registry.shutdown(signal);
-    });
-  }
-
   await listenOrExit(status.listeners, logger);
   registry.actor.send({ type: 'nats.connected' });
 }

@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     timeoutMs: authentication.timeoutMs,
   }, logger, metrics);
   const requests = new RequestMemory<ClientSession>(REMEMBERED_REQUESTS.maxEntries, REMEMBERED_REQUESTS.maxAgeMs);
-  const forwarder = new ClientDataForwarder<ClientSession>(link, publisher, requests, {
+  const forwarder = new ClientDataForwarder<ClientSession>(publisher, requests, {
     replicaId,
     extensionTimeoutMs: config.kpc.extensionTimeoutMs,
   }, { forwarded: () => metrics.clientData.inc(), overflow: () => metrics.refusedForCapacity.inc() });

@@ -5,7 +5,6 @@ import { randomUUID } from 'node:crypto';
 import type { Route } from '../protocol/routing.js';
 import { codecs } from '../infra/nats/codecs.js';
 import type { ConfirmedPublisher } from '../infra/nats/confirmed-publisher.js';
-import type { NatsLink } from '../infra/nats/connection.js';
 import { subjects } from '../infra/nats/subjects.js';
 import type { IncomingPublish, PublishAck } from './ports.js';
 import type { RequestMemory } from './request-memory.js';
@@ -32,7 +31,6 @@ export class ClientDataForwarder<S> {
   private readonly replySubject: string;
 
   constructor(
-    private readonly nats: NatsLink,
     private readonly publisher: ConfirmedPublisher,
     private readonly requests: RequestMemory<S>,
     private readonly options: { replicaId: string; extensionTimeoutMs: number },
@@ -61,7 +59,7 @@ export class ClientDataForwarder<S> {
 
     if (qos === 0) {
       // At most once: if NATS is down right now the message is lost, as QoS 0 allows.
-      if (this.nats.isConnected) this.nats.connection.publish(route.clientDataSubject, data, { reply: this.replySubject });
+      this.publisher.publishAtMostOnce(route.clientDataSubject, data, this.replySubject);
       this.counters.forwarded();
       ack();
     } else if (this.publisher.publish(route.clientDataSubject, data, this.replySubject, ack)) {

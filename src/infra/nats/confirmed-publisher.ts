@@ -1,7 +1,13 @@
-// Publishes that must not be lost (QoS 1 ClientData, ELCE events). The NATS client silently drops
-// whatever is published while it is disconnected, so every message is kept here until a flush()
-// issued after it has resolved (the server then has it), and published again after a reconnect.
-// One flush confirms every publish made before it, so under load the cost is one PING per batch.
+// Everything KPC publishes on the message path goes out here, in batches.
+//
+// Publishes that must not be lost (QoS 1 ClientData, ELCE events): the NATS client silently drops
+// whatever is published while it is disconnected, so every such message is kept here until a
+// flush() issued after it has resolved (the server then has it), and published again after a
+// reconnect. One flush confirms every publish made before it: one PING per batch.
+//
+// Batching: the NATS client writes its buffer to the socket in a microtask after the first publish,
+// i.e. once per socket read of each MQTT client. Messages are therefore handed to it once per
+// event-loop turn (setImmediate), so all the clients read in one turn share one NATS write.
 import type { NatsLink, NatsStatusListener } from './connection.js';
 
 export type Confirmation = () => void;
@@ -10,10 +16,15 @@ interface Outgoing {
   subject: string;
   data: Uint8Array;
   reply: string | undefined;
+  /** False for at-most-once messages (QoS 0): sent if NATS is up, never kept. */
+  keep: boolean;
   onConfirmed: Confirmation | undefined;
 }
 
 export class ConfirmedPublisher implements NatsStatusListener {
+  /** Handed over at the end of this event-loop turn. */
+  private queued: Outgoing[] = [];
+  private queuedToKeep = 0;
   /** Sent on the current connection, waiting for the next flush. */
   private sent: Outgoing[] = [];
   /** Covered by the flush in flight. */
@@ -31,21 +42,40 @@ export class ConfirmedPublisher implements NatsStatusListener {
 
   /** How many messages NATS has not confirmed yet. */
   get unconfirmed(): number {
-    return this.sent.length + (this.flushing?.length ?? 0) + this.parked.length;
+    return this.queuedToKeep + this.sent.length + (this.flushing?.length ?? 0) + this.parked.length;
   }
 
-  /** Returns false (and keeps nothing) when the store is full: the caller refuses the message. */
+  /** Kept until NATS confirms it. Returns false (keeping nothing) when the store is full: the caller refuses the message. */
   publish(subject: string, data: Uint8Array, reply?: string, onConfirmed?: Confirmation): boolean {
     if (this.unconfirmed >= this.capacity) return false;
-    const outgoing: Outgoing = { subject, data, reply, onConfirmed };
-    if (this.nats.isConnected && this.trySend(outgoing)) {
-      this.sent.push(outgoing);
-      this.flushSoon();
-    } else {
-      this.parked.push(outgoing);
-    }
+    this.queuedToKeep++;
+    this.enqueue({ subject, data, reply, keep: true, onConfirmed });
     return true;
   }
+
+  /** At most once: lost if NATS is down when its batch goes out. */
+  publishAtMostOnce(subject: string, data: Uint8Array, reply?: string): void {
+    this.enqueue({ subject, data, reply, keep: false, onConfirmed: undefined });
+  }
+
+  private enqueue(outgoing: Outgoing): void {
+    this.queued.push(outgoing);
+    if (this.queued.length === 1) setImmediate(this.sendQueued);
+  }
+
+  private readonly sendQueued = (): void => {
+    const batch = this.queued;
+    this.queued = [];
+    this.queuedToKeep = 0;
+    const connected = this.nats.isConnected;
+    for (const outgoing of batch) {
+      const sent = connected && this.trySend(outgoing);
+      if (!outgoing.keep) continue;
+      if (sent) this.sent.push(outgoing);
+      else this.parked.push(outgoing);
+    }
+    this.flushSoon();
+  };
 
   /** Resolves when nothing is left unconfirmed (used at shutdown). */
   whenIdle(): Promise<void> {

@@ -1,11 +1,19 @@
-// Which replica holds which endpoint, as the fold of the 9/ELCE events seen (SPEC §6 rule 3, §7).
-// Built from nothing at start: live replicas' endpoints are learned from their next announcements.
+// Which replica holds which endpoint, as the fold of the 9/ELCE events seen (SPEC §6 rule 3, §7),
+// completed by what other replicas say they hold when this one first hears of them (a replica that
+// starts later has missed their earlier events).
 
 export class ClusterTable {
   private readonly replicaByEndpoint = new Map<string, string>();
 
   connected(endpointIds: Iterable<string>, replicaId: string): void {
     for (const endpointId of endpointIds) this.replicaByEndpoint.set(endpointId, replicaId);
+  }
+
+  /** What a replica says it holds right now: fills in endpoints the events have not told us about. */
+  learned(endpointIds: Iterable<string>, replicaId: string): void {
+    for (const endpointId of endpointIds) {
+      if (!this.replicaByEndpoint.has(endpointId)) this.replicaByEndpoint.set(endpointId, replicaId);
+    }
   }
 
   /** A replica's `disconnected` only clears what that replica held: a later claim elsewhere wins. */

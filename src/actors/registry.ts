@@ -96,6 +96,13 @@ export class Registry implements SessionDirectory {
     return this.holders.get(endpointId);
   }
 
+  /** endpointId → appVersionName of every endpoint whose pushes this replica receives. */
+  heldEndpoints(): Record<string, string> {
+    const held: Record<string, string> = {};
+    for (const [endpointId, session] of this.holders) held[endpointId] = session.appVersionName;
+    return held;
+  }
+
   allSessions(): Iterable<ClientSession> {
     return this.sessions;
   }

@@ -10,11 +10,16 @@ export class ReplicaLiveness {
     private readonly selfReplicaId: string,
     private readonly timeoutMs: number,
     private readonly onGone: (replicaId: string) => void,
+    /** A replica not known (any more): just started, or back after being declared gone. */
+    private readonly onNew: (replicaId: string) => void = () => {},
   ) {}
 
   /** A heartbeat, or any sign of life such as an ELCE event from that replica. */
   seen(replicaId: string, now: number): void {
-    if (replicaId !== this.selfReplicaId) this.lastSeen.set(replicaId, now);
+    if (replicaId === this.selfReplicaId) return;
+    const known = this.lastSeen.has(replicaId);
+    this.lastSeen.set(replicaId, now);
+    if (!known) this.onNew(replicaId);
   }
 
   /** Declares gone every replica not seen within the timeout. */

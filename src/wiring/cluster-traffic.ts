@@ -1,6 +1,6 @@
 // Everything that arrives from NATS besides ECAP replies: ExtensionData (replies and pushes, with
-// cross-replica forwarding), revocations, connectivity events (roaming and the cluster table) and
-// replica heartbeats.
+// cross-replica forwarding), revocations, connectivity events (roaming and the cluster table),
+// replica heartbeats and the endpoint lists replicas exchange when they first hear of each other.
 import type { Logger } from 'pino';
 import type { ClientSession } from '../actors/client-session.js';
 import { ClusterTable } from '../actors/cluster-table.js';
@@ -13,6 +13,7 @@ import type { Metrics } from '../infra/metrics.js';
 import type { NatsLink } from '../infra/nats/connection.js';
 import { subscribeConnectivity } from '../infra/nats/elce.js';
 import { subscribeExtensionData } from '../infra/nats/esp-subscriptions.js';
+import { runEndpointSync } from '../infra/nats/endpoint-sync.js';
 import { runHeartbeats } from '../infra/nats/heartbeat.js';
 import { subscribeRevocations } from '../infra/nats/revocation.js';
 import { subjects } from '../infra/nats/subjects.js';
@@ -30,10 +31,22 @@ export function wireClusterTraffic(
   const { heartbeatIntervalMs, missedHeartbeats } = config.kpc.cluster;
 
   const cluster = new ClusterTable();
-  const liveness = new ReplicaLiveness(replicaId, heartbeatIntervalMs * missedHeartbeats, (gone) => {
-    const endpoints = cluster.forgetReplica(gone);
-    logger.warn({ event: 'replica.gone', replica: gone, endpoints }, 'replica stopped heartbeating; its endpoints are no longer routed to it');
+  const sync = runEndpointSync(link, replicaId, logger, {
+    heldHere: () => registry.heldEndpoints(),
+    learned: (replica, endpoints) => {
+      cluster.learned(Object.keys(endpoints), replica);
+      logger.debug({ event: 'cluster.learned', replica, endpoints: Object.keys(endpoints).length }, 'learned the endpoints a replica holds');
+    },
   });
+  const liveness = new ReplicaLiveness(
+    replicaId,
+    heartbeatIntervalMs * missedHeartbeats,
+    (gone) => {
+      const endpoints = cluster.forgetReplica(gone);
+      logger.warn({ event: 'replica.gone', replica: gone, endpoints }, 'replica stopped heartbeating; its endpoints are no longer routed to it');
+    },
+    (replica) => sync.ask(replica),
+  );
 
   const router = new ExtensionDataRouter({
     requests,

@@ -12,6 +12,13 @@ describe('cluster table (fold of ELCE events)', () => {
     expect(table.replicaOf('e2')).toBeUndefined();
   });
 
+  it('fills in what a replica says it holds, without overriding what the events said', () => {
+    const table = new ClusterTable();
+    table.connected(['e1'], 'r2');
+    table.learned(['e1', 'e2'], 'r1');
+    expect([table.replicaOf('e1'), table.replicaOf('e2')]).toEqual(['r2', 'r1']);
+  });
+
   it('forgets everything a gone replica held', () => {
     const table = new ClusterTable();
     table.connected(['e1', 'e2'], 'r1');
@@ -36,5 +43,16 @@ describe('replica liveness', () => {
     liveness.sweep(25_000);
     expect(gone).toEqual(['r1', 'r2']);
     expect(liveness.knownReplicas).toEqual([]);
+  });
+
+  it('reports a replica the first time it is heard of, and again when it comes back after being declared gone', () => {
+    const heardOf: string[] = [];
+    const liveness = new ReplicaLiveness('me', 1_000, () => {}, (replica) => heardOf.push(replica));
+    liveness.seen('r1', 0);
+    liveness.seen('r1', 500);
+    liveness.seen('me', 500);
+    liveness.sweep(1_500);
+    liveness.seen('r1', 2_000);
+    expect(heardOf).toEqual(['r1', 'r1']);
   });
 });

@@ -33,4 +33,6 @@ export const subjects = {
 
   /** KPC's own: replica liveness within one KPC instance (cluster). */
   replicaHeartbeat: (kpcInstance: string) => `kaa.v1.service.${kpcInstance}.kpc.replica-heartbeat`,
+  endpointSyncRequest: (replicaId: string) => `kaa.v1.replica.${replicaId}.kpc.endpoints-wanted`,
+  endpointSyncAnswer: (replicaId: string) => `kaa.v1.replica.${replicaId}.kpc.endpoints-held`,
 } as const;

@@ -17,7 +17,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # The configuration is mounted here (a Kubernetes ConfigMap, for example).
-COPY dev/service-config.yml /srv/kpc/service-config.yml
+COPY deploy/service-config.yml /srv/kpc/service-config.yml
 USER node
 # 1883 MQTT, 8883 MQTT over TLS, 8080 MQTT over WebSocket, 8008 management HTTP
 EXPOSE 1883 8883 8080 8008

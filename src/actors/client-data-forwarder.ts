@@ -59,9 +59,8 @@ export class ClientDataForwarder<S> {
 
     if (qos === 0) {
       // At most once: if NATS is down right now the message is lost, as QoS 0 allows.
-      this.publisher.publishAtMostOnce(route.clientDataSubject, data, this.replySubject);
+      this.publisher.publishAtMostOnce(route.clientDataSubject, data, this.replySubject, ack);
       this.counters.forwarded();
-      ack();
     } else if (this.publisher.publish(route.clientDataSubject, data, this.replySubject, ack)) {
       this.counters.forwarded();
     } else {

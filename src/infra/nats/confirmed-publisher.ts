@@ -18,6 +18,7 @@ interface Outgoing {
   reply: string | undefined;
   /** False for at-most-once messages (QoS 0): sent if NATS is up, never kept. */
   keep: boolean;
+  /** Kept messages: NATS has confirmed it. At-most-once messages: handed to the NATS client. */
   onConfirmed: Confirmation | undefined;
 }
 
@@ -53,9 +54,14 @@ export class ConfirmedPublisher implements NatsStatusListener {
     return true;
   }
 
-  /** At most once: lost if NATS is down when its batch goes out. */
-  publishAtMostOnce(subject: string, data: Uint8Array, reply?: string): void {
-    this.enqueue({ subject, data, reply, keep: false, onConfirmed: undefined });
+  /**
+   * At most once: lost if NATS is down when its batch goes out. `onHandedOver` runs once it has been
+   * given to the NATS client: the caller acknowledges then, so a client publishing faster than
+   * KPC can hand over is read no faster (aedes reads a client's next packets only after it
+   * acknowledged the current ones).
+   */
+  publishAtMostOnce(subject: string, data: Uint8Array, reply: string | undefined, onHandedOver: () => void): void {
+    this.enqueue({ subject, data, reply, keep: false, onConfirmed: onHandedOver });
   }
 
   private enqueue(outgoing: Outgoing): void {
@@ -70,7 +76,10 @@ export class ConfirmedPublisher implements NatsStatusListener {
     const connected = this.nats.isConnected;
     for (const outgoing of batch) {
       const sent = connected && this.trySend(outgoing);
-      if (!outgoing.keep) continue;
+      if (!outgoing.keep) {
+        outgoing.onConfirmed?.();
+        continue;
+      }
       if (sent) this.sent.push(outgoing);
       else this.parked.push(outgoing);
     }

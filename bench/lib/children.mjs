@@ -11,10 +11,11 @@ const live = new Set();
 
 /**
  * Starts `command`. Output lines are kept (the last 40, for error messages) and echoed to our
- * stderr with a `[name]` prefix when asked; `child.on('line', ...)` sees stdout lines.
+ * stderr with a `[name]` prefix when asked; `child.on('line', ...)` sees stdout lines. `stdin: 'pipe'`
+ * gives the child a stdin to write commands to.
  */
-export function spawnChild(name, command, args, { env = {}, echoStdout = false, echoStderr = true } = {}) {
-  const child = spawn(command, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+export function spawnChild(name, command, args, { env = {}, echoStdout = false, echoStderr = true, stdin = 'ignore' } = {}) {
+  const child = spawn(command, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: [stdin, 'pipe', 'pipe'], detached: true });
   child.label = name;
   child.tail = [];
   killOnExit(child);
@@ -72,4 +73,16 @@ export function stopChild(child, graceMs = 10_000) {
 /** Stops every child still running that `which` selects (error paths and Ctrl-C). */
 export async function stopAllChildren(which = () => true) {
   await Promise.all([...live].filter(which).map((child) => stopChild(child, 5_000)));
+}
+
+/**
+ * Starts `node script args` with the open-file limit raised to `fileLimit` if the hard limit
+ * allows, else to the hard limit (`bash -c 'ulimit -n …; exec node …'`) (a sandbox may forbid raising it: see fileLimitOf for what the
+ * child actually got). `exec` keeps the pid: child.pid is node's.
+ */
+export function spawnNode(name, script, args, { fileLimit = 65_536, nodeArgs = [], ...options } = {}) {
+  // Only ever raised: a limit already above `fileLimit` is kept.
+  const raise = `want=${Number(fileLimit)}; cur=$(ulimit -n); if [ "$cur" != unlimited ] && [ "$cur" -lt "$want" ]; then ` +
+    'ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)"; fi; exec "$@"';
+  return spawnChild(name, 'bash', ['-c', raise, 'bash', process.execPath, ...nodeArgs, script, ...args], options);
 }

@@ -1,0 +1,37 @@
+// A full garbage collection in another node process, through its inspector (started with
+// --inspect=127.0.0.1:<port>): what a heap holds right after a GC is what it retains, not the
+// garbage the last scavenges left. Connect BEFORE the process runs out of file descriptors: the
+// WebSocket is opened once and kept.
+import WebSocket from 'ws';
+import { withTimeout } from './timeout.mjs';
+
+export async function openInspector(port) {
+  const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+  const socket = new WebSocket(targets[0].webSocketDebuggerUrl);
+  await withTimeout(new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject)), 5_000, 'connecting to the inspector');
+  let nextId = 1;
+  const pending = new Map();
+  socket.on('message', (data) => {
+    const message = JSON.parse(data.toString());
+    pending.get(message.id)?.(message);
+    pending.delete(message.id);
+  });
+  const call = (method, params = {}) => {
+    const id = nextId++;
+    const answer = new Promise((resolve) => pending.set(id, resolve));
+    socket.send(JSON.stringify({ id, method, params }));
+    return withTimeout(answer, 60_000, `inspector ${method}`);
+  };
+  return {
+    /** Full, compacting GC (twice: the first can leave work for finalizers). */
+    async collectGarbage() {
+      await call('HeapProfiler.collectGarbage');
+      await call('HeapProfiler.collectGarbage');
+    },
+    /** V8 heap bytes in use (needs no file descriptor, unlike process.memoryUsage()). */
+    async heapUsed() {
+      return (await call('Runtime.getHeapUsage')).result.usedSize;
+    },
+    close: () => socket.close(),
+  };
+}

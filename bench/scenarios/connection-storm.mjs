@@ -1,0 +1,91 @@
+// Scenario 3, connection storm: N clients (default 5 000) open their TCP connections at once
+// (bench/workers/connections.mjs --concurrency 0: every connect() issued in one go) and send
+// CONNECT with ECAP-validated credentials bench-<i>/pw-<i>; the dev ECAP provider runs in its own
+// process. connects/s = CONNACK 0 count / (first connect() → last CONNACK 0). KPC is started fresh
+// every round with authentication.max-in-flight and max-connections above N. In alternating order,
+// the same storm against bench/acker.mjs (CONNACK at once, no authentication) shows what the
+// generator and the kernel allow on this machine: the ceiling any server could reach here.
+import { spawnNode, stopChild, waitForLine } from '../lib/children.mjs';
+import { cpuMicros } from '../lib/proc-cpu.mjs';
+import { freshSourceAddress } from '../lib/addresses.mjs';
+import { median } from '../lib/stats.mjs';
+import { check, fmt, table } from '../lib/report.mjs';
+import { startBenchServer } from '../lib/servers.mjs';
+
+export const name = 'connection-storm';
+
+async function storm(ctx, target, count) {
+  const before = { target: cpuMicros(target.pid), provider: target.auth ? cpuMicros(ctx.provider.pid) : 0 };
+  const timeoutSeconds = Number(ctx.opts['storm-timeout']);
+  const generator = spawnNode('storm', 'bench/workers/connections.mjs', [
+    '--port', String(target.port), '--clients', String(count), '--concurrency', '0', '--mode', 'storm',
+    '--local-address', freshSourceAddress(), '--timeout', String(timeoutSeconds),
+  ], { fileLimit: count + 1_000 });
+  try {
+    const [, json] = await waitForLine(generator, /^CONNECTED (.*)$/, (timeoutSeconds + 30) * 1000, 'running the connection storm');
+    const result = JSON.parse(json);
+    const targetCpuMs = (cpuMicros(target.pid) - before.target) / 1000;
+    return {
+      connectsPerSec: result.connectsPerSec,
+      connected: result.connected,
+      failed: result.failed,
+      reasons: result.reasons,
+      spanMs: result.spanMs,
+      firstConnackMs: result.firstConnackMs,
+      connackP50Ms: result.connackMs.p50,
+      connackP99Ms: result.connackMs.p99,
+      targetCpuMs,
+      targetCpuUsPerConnect: (targetCpuMs * 1000) / Math.max(1, result.connected),
+      providerCpuMs: target.auth ? (cpuMicros(ctx.provider.pid) - before.provider) / 1000 : null,
+    };
+  } finally {
+    await stopChild(generator, 5_000);
+  }
+}
+
+export async function run(ctx) {
+  const count = Number(ctx.opts['storm-clients']);
+  const rounds = Number(ctx.opts['storm-rounds']);
+  const rows = [];
+  for (let round = 1; round <= rounds; round++) {
+    for (const targetName of round % 2 ? ['kpc', 'acker'] : ['acker', 'kpc']) {
+      const target = targetName === 'kpc'
+        ? { ...(await ctx.startKpc({ maxInFlight: Math.max(5_000, count), maxConnections: count + 1_000, fileLimit: count + 1_000 }, `storm-round${round}`)), auth: true }
+        : await startBenchServer('acker', 'bench/acker.mjs');
+      try {
+        const row = { round, target: targetName, ...(await storm(ctx, target, count)) };
+        rows.push(row);
+        ctx.log(`  storm ${targetName.padEnd(5)} round ${round}: ${row.connected}/${count} in ${fmt(row.spanMs)} ms = ${fmt(row.connectsPerSec)} connects/s, ` +
+          `${row.failed} failed${row.failed ? ` ${JSON.stringify(row.reasons)}` : ''}, CONNACK p50 ${fmt(row.connackP50Ms)} ms p99 ${fmt(row.connackP99Ms)} ms, ` +
+          `${targetName} CPU ${fmt(row.targetCpuUsPerConnect)} µs/connect`);
+      } finally {
+        await target.stop();
+      }
+    }
+  }
+  const med = (targetName, key) => median(rows.filter((r) => r.target === targetName).map((r) => r[key]));
+  const summary = Object.fromEntries(['kpc', 'acker'].map((t) => [t, Object.fromEntries(
+    ['connectsPerSec', 'connected', 'failed', 'spanMs', 'firstConnackMs', 'connackP50Ms', 'connackP99Ms', 'targetCpuUsPerConnect', 'providerCpuMs'].map((k) => [k, med(t, k)]))]));
+  summary.clients = count;
+  summary.kpcToCeiling = summary.kpc.connectsPerSec / summary.acker.connectsPerSec;
+  const totalFailed = rows.filter((r) => r.target === 'kpc').reduce((sum, r) => sum + r.failed, 0);
+  return {
+    summary, rows,
+    checks: [check('connection-storm', `≥ 2 000 connects/s (${count} clients at once, ECAP)`, `${fmt(summary.kpc.connectsPerSec)} connects/s, ${totalFailed} failed in ${rounds} round(s) (ceiling here: ${fmt(summary.acker.connectsPerSec)}/s)`,
+      summary.kpc.connectsPerSec >= 2_000 && totalFailed === 0)],
+    markdown: markdown(summary, rows, rounds),
+  };
+}
+
+function markdown(summary, rows, rounds) {
+  const cols = [{ title: 'round' }, { title: 'target', align: 'l' }, { title: 'connects/s' }, { title: 'CONNACK 0' }, { title: 'failed' }, { title: 'first SYN → last CONNACK ms' },
+    { title: 'first CONNACK ms' }, { title: 'CONNACK p50 ms' }, { title: 'CONNACK p99 ms' }, { title: 'server CPU µs/connect' }, { title: 'ECAP provider CPU ms' }, { title: 'failure reasons', align: 'l' }];
+  return `## 3. Connection storm
+
+${summary.clients} clients connect at once (every connect() issued in one go, CONNECT sent on each TCP connect) with username/password validated over 16/ECAP by the dev provider in its own process; KPC started fresh each round with \`authentication.max-in-flight\` ≥ ${summary.clients} and \`max-connections\` above it. connects/s = CONNACK 0 count / time from the first connect() (SYN) to the last CONNACK 0. The acker (CONNACK at once, no authentication, no NATS) in alternating rounds is the generator's and kernel's ceiling on this machine. Medians of ${rounds} round(s).
+
+**KPC: ${fmt(summary.kpc.connectsPerSec)} connects/s (${fmt(summary.kpc.failed)} failed), ${fmt(summary.kpc.targetCpuUsPerConnect)} µs of KPC CPU per connect; ceiling (acker) ${fmt(summary.acker.connectsPerSec)} connects/s; KPC / ceiling × ${fmt(summary.kpcToCeiling, 2)}.**
+
+${table(cols, rows.map((r) => [r.round, r.target, fmt(r.connectsPerSec), r.connected, r.failed, fmt(r.spanMs), fmt(r.firstConnackMs), fmt(r.connackP50Ms), fmt(r.connackP99Ms), fmt(r.targetCpuUsPerConnect), fmt(r.providerCpuMs), Object.keys(r.reasons).length ? JSON.stringify(r.reasons) : '–']))}
+`;
+}

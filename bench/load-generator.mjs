@@ -19,7 +19,7 @@ import { connect as connectTcp } from 'node:net';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqttPacket from 'mqtt-packet';
-import { percentile } from './lib/stats.mjs';
+import { LatencyRecorder, percentile } from './lib/stats.mjs';
 import { cpuMicros } from './lib/proc-cpu.mjs';
 import { withTimeout } from './lib/timeout.mjs';
 
@@ -52,17 +52,7 @@ if (QOS !== 0 && QOS !== 1) fail('--qos must be 0 or 1');
 const fill = (template, i) => template?.replaceAll('{i}', String(i));
 const payload = Buffer.alloc(Number(o.payload), 'x');
 
-// Latencies in µs of the acks read in the window, grown by doubling (no per-message allocation).
-let latencies = new Float64Array(1 << 20);
-let latencyCount = 0;
-function recordLatency(us) {
-  if (latencyCount === latencies.length) {
-    const bigger = new Float64Array(latencies.length * 2);
-    bigger.set(latencies);
-    latencies = bigger;
-  }
-  latencies[latencyCount++] = us;
-}
+const latencies = new LatencyRecorder(); // us
 
 let sending = true;
 let measuring = false;
@@ -104,7 +94,7 @@ function openClient(i) {
       const now = process.hrtime.bigint();
       for (const id of ids) {
         if (measuring) {
-          recordLatency(Number(now - client.sentAt[id]) / 1000);
+          latencies.record(Number(now - client.sentAt[id]) / 1000);
           ackedInWindow++;
         }
       }
@@ -229,7 +219,7 @@ async function main() {
 
   const windowUs = Number(end.at - start.at) / 1000;
   const cpuUs = end.cpu.user - start.cpu.user + (end.cpu.system - start.cpu.system);
-  const sorted = latencies.subarray(0, latencyCount).sort();
+  const sorted = latencies.sorted();
   const ms = (us) => (us === null ? null : Math.round(us) / 1000);
   const result = {
     qos: QOS, clients: N, inflight: QOS === 1 ? W : null, payloadBytes: payload.length, rate: QOS === 0 ? RATE : null,

@@ -14,3 +14,23 @@ export function median(values) {
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
+
+/** Latency samples in a growable Float64Array: no allocation per sample on the measured path. */
+export class LatencyRecorder {
+  #samples = new Float64Array(1 << 18);
+  #count = 0;
+
+  record(value) {
+    if (this.#count === this.#samples.length) {
+      const bigger = new Float64Array(this.#samples.length * 2);
+      bigger.set(this.#samples);
+      this.#samples = bigger;
+    }
+    this.#samples[this.#count++] = value;
+  }
+
+  /** The samples so far, sorted ascending (a copy). */
+  sorted() {
+    return this.#samples.slice(0, this.#count).sort();
+  }
+}

@@ -13,7 +13,7 @@ import { connect as connectTcp } from 'node:net';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONNACK, DISCONNECT, FrameReader, PUBACK, PUBLISH, connectPacket, parsePublish, pubackPacket, publishPacket } from '../lib/mqtt-wire.mjs';
-import { percentile } from '../lib/stats.mjs';
+import { LatencyRecorder, percentile } from '../lib/stats.mjs';
 import { cpuMicros } from '../lib/proc-cpu.mjs';
 import { withTimeout } from '../lib/timeout.mjs';
 
@@ -49,16 +49,7 @@ function fail(message) {
   process.exit(1);
 }
 
-let latencies = new Float64Array(1 << 18);
-let latencyCount = 0;
-function recordLatency(ms) {
-  if (latencyCount === latencies.length) {
-    const bigger = new Float64Array(latencies.length * 2);
-    bigger.set(latencies);
-    latencies = bigger;
-  }
-  latencies[latencyCount++] = ms;
-}
+const latencies = new LatencyRecorder(); // ms
 
 let sending = true;
 let measuring = false;
@@ -114,7 +105,7 @@ function onReply(client, topic) {
     totals.replies++;
     if (measuring) {
       window.replies++;
-      recordLatency(now - sentAt);
+      latencies.record(now - sentAt);
     }
   } else {
     totals.errors++;
@@ -192,7 +183,7 @@ async function main() {
   for (const client of clients) client.socket.end(DISCONNECT);
 
   const windowMs = end.at - start.at;
-  const sorted = latencies.subarray(0, latencyCount).sort();
+  const sorted = latencies.sorted();
   const r = (x) => (x === null ? null : Math.round(x * 1000) / 1000);
   console.log(JSON.stringify({
     clients: N, inflight: RATE === 0 ? W : null, rate: RATE, qos: QOS,

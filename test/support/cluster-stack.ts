@@ -19,17 +19,16 @@
 //   publishes events and forwarded pushes on one connection in order, so every event S announced
 //   and every push S forwarded before has been handled by the target.
 // - settle() = drain() then syncFrom(each live replica → the others).
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from 'nats';
 import type { IClientOptions } from 'mqtt';
 import { DevEcapProvider, type DevCredentials } from '../../src/dev/ecap-provider.js';
 import { EchoExtension } from '../../src/dev/echo-extension.js';
 import { connectToNats } from '../../src/dev/nats-connection.js';
-import { codecs } from '../../src/infra/nats/codecs.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
 import { ElceRecorder, listing } from './elce-recorder.js';
 import { startKpc, type KpcHandle } from './kpc-process.js';
-import { APP_VERSION, ECHO, passwordOf, tokenTopic } from './lifecycle-stack.js';
+import { APP_VERSION, ECHO, passwordOf, pushData, tokenTopic } from './lifecycle-stack.js';
 import { startNatsCluster, type NatsCluster } from './nats-cluster.js';
 import { startTcpGate, type TcpGate } from './tcp-gate.js';
 import { TestClient } from './test-client.js';
@@ -329,22 +328,6 @@ export class ClusterBackend {
   }
 }
 
-/** An ExtensionData push (no correlation with any request) for `endpointId`, payload `marker`. */
-export function pushData(endpointId: string, marker: string): Uint8Array {
-  return codecs.extensionData.encode({
-    correlationId: randomUUID(),
-    timestamp: Date.now(),
-    timeout: 0,
-    appVersionName: APP_VERSION,
-    extensionInstanceName: ECHO,
-    endpointId,
-    resourcePath: '/command',
-    requestId: null,
-    payload: Buffer.from(marker),
-    statusCode: 200,
-    reasonPhrase: null,
-  });
-}
 
 /** Sums the counters of an outcome over several replicas' snapshots. */
 export function sumOf(snapshots: ExtensionDataCounts[], outcome: string): number {

@@ -124,19 +124,7 @@ export async function startBackend(opts: { users: string[]; tokens: number }): P
       });
     },
     async push(endpointId, marker) {
-      const data = codecs.extensionData.encode({
-        correlationId: randomUUID(),
-        timestamp: Date.now(),
-        timeout: 0,
-        appVersionName: APP_VERSION,
-        extensionInstanceName: ECHO,
-        endpointId,
-        resourcePath: '/command',
-        requestId: null,
-        payload: Buffer.from(marker),
-        statusCode: 200,
-        reasonPhrase: null,
-      });
+      const data = pushData(endpointId, marker);
       nc.publish(subjects.instanceExtensionData('kpc'), data);
       await nc.flush();
     },
@@ -172,4 +160,21 @@ export async function waitForHealth(kpc: KpcHandle, status: 200 | 500, timeoutMs
     `/health answering ${status}`,
     { timeoutMs, detail: () => `last answer: ${last?.status} ${last?.body}` },
   );
+}
+
+/** An ExtensionData push (no correlation with any request) for `endpointId`, payload `marker`. */
+export function pushData(endpointId: string, marker: string): Uint8Array {
+  return codecs.extensionData.encode({
+    correlationId: randomUUID(),
+    timestamp: Date.now(),
+    timeout: 0,
+    appVersionName: APP_VERSION,
+    extensionInstanceName: ECHO,
+    endpointId,
+    resourcePath: '/command',
+    requestId: null,
+    payload: Buffer.from(marker),
+    statusCode: 200,
+    reasonPhrase: null,
+  });
 }

@@ -59,7 +59,12 @@ export function wireClusterTraffic(
     logger,
     count: (outcome) => metrics.extensionData.inc({ outcome }),
   });
-  subscribeExtensionData(link, { replicaId, instanceName }, (bytes, subject, viaInstance) => router.route(bytes, subject, viaInstance));
+  subscribeExtensionData(
+    link,
+    { replicaId, instanceName },
+    (bytes, subject, viaInstance) => router.route(bytes, subject, viaInstance),
+    () => metrics.extensionData.inc({ outcome: 'no-responders' }),
+  );
 
   subscribeRevocations(link, logger, {
     credentialRevoked: (event) => metrics.countRevocations('credential', registry.credentialRevoked(event.credentialId)),

@@ -372,4 +372,21 @@ describe('ExtensionData that cannot be delivered (SPEC §6 rule 4)', () => {
       expect(inbox.topics().some((topic) => topic.includes('/lost'))).toBe(false);
     });
   });
+
+  it("a ClientData nobody serves comes back as NATS's no-responders status: counted, not logged as undecodable", async () => {
+    const kpc = await stack.startExtraKpc({
+      kaa: { applications: { demo_application: { versions: { [APP_VERSION]: { 'allowed-extension-instances': ['unserved'] } } } } },
+    });
+    const client = await connectAs(kpc, DEVICE);
+    try {
+      await client.publishAsync(kpTopic(APP_VERSION, 'unserved', 'data', 1), 'anyone?', { qos: 1 });
+      await waitUntil('the no-responders status counted', async () =>
+        (await metricValue(kpc, 'kpc_extension_data_total', { outcome: 'no-responders' })) >= 1,
+      );
+      expect(await metricValue(kpc, 'kpc_extension_data_total', { outcome: 'undecodable' })).toBe(0);
+      expect(kpc.logs.filter((line) => line.includes('undecodable ExtensionData'))).toEqual([]);
+    } finally {
+      await client.endAsync();
+    }
+  });
 });

@@ -11,7 +11,13 @@ export function subscribeExtensionData(
   nats: NatsLink,
   options: { replicaId: string; instanceName: string },
   handle: (bytes: Uint8Array, subject: string, viaInstance: boolean) => void,
+  noResponders: () => void,
 ): void {
-  nats.subscribe(subjects.replicaExtensionData(options.replicaId), (msg) => handle(msg.data, msg.subject, false));
+  nats.subscribe(subjects.replicaExtensionData(options.replicaId), (msg) => {
+    // A ClientData published to an extension instance nobody serves comes back as NATS's empty
+    // "no responders" status (503) on its reply subject: not an ExtensionData, and not an error of KPC.
+    if (msg.data.length === 0 && msg.headers?.code === 503) return noResponders();
+    handle(msg.data, msg.subject, false);
+  });
   nats.subscribe(subjects.instanceExtensionData(options.instanceName), (msg) => handle(msg.data, msg.subject, true), options.instanceName);
 }

@@ -38,8 +38,4 @@ export class ClusterTable {
   replicaOf(endpointId: string): string | undefined {
     return this.replicaByEndpoint.get(endpointId);
   }
-
-  get size(): number {
-    return this.replicaByEndpoint.size;
-  }
 }

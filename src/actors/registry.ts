@@ -103,10 +103,6 @@ export class Registry implements SessionDirectory {
     return held;
   }
 
-  allSessions(): Iterable<ClientSession> {
-    return this.sessions;
-  }
-
   // ---- cluster events (16/ECAP revocation, 9/ELCE) ----
 
   credentialRevoked(credentialId: string): number {

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterBackend, passwordOf, tokenTopic, type Replica } from '../support/cluster-stack.js';
 import { getHealth, waitForHealth } from '../support/lifecycle-stack.js';
 import { connackCode } from '../support/mqtt-client.js';
+import { expectNoAcknowledgedLoss } from '../support/no-acknowledged-loss.js';
 import { Qos1Load, type TestClient } from '../support/test-client.js';
 import { waitUntil } from '../support/waiting.js';
 
@@ -94,24 +95,8 @@ describe('a NATS cluster node lost under QoS 1 load', () => {
     expect(newNode.index).not.toBe(KILLED);
     await backend.cluster.interestBarrier();
 
-    const ackedAfter = () => [...load.acked].filter((payload) => load.sent.get(payload) === 'after').length;
-    await waitUntil(() => ackedAfter() >= ACKS_PER_PHASE * clients.length, 'the QoS 1 load flowing again', {
-      timeoutMs: 15_000,
-      detail: () => `acked after the reconnect: ${ackedAfter()}, outstanding: ${load.outstanding().length}`,
-    });
-    await load.stop();
-    await inFlightAcked;
-    const acked = new Set([...load.acked, inFlight]);
-
-    expect(load.errors.map((error) => error.message)).toEqual([]);
-    expect([...clients, witness].filter((client) => client.isClosed).map((client) => client.name)).toEqual([]);
-    expect(unacknowledgedDuringOutage.filter((payload) => !load.acked.has(payload))).toEqual([]);
-
-    // The assertion of this test: set(PUBACKed) ⊆ set(received by the extension).
-    const missing = () => [...acked].filter((payload) => !received().has(payload));
-    await waitUntil(() => missing().length === 0, 'every PUBACKed payload reaching the extension', {
-      timeoutMs: 15_000,
-      detail: () => `${missing().length} of ${acked.size} PUBACKed payloads never reached the extension, e.g. ${missing().slice(0, 10).join(', ')}`,
+    await expectNoAcknowledgedLoss({
+      load, clients, witness, inFlight, inFlightAcked, unacknowledgedDuringOutage, received, acksPerClientAfterFault: ACKS_PER_PHASE,
     });
 
     // R serves new clients again: authenticated through the provider, requests answered, pushes delivered.

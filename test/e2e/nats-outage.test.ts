@@ -30,6 +30,7 @@ import { connackCode } from '../support/mqtt-client.js';
 import type { KpcHandle } from '../support/kpc-process.js';
 import { ECHO, getHealth, passwordOf, startBackend, tokenTopic, waitForHealth, type Backend } from '../support/lifecycle-stack.js';
 import { startTcpGate, type TcpGate } from '../support/tcp-gate.js';
+import { expectNoAcknowledgedLoss } from '../support/no-acknowledged-loss.js';
 import { Qos1Load, type TestClient } from '../support/test-client.js';
 import { waitUntil } from '../support/waiting.js';
 
@@ -135,25 +136,8 @@ describe('NATS killed and restarted under QoS 1 load', () => {
     load.phase = 'after';
     gate.open();
     await waitForHealth(kpc, 200);
-    const ackedAfter = () => [...load.acked].filter((payload) => load.sent.get(payload) === 'after').length;
-    await waitUntil(() => ackedAfter() >= ACKS_PER_PHASE * clients.length, 'the QoS 1 load flowing again after NATS came back', {
-      timeoutMs: 15_000,
-      detail: () => `acked after the restart: ${ackedAfter()}, outstanding: ${load.outstanding().length}`,
-    });
-    await load.stop();
-    await inFlightAcked;
-    const acked = new Set([...load.acked, inFlight]);
-
-    // No client was dropped and every publish got its PUBACK.
-    expect(load.errors.map((error) => error.message)).toEqual([]);
-    expect([...clients, witness].filter((client) => client.isClosed).map((client) => client.name)).toEqual([]);
-    expect(unacknowledgedDuringOutage.filter((payload) => !load.acked.has(payload))).toEqual([]);
-
-    // The assertion of this test: set(PUBACKed) ⊆ set(received by the extension).
-    const missing = () => [...acked].filter((payload) => !received().has(payload));
-    await waitUntil(() => missing().length === 0, 'every PUBACKed payload reaching the extension', {
-      timeoutMs: 15_000,
-      detail: () => `${missing().length} of ${acked.size} PUBACKed payloads never reached the extension, e.g. ${missing().slice(0, 10).join(', ')}`,
+    await expectNoAcknowledgedLoss({
+      load, clients, witness, inFlight, inFlightAcked, unacknowledgedDuringOutage, received, acksPerClientAfterFault: ACKS_PER_PHASE,
     });
 
     // The provider is reachable through KPC again: a new client is accepted.

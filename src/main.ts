@@ -3,14 +3,14 @@
 //
 // One PUBLISH:  socket → listeners.ts → PacketSizeGuard → MqttBroker.authorizePublish → ClientSession.publish
 //               → RoutingTable.resolve → EndpointSession.receive → ClientDataForwarder.forward → NATS
-// One reply:    NATS → subscribeExtensionData (wiring/cluster-traffic.ts) → ExtensionDataRouter.route
+// One reply:    NATS → subscribeExtensionData (main/cluster-traffic.ts) → ExtensionDataRouter.route
 //               → ClientSession.deliver → AedesConnection.deliver → socket
-import { AuthenticationGate } from './actors/authentication-gate.js';
-import { ClientDataForwarder } from './actors/client-data-forwarder.js';
-import type { ClientSession } from './actors/client-session.js';
-import { Journal } from './actors/journal.js';
-import { Registry } from './actors/registry.js';
-import { RequestMemory } from './actors/request-memory.js';
+import { AuthenticationGate } from './actors/session/authentication-gate.js';
+import { ClientDataForwarder } from './actors/traffic/client-data-forwarder.js';
+import type { ClientSession } from './actors/session/client-session.js';
+import { Journal } from './actors/session/journal.js';
+import { Registry } from './actors/registry/registry.js';
+import { RequestMemory } from './actors/traffic/request-memory.js';
 import { ConfigError, loadConfig } from './infra/config/load-config.js';
 import type { KpcConfig } from './infra/config/types.js';
 import { createLogger, type Logger } from './infra/logger.js';
@@ -21,9 +21,9 @@ import { ConfirmedPublisher } from './infra/nats/confirmed-publisher.js';
 import { NatsLink } from './infra/nats/connection.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
-import { wireClusterTraffic } from './wiring/cluster-traffic.js';
-import { startManagement, type ServiceStatus } from './wiring/management.js';
-import { openRoutingSource } from './wiring/routing-source.js';
+import { wireClusterTraffic } from './main/cluster-traffic.js';
+import { startManagement, type ServiceStatus } from './main/management.js';
+import { openRoutingSource } from './main/routing-source.js';
 
 /** Requests remembered for replies: enough for a busy replica, bounded so silence cannot leak memory. */
 const REMEMBERED_REQUESTS = { maxEntries: 200_000, maxAgeMs: 5 * 60_000 };

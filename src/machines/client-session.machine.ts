@@ -1,5 +1,5 @@
 // One MQTT connection, from CONNECT to its end (ARCHITECTURE.md "The actors", SPEC §3 and §8).
-// Pure: actions are named here and implemented by src/actors/client-session.ts.
+// Pure: actions are named here and implemented by src/actors/session/client-session.ts.
 import { assign, setup } from 'xstate';
 
 export type Transport = 'tcp' | 'tls' | 'ws';

@@ -5,7 +5,7 @@
 // published (held, forwarded as ClientData in order, or answered with a 1/KP error on
 // `<topic>/error`), ELCE announcements, and where the Registry routes pushes for the endpoint.
 import { describe, expect, it } from 'vitest';
-import type { EndpointSession } from '../../src/actors/endpoint-session.js';
+import type { EndpointSession } from '../../src/actors/session/endpoint-session.js';
 import type { EndpointSessionEvent } from '../../src/machines/endpoint-session.machine.js';
 import { endpointSessionModel, OTHER_REPLICA } from './support/events.js';
 import {

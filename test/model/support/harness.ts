@@ -9,18 +9,18 @@
 // Model tests drive this system with real-world stimuli and assert on what these doubles saw.
 import pino from 'pino';
 import { SimulatedClock } from 'xstate';
-import { AuthenticationGate } from '../../../src/actors/authentication-gate.js';
-import type { ClientDataForwarder, RoutedMessage } from '../../../src/actors/client-data-forwarder.js';
-import type { ClientSession } from '../../../src/actors/client-session.js';
-import { Journal } from '../../../src/actors/journal.js';
+import { AuthenticationGate } from '../../../src/actors/session/authentication-gate.js';
+import type { ClientDataForwarder, RoutedMessage } from '../../../src/actors/traffic/client-data-forwarder.js';
+import type { ClientSession } from '../../../src/actors/session/client-session.js';
+import { Journal } from '../../../src/actors/session/journal.js';
 import type {
   ConnectivityAnnouncer, CredentialValidator, MqttConnection, PresentedCertificate,
 } from '../../../src/actors/ports.js';
-import { Registry } from '../../../src/actors/registry.js';
-import type { SessionHub, SessionSettings } from '../../../src/actors/session-hub.js';
+import { Registry } from '../../../src/actors/registry/registry.js';
+import type { SessionHub, SessionSettings } from '../../../src/actors/session/session-hub.js';
 import type { ClientCredentialResponse, TokenResponse } from '../../../src/infra/nats/codecs.js';
 import type { EcapOutcome } from '../../../src/infra/nats/ecap-client.js';
-import { RoutingTable } from '../../../src/protocol/routing.js';
+import { RoutingTable } from '../../../src/actors/traffic/routing.js';
 
 // ---- the configuration the live system runs with (the models' inputs mirror it) ----
 

@@ -2,11 +2,11 @@
 // instance's subject, with this replica's reply subject. QoS 0 goes straight out; QoS 1 (and 2) is
 // acknowledged only once NATS has confirmed it.
 import { randomUUID } from 'node:crypto';
-import type { Route } from '../protocol/routing.js';
-import { codecs } from '../infra/nats/codecs.js';
-import type { ConfirmedPublisher } from '../infra/nats/confirmed-publisher.js';
-import { subjects } from '../infra/nats/subjects.js';
-import type { IncomingPublish, PublishAck } from './ports.js';
+import type { Route } from './routing.js';
+import { codecs } from '../../infra/nats/codecs.js';
+import type { ConfirmedPublisher } from '../../infra/nats/confirmed-publisher.js';
+import { subjects } from '../../infra/nats/subjects.js';
+import type { IncomingPublish, PublishAck } from '../ports.js';
 import type { RequestMemory } from './request-memory.js';
 
 /** A PUBLISH that passed routing, with the callback that completes it. */

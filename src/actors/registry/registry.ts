@@ -4,15 +4,15 @@
 // children in a machine snapshot does not scale (ARCHITECTURE.md, scale facts).
 import { createActor, fromPromise, type Actor, type AnyActorRef, type InspectionEvent } from 'xstate';
 import type { Logger } from 'pino';
-import { registryMachine } from '../machines/registry.machine.js';
-import type { ConnectivityEvent } from '../infra/nats/codecs.js';
-import { ClientSession } from './client-session.js';
+import { registryMachine } from '../../machines/registry.machine.js';
+import type { ConnectivityEvent } from '../../infra/nats/codecs.js';
+import { ClientSession } from '../session/client-session.js';
 import { EndedSessions } from './ended-sessions.js';
-import { EndpointSession } from './endpoint-session.js';
-import { Journal } from './journal.js';
-import type { ConnectRequest, MqttConnection, MqttSession } from './ports.js';
+import { EndpointSession } from '../session/endpoint-session.js';
+import { Journal } from '../session/journal.js';
+import type { ConnectRequest, MqttConnection, MqttSession } from '../ports.js';
 import { describeEndpoint, describeSession, summarizeSession, type SessionDetails, type SessionSummary } from './session-inspection.js';
-import type { SessionDirectory, SessionHub } from './session-hub.js';
+import type { SessionDirectory, SessionHub } from '../session/session-hub.js';
 
 /** What the composition root does for the registry's chart. */
 export interface RegistryHooks {

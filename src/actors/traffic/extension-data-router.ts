@@ -2,10 +2,10 @@
 // (by correlationId), else to the session holding its endpoint here (a push), else to the replica
 // the cluster table says holds it, else it is dropped and counted.
 import type { Logger } from 'pino';
-import { codecs, type ExtensionData } from '../infra/nats/codecs.js';
-import { errorPayload, errorTopic, pushTopic, statusTopic } from '../protocol/responses.js';
-import type { ClientSession } from './client-session.js';
-import type { EndpointSession } from './endpoint-session.js';
+import { codecs, type ExtensionData } from '../../infra/nats/codecs.js';
+import { errorPayload, errorTopic, pushTopic, statusTopic } from './responses.js';
+import type { ClientSession } from '../session/client-session.js';
+import type { EndpointSession } from '../session/endpoint-session.js';
 import type { RequestMemory } from './request-memory.js';
 
 export type ExtensionDataOutcome = 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'undecodable' | 'unroutable';

@@ -2,12 +2,12 @@
 // cross-replica forwarding), revocations, connectivity events (roaming and the cluster table),
 // replica heartbeats and the endpoint lists replicas exchange when they first hear of each other.
 import type { Logger } from 'pino';
-import type { ClientSession } from '../actors/client-session.js';
-import { ClusterTable } from '../actors/cluster-table.js';
-import { ExtensionDataRouter } from '../actors/extension-data-router.js';
-import type { Registry } from '../actors/registry.js';
-import { ReplicaLiveness } from '../actors/replica-liveness.js';
-import type { RequestMemory } from '../actors/request-memory.js';
+import type { ClientSession } from '../actors/session/client-session.js';
+import { ClusterTable } from '../actors/cluster/cluster-table.js';
+import { ExtensionDataRouter } from '../actors/traffic/extension-data-router.js';
+import type { Registry } from '../actors/registry/registry.js';
+import { ReplicaLiveness } from '../actors/cluster/replica-liveness.js';
+import type { RequestMemory } from '../actors/traffic/request-memory.js';
 import type { KpcConfig } from '../infra/config/types.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { NatsLink } from '../infra/nats/connection.js';

@@ -7,7 +7,7 @@ import type { Logger } from '../infra/logger.js';
 import type { NatsLink } from '../infra/nats/connection.js';
 import { subjects } from '../infra/nats/subjects.js';
 import { TektonRoutingSource } from '../infra/tekton/tekton-routing-source.js';
-import { RoutingTable } from '../protocol/routing.js';
+import { RoutingTable } from '../actors/traffic/routing.js';
 
 export interface RoutingSource {
   current(): RoutingTable;

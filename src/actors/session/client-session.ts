@@ -6,16 +6,16 @@
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import {
   clientSessionMachine, type ClientSessionContext, type ClientSessionEvent, type CredentialKind,
-} from '../machines/client-session.machine.js';
-import type { ClientCredentialResponse } from '../infra/nats/codecs.js';
-import type { EcapOutcome } from '../infra/nats/ecap-client.js';
-import { errorPayload, errorTopic } from '../protocol/responses.js';
-import type { Route } from '../protocol/routing.js';
-import type { RoutedMessage } from './client-data-forwarder.js';
+} from '../../machines/client-session.machine.js';
+import type { ClientCredentialResponse } from '../../infra/nats/codecs.js';
+import type { EcapOutcome } from '../../infra/nats/ecap-client.js';
+import { errorPayload, errorTopic } from '../traffic/responses.js';
+import type { Route } from '../traffic/routing.js';
+import type { RoutedMessage } from '../traffic/client-data-forwarder.js';
 import { credentialKey, type CredentialKey } from './authentication-gate.js';
 import { EndpointSession } from './endpoint-session.js';
 import type { Journal } from './journal.js';
-import type { ConnectRequest, IncomingPublish, MqttConnection, MqttSession, PublishAck } from './ports.js';
+import type { ConnectRequest, IncomingPublish, MqttConnection, MqttSession, PublishAck } from '../ports.js';
 import type { SessionHub } from './session-hub.js';
 
 const live = new WeakMap<AnyActorRef, ClientSession>();

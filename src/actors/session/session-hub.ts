@@ -2,9 +2,9 @@
 // registry. Sessions depend on this interface, not on the registry or on infra classes.
 import type { Logger } from 'pino';
 import type { AnyActorRef, AnyStateMachine } from 'xstate';
-import type { RoutingTable } from '../protocol/routing.js';
-import type { ClientDataForwarder } from './client-data-forwarder.js';
-import type { ConnectivityAnnouncer, CredentialValidator } from './ports.js';
+import type { RoutingTable } from '../traffic/routing.js';
+import type { ClientDataForwarder } from '../traffic/client-data-forwarder.js';
+import type { ConnectivityAnnouncer, CredentialValidator } from '../ports.js';
 import type { ClientSession } from './client-session.js';
 import type { EndpointSession } from './endpoint-session.js';
 import type { Journal } from './journal.js';

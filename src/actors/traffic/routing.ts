@@ -1,6 +1,6 @@
 // Resolves a PUBLISH topic against the routing configuration (SPEC §4): which application version,
 // which extension instance, whether it is endpoint-aware, and KPC's own errors when it is not allowed.
-import type { RoutingConfig } from '../infra/config/types.js';
+import type { RoutingConfig } from '../../infra/config/types.js';
 import { isValidName, parseKpTopic, trailingRequestId } from './topic.js';
 
 export interface Route {

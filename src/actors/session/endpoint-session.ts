@@ -2,9 +2,9 @@
 // (src/machines/endpoint-session.machine.ts) decides; this class carries the decisions out and owns
 // what cannot live in a pure snapshot (the token, the messages waiting for identification).
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
-import { endpointSessionMachine, type EndpointSessionEvent } from '../machines/endpoint-session.machine.js';
-import { secretHash } from '../infra/logger.js';
-import type { RoutedMessage } from './client-data-forwarder.js';
+import { endpointSessionMachine, type EndpointSessionEvent } from '../../machines/endpoint-session.machine.js';
+import { secretHash } from '../../infra/logger.js';
+import type { RoutedMessage } from '../traffic/client-data-forwarder.js';
 import type { ClientSession } from './client-session.js';
 import type { SessionHub } from './session-hub.js';
 import type { Journal } from './journal.js';

@@ -5,9 +5,9 @@
 //   negative-cache period, without asking the provider;
 // - identical credentials arriving while they are being validated share that one validation.
 import { createHash } from 'node:crypto';
-import type { Transport } from '../machines/client-session.machine.js';
-import type { ClientCredentialResponse } from '../infra/nats/codecs.js';
-import type { EcapOutcome } from '../infra/nats/ecap-client.js';
+import type { Transport } from '../../machines/client-session.machine.js';
+import type { ClientCredentialResponse } from '../../infra/nats/codecs.js';
+import type { EcapOutcome } from '../../infra/nats/ecap-client.js';
 
 type Validation = Promise<EcapOutcome<ClientCredentialResponse>>;
 

@@ -7,7 +7,7 @@
 //               → ClientSession.deliver → AedesConnection.deliver → socket
 import { AuthenticationGate } from './actors/session/authentication-gate.js';
 import { ClientDataForwarder } from './actors/traffic/client-data-forwarder.js';
-import type { ClientSession } from './actors/session/client-session.js';
+import type { ReplyTarget } from './actors/traffic/extension-data-router.js';
 import { Journal } from './actors/session/journal.js';
 import { Registry } from './actors/registry/registry.js';
 import { RequestMemory } from './actors/traffic/request-memory.js';
@@ -17,6 +17,7 @@ import { createLogger, type Logger } from './infra/logger.js';
 import { Metrics } from './infra/metrics.js';
 import { createListeners, type Listener } from './infra/mqtt/listeners.js';
 import { MqttBroker } from './infra/mqtt/mqtt-broker.js';
+import { NatsClientDataOutbox } from './infra/nats/client-data-outbox.js';
 import { ConfirmedPublisher } from './infra/nats/confirmed-publisher.js';
 import { NatsLink } from './infra/nats/connection.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
@@ -64,9 +65,8 @@ async function main(): Promise<void> {
     providerInstance: authentication.serviceInstanceName,
     timeoutMs: authentication.timeoutMs,
   }, logger, metrics);
-  const requests = new RequestMemory<ClientSession>(REMEMBERED_REQUESTS.maxEntries, REMEMBERED_REQUESTS.maxAgeMs);
-  const forwarder = new ClientDataForwarder<ClientSession>(publisher, requests, {
-    replicaId,
+  const requests = new RequestMemory<ReplyTarget>(REMEMBERED_REQUESTS.maxEntries, REMEMBERED_REQUESTS.maxAgeMs);
+  const forwarder = new ClientDataForwarder<ReplyTarget>(new NatsClientDataOutbox(publisher, replicaId), requests, {
     extensionTimeoutMs: config.kpc.extensionTimeoutMs,
   }, { forwarded: () => metrics.clientData.inc(), overflow: () => metrics.refusedForCapacity.inc() });
 

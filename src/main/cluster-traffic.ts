@@ -2,7 +2,7 @@
 // cross-replica forwarding), revocations, connectivity events (roaming and the cluster table),
 // replica heartbeats and the endpoint lists replicas exchange when they first hear of each other.
 import type { Logger } from 'pino';
-import type { ClientSession } from '../actors/session/client-session.js';
+import type { ReplyTarget } from '../actors/traffic/extension-data-router.js';
 import { ClusterTable } from '../actors/cluster/cluster-table.js';
 import { ExtensionDataRouter } from '../actors/traffic/extension-data-router.js';
 import type { Registry } from '../actors/registry/registry.js';
@@ -23,7 +23,7 @@ export function wireClusterTraffic(
   link: NatsLink,
   config: KpcConfig,
   registry: Registry,
-  requests: RequestMemory<ClientSession>,
+  requests: RequestMemory<ReplyTarget>,
   metrics: Metrics,
   logger: Logger,
 ): () => void {
@@ -59,12 +59,11 @@ export function wireClusterTraffic(
     logger,
     count: (outcome) => metrics.extensionData.inc({ outcome }),
   });
-  subscribeExtensionData(
-    link,
-    { replicaId, instanceName },
-    (bytes, subject, viaInstance) => router.route(bytes, subject, viaInstance),
-    () => metrics.extensionData.inc({ outcome: 'no-responders' }),
-  );
+  subscribeExtensionData(link, { replicaId, instanceName }, logger, {
+    received: (data, bytes, viaInstance) => router.route(data, bytes, viaInstance),
+    undecodable: () => metrics.extensionData.inc({ outcome: 'undecodable' }),
+    noResponders: () => metrics.extensionData.inc({ outcome: 'no-responders' }),
+  });
 
   subscribeRevocations(link, logger, {
     credentialRevoked: (event) => metrics.countRevocations('credential', registry.credentialRevoked(event.credentialId)),

@@ -71,9 +71,7 @@ class World {
       'xstate.after.negativeCache.endpointSession.rejected': () => harness.clock.increment(NEGATIVE_CACHE_MS),
       'elce.connected': async (event: Event<'elce.connected'>) => {
         if (event.originatorReplicaId === REPLICA_ID) return this.anotherLocalSessionTakesTheEndpoint();
-        harness.registry.endpointsConnected({
-          correlationId: 'elce', timestamp: 0, timeout: 0, endpoints: { [ENDPOINT_ID]: APP_VERSION }, originatorReplicaId: OTHER_REPLICA,
-        });
+        harness.registry.endpointsConnected({ endpoints: { [ENDPOINT_ID]: APP_VERSION }, originatorReplicaId: OTHER_REPLICA });
       },
       'token.revoked': (event: Event<'token.revoked'>) => harness.registry.tokenRevoked(ENDPOINT_ID, event.tokenIds),
       'session.ended': () => this.device.session.disconnected('keepalive timeout'),

@@ -7,7 +7,7 @@ import { AuthenticationGate } from '../../src/actors/session/authentication-gate
 import { Journal } from '../../src/actors/session/journal.js';
 import type { ConnectRequest, MqttConnection, MqttSession } from '../../src/actors/ports.js';
 import { Registry } from '../../src/actors/registry/registry.js';
-import type { SessionHub } from '../../src/actors/session/session-hub.js';
+import type { SessionHub } from '../../src/actors/session/client-session.js';
 import { RoutingTable } from '../../src/actors/traffic/routing.js';
 
 class RecordingConnection implements MqttConnection {

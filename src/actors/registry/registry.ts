@@ -5,14 +5,13 @@
 import { createActor, fromPromise, type Actor, type AnyActorRef, type InspectionEvent } from 'xstate';
 import type { Logger } from 'pino';
 import { registryMachine } from '../../machines/registry.machine.js';
-import type { ConnectivityEvent } from '../../infra/nats/codecs.js';
-import { ClientSession } from '../session/client-session.js';
+import { ClientSession, type SessionDirectory, type SessionHub } from '../session/client-session.js';
 import { EndedSessions } from './ended-sessions.js';
 import { EndpointSession } from '../session/endpoint-session.js';
 import { Journal } from '../session/journal.js';
-import type { ConnectRequest, MqttConnection, MqttSession } from '../ports.js';
+import type { Supervised } from '../session/session-hub.js';
+import type { ConnectRequest, EndpointsConnected, MqttConnection, MqttSession } from '../ports.js';
 import { describeEndpoint, describeSession, summarizeSession, type SessionDetails, type SessionSummary } from './session-inspection.js';
-import type { SessionDirectory, SessionHub } from '../session/session-hub.js';
 
 /** What the composition root does for the registry's chart. */
 export interface RegistryHooks {
@@ -35,10 +34,6 @@ export interface RegistryOptions {
   clock?: { setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown; clearTimeout(id: unknown): void };
 }
 
-interface Supervised {
-  discard(error: unknown): void;
-  forgotten(): void;
-}
 
 export class Registry implements SessionDirectory {
   readonly actor: Actor<ReturnType<Registry['logic']>>;
@@ -118,7 +113,7 @@ export class Registry implements SessionDirectory {
   }
 
   /** Another replica announced endpoints connected: local holders of them are roamed. */
-  endpointsConnected(event: ConnectivityEvent): void {
+  endpointsConnected(event: EndpointsConnected): void {
     if (event.originatorReplicaId === this.options.replicaId) return; // local claims were handled in claimEndpoint
     for (const endpointId of Object.keys(event.endpoints)) {
       const holder = this.holders.get(endpointId);

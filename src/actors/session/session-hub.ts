@@ -1,14 +1,11 @@
-// Everything a live session needs from the rest of the process, in one object built by the
-// registry. Sessions depend on this interface, not on the registry or on infra classes.
+// What every live session, client or endpoint, gets from the rest of the process, in one object
+// built by the registry. Sessions depend on these interfaces, not on the registry or on adapters.
+// Each session class adds what only it needs (client-session.ts: SessionHub; endpoint-session.ts:
+// EndpointSessionHub), next to the class, so no session file needs another's hub.
 import type { Logger } from 'pino';
 import type { AnyActorRef, AnyStateMachine } from 'xstate';
-import type { RoutingTable } from '../traffic/routing.js';
-import type { ClientDataForwarder } from '../traffic/client-data-forwarder.js';
 import type { ConnectivityAnnouncer, CredentialValidator } from '../ports.js';
-import type { ClientSession } from './client-session.js';
-import type { EndpointSession } from './endpoint-session.js';
 import type { Journal } from './journal.js';
-import type { AuthenticationGate } from './authentication-gate.js';
 
 export interface SessionSettings {
   anonymousAllowed: boolean;
@@ -26,31 +23,27 @@ export interface SessionCounters {
   roamed(): void;
 }
 
-/** The registry's bookkeeping, as sessions see it. */
-export interface SessionDirectory {
-  /** The actor that supervises sessions: their done and error events go there. */
-  readonly supervisor: AnyActorRef;
-  supervise(actorId: string, session: { discard(error: unknown): void; forgotten(): void }): void;
-  clientAccepted(session: ClientSession, credentialIds: readonly string[]): void;
-  clientEnded(session: ClientSession): void;
-  /** This endpoint session now receives the endpoint's pushes; any other local one is roamed. */
-  claimEndpoint(session: EndpointSession, endpointId: string): void;
-  releaseEndpoint(session: EndpointSession, endpointId: string | null): void;
-  holds(session: EndpointSession): boolean;
-  /** False while NATS is down or the connection limit is reached (CONNACK 3). */
-  acceptingConnections(): boolean;
+/** A session as its supervisor sees it. */
+export interface Supervised {
+  /** The actor threw: clean up what it held. */
+  discard(error: unknown): void;
+  /** The actor has finished and is forgotten. */
+  forgotten(): void;
 }
 
-export interface SessionHub {
+/** The registry's supervision, as sessions see it. */
+export interface Supervision {
+  /** The actor that supervises sessions: their done and error events go there. */
+  readonly supervisor: AnyActorRef;
+  supervise(actorId: string, session: Supervised): void;
+}
+
+/** What every session needs from the hub. */
+export interface SharedHub {
   readonly settings: SessionSettings;
   readonly replicaId: string;
-  routing(): RoutingTable;
   readonly credentials: CredentialValidator;
-  readonly authentication: AuthenticationGate;
-  readonly forwarder: ClientDataForwarder<ClientSession>;
   readonly connectivity: ConnectivityAnnouncer;
-  readonly directory: SessionDirectory;
-  readonly counters: SessionCounters;
   readonly logger: Logger;
   newJournal(machine: AnyStateMachine): Journal;
 }

@@ -1,5 +1,5 @@
 // kaa.applications and kaa.extension-instances: maps keyed by names, so YAML-only (no env overrides).
-import type { AppVersionConfig, ApplicationConfig, RoutingConfig } from './types.js';
+import type { AppVersionConfig, ApplicationConfig, RoutingConfig } from '../../actors/traffic/routing.js';
 import { ConfigError, bool, fail, kindOf, quote, routingName } from './values.js';
 import { emptyTree, isMapping, lookup, type Tree } from './yaml-tree.js';
 

@@ -7,8 +7,7 @@
 import { Aedes, type Client, type Subscription } from 'aedes';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Transport } from '../../machines/client-session.machine.js';
-import type { ConnectRequest, MqttConnection, MqttSession } from '../../actors/ports.js';
+import type { ConnectRequest, MqttConnection, MqttSession, Transport } from '../../actors/ports.js';
 import { AedesConnection, type ConnackCallback } from './aedes-connection.js';
 import { presentedCertificate } from './client-certificate.js';
 

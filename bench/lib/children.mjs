@@ -3,7 +3,7 @@
 // anyhow (the dist/dev exit hook), and every wait for them bounded.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { killOnExit, terminate } from '../../dist/dev/child-cleanup.js';
+import { killOnExit, terminate } from '../../dist-dev/dev/child-cleanup.js';
 import { repoRoot } from './paths.mjs';
 import { withTimeout } from './timeout.mjs';
 

@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killOnExit } from '../../src/dev/child-cleanup.js';
+import { killOnExit } from '../../dev/child-cleanup.js';
 import type { KpcHandle } from '../support/kpc-process.js';
 import { connackCode } from '../support/mqtt-client.js';
 import { getFreePort } from '../support/nats-server.js';

@@ -5,7 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import { createServer as createTlsServer } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EcapRequestLogEntry } from '../../src/dev/ecap-provider.js';
+import type { EcapRequestLogEntry } from '../../dev/ecap-provider.js';
 import { createTestPki, type ClientCertificate, type TestPki } from '../support/certificates.js';
 import {
   DEVICE,

@@ -10,7 +10,7 @@ import type { NatsStatusListener } from '../../src/infra/nats/connection.js';
 import { appConfigsUrl, fetchAppConfigs, parseAppConfigs, redactUrl, type Applications } from '../../src/infra/tekton/tekton-client.js';
 import { backoffDelay, canonicalApplications, TektonRoutingSource } from '../../src/infra/tekton/tekton-routing-source.js';
 import { describeChange } from '../../src/main/routing-source.js';
-import { getFreePort } from '../../src/dev/ports.js';
+import { getFreePort } from '../../dev/ports.js';
 import { TektonStandIn } from '../support/tekton-stand-in.js';
 
 const tree = (versions: Record<string, string[]>, app = 'app'): Applications =>

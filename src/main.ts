@@ -1,5 +1,5 @@
 // Composition root: read the configuration, build the I/O adapters, build the actor system, start,
-// and stop on SIGTERM/SIGINT (SPEC §11). Read top-down, this is the whole service.
+// and stop gracefully on SIGTERM/SIGINT. Read top-down, this is the whole service.
 //
 // One PUBLISH:  socket → listeners.ts → PacketSizeGuard → MqttBroker.authorizePublish → ClientSession.publish
 //               → RoutingTable.resolve → EndpointSession.receive → ClientDataForwarder.forward → NATS
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
 
   logger.info({ servers: config.natsUrls }, 'connecting to NATS');
   const link = (status.nats = await NatsLink.open(config.natsUrls, `kpc ${replicaId}`, logger));
-  // The file's routing, or Tekton's (SPEC §9): read before any listener opens.
+  // The file's routing, or Tekton's (17/SCMP): read before any listener opens.
   const routing = await openRoutingSource(config, link, logger).catch((error: Error) => {
     logger.fatal({ event: 'routing.unavailable' }, error.message);
     process.exit(1);

@@ -1,4 +1,5 @@
-// One endpoint token used by one client session (SPEC §5, §7, §8). Pure: actions are named here
+// One endpoint token used by one client session: identified through 16/ECAP, announced with 9/ELCE,
+// ended by token revocation or roaming. Pure: actions are named here
 // and implemented by src/actors/session/endpoint-session.ts.
 //
 // While the session is `active`, the live actor forwards messages without sending an event per

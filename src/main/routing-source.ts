@@ -1,4 +1,4 @@
-// Where the routing table comes from (SPEC §4, §9): the configuration file, or — with
+// Where the routing table comes from: the configuration file, or — with
 // `kaa.tekton.enabled` — the applications tree from Tekton (17/SCMP) with the file's
 // `kaa.extension-instances`. Sessions ask `current()` on every PUBLISH, so a new table applies to
 // the next request without touching any connection.

@@ -1,4 +1,4 @@
-// What an operator sees (SPEC §9 configuration errors, §10 management HTTP, §3 logging rules):
+// What an operator sees (configuration errors, management HTTP, logging rules):
 // a bad configuration stops start-up with a message naming the key; /health and /metrics answer
 // as documented; logs are JSON, carry one line per connection lifecycle event, and never a
 // password or a full token.

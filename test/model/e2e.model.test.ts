@@ -380,7 +380,7 @@ class EndpointWorld {
     this.device.publish(kpTopic(APP_VERSION, ECHO, this.token, 'hello', ++this.requests), '{"t":21}', { qos: 1 }, () => {});
   }
 
-  /** SPEC §7: a second device on this replica speaks for the same endpoint with another token. */
+  /** Local roaming: a second device on this replica speaks for the same endpoint with another token. */
   async anotherLocalSessionTakesTheEndpoint(): Promise<void> {
     const username = uniqueId('model-other-device');
     const token = uniqueId('model-other-token');

@@ -78,7 +78,7 @@ class World {
     };
   }
 
-  /** SPEC §7: a second client on this replica, with another token of the same endpoint. */
+  /** Local roaming: a second client on this replica, with another token of the same endpoint. */
   private async anotherLocalSessionTakesTheEndpoint(): Promise<void> {
     const { harness } = this;
     harness.announcer.during = 'other session';

@@ -1,4 +1,4 @@
-// Tekton routing source (SPEC §9, 17/SCMP): validation of Tekton's app-configs (the same validator
+// Tekton routing source (17/SCMP): validation of Tekton's app-configs (the same validator
 // as the file's kaa.applications), the HTTP client's errors, and the re-fetch rules — coalescing,
 // exponential backoff with jitter, keeping the last good tree — with fake timers and fake NATS.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';

@@ -1,7 +1,8 @@
 // The live registry: supervisor of every session actor (their parent), and the process's answer
 // to "which session holds endpoint X / credential Y". Its lifecycle chart is
 // src/machines/registry.machine.ts; the lookups are plain maps here, because holding thousands of
-// children in a machine snapshot does not scale (ARCHITECTURE.md, scale facts).
+// children in a machine snapshot does not scale (a snapshot is copied on every transition, and a replica
+// holds up to `max-connections` sessions).
 import { createActor, fromPromise, type Actor, type AnyActorRef, type InspectionEvent } from 'xstate';
 import type { Logger } from 'pino';
 import { registryMachine } from '../../machines/registry.machine.js';
@@ -203,7 +204,8 @@ export class Registry implements SessionDirectory {
     if (sessions === undefined) this.identified.set(endpointId, (sessions = new Set()));
     sessions.add(session);
     if (previous !== undefined && previous !== session) {
-      // SPEC §7: a second session on this replica taking the endpoint roams the first.
+      // A second session on this replica taking the endpoint roams the first, as a claim from another
+      // replica would: an endpoint's pushes go to exactly one session.
       previous.send({ type: 'elce.connected', originatorReplicaId: this.options.replicaId });
       this.hub.counters.roamed();
     }
@@ -271,7 +273,7 @@ export class Registry implements SessionDirectory {
     if (sessions?.size === 0) this.identified.delete(endpointId);
   }
 
-  /** Every session actor's snapshots, recorded in its own journal (ARCHITECTURE.md, event sourcing). */
+  /** Every session actor's snapshots, recorded in its own journal (see journal.ts). */
   private journal(inspection: InspectionEvent): void {
     if (inspection.type !== '@xstate.snapshot') return;
     const actor = inspection.actorRef as AnyActorRef;

@@ -125,7 +125,7 @@ export class EndpointSession {
     this.actor.send(event);
   }
 
-  /** Delivers an extension's push (SPEC §6 rule 2) to this endpoint's client. */
+  /** Delivers an extension's push (ExtensionData that answers no remembered request) to this endpoint's client, at QoS 1. */
   deliverPush(topic: string, payload: Buffer): void {
     this.client.deliver(topic, payload, 1);
   }

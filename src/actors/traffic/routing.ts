@@ -1,4 +1,4 @@
-// Resolves a PUBLISH topic against the routing configuration (SPEC §4): which application version,
+// Resolves a PUBLISH topic (1/KP) against the routing configuration: which application version,
 // which extension instance, whether it is endpoint-aware, and KPC's own errors when it is not allowed.
 import { isValidName, parseKpTopic, trailingRequestId } from './topic.js';
 

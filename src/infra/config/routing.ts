@@ -44,7 +44,7 @@ export function parseRouting(tree: Tree): RoutingConfig {
 
 /**
  * Validates an applications tree (`{appName: {versions: {appVersionName: {allowed-extension-instances: [...]}}}}`)
- * and returns it typed. Used for `kaa.applications` in the file and for Tekton's app-configs (SPEC §9);
+ * and returns it typed. Used for `kaa.applications` in the file and for Tekton's app-configs (17/SCMP);
  * `root` names the tree's position in error messages. Throws ConfigError naming the offending path.
  */
 export function parseApplications(value: unknown, root = 'kaa.applications'): Record<string, ApplicationConfig> {

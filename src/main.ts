@@ -5,6 +5,7 @@
 //               → RoutingTable.resolve → EndpointSession.receive → ClientDataForwarder.forward → NATS
 // One reply:    NATS → subscribeExtensionData (main/cluster-traffic.ts) → ExtensionDataRouter.route
 //               → ClientSession.deliver → AedesConnection.deliver → socket
+import cluster from 'node:cluster';
 import { AuthenticationGate } from './actors/session/authentication-gate.js';
 import { ClientDataForwarder } from './actors/traffic/client-data-forwarder.js';
 import type { ReplyTarget } from './actors/traffic/extension-data-router.js';
@@ -24,6 +25,7 @@ import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
 import { wireClusterTraffic } from './main/cluster-traffic.js';
 import { startManagement, type ServiceStatus } from './main/management.js';
+import { runPrimary } from './main/primary.js';
 import { openRoutingSource } from './main/routing-source.js';
 
 /** Requests remembered for replies: enough for a busy replica, bounded so silence cannot leak memory. */
@@ -37,6 +39,8 @@ async function main(): Promise<void> {
     logger.fatal({ err: error }, 'uncaught exception; exiting');
     process.exit(1);
   });
+  // kaa.kpc.workers > 1: this process only supervises; each worker runs the rest of main().
+  if (cluster.isPrimary && config.kpc.workers > 1) return runPrimary(config, logger);
 
   const metrics = new Metrics();
   const status: ServiceStatus = { listeners: [], extraProblems: [] };
@@ -70,6 +74,7 @@ async function main(): Promise<void> {
     extensionTimeoutMs: config.kpc.extensionTimeoutMs,
   }, { forwarded: () => metrics.clientData.inc(), overflow: () => metrics.refusedForCapacity.inc() });
 
+  const connectivity = new ConnectivityEvents(publisher, { instanceName, replicaId }, (type) => metrics.elceEvents.inc({ type }));
   let broker: MqttBroker | undefined;
   let shutdownTimedOut = false;
   const registry = (status.registry = new Registry(
@@ -85,7 +90,7 @@ async function main(): Promise<void> {
       credentials: ecap,
       authentication: new AuthenticationGate(authentication.maxInFlight, authentication.negativeCacheMs),
       forwarder,
-      connectivity: new ConnectivityEvents(publisher, { instanceName, replicaId }, (type) => metrics.elceEvents.inc({ type })),
+      connectivity,
       counters: metrics.sessionCounters(),
       logger,
       newJournal: (machine) => new Journal(config.kpc.inspection.journalLength, machine),
@@ -126,7 +131,7 @@ async function main(): Promise<void> {
   const { mqtt } = config.kpc;
   broker = await MqttBroker.create({ id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes }, registry, logger);
   status.listeners.push(...createListeners(mqtt, broker));
-  const stopClusterTraffic = wireClusterTraffic(link, config, registry, requests, metrics, logger);
+  const clusterTraffic = (status.cluster = wireClusterTraffic(link, config, registry, requests, metrics, logger, connectivity));
   ecap.start();
   await link.connection.flush(); // every subscription is registered before the first client arrives
 
@@ -136,7 +141,7 @@ async function main(): Promise<void> {
       requests.stop();
       ecap.stop();
       routing.stop();
-      stopClusterTraffic();
+      clusterTraffic.stop();
       http.close();
       logger.info({ event: 'service.stopped' }, 'KPC stopped');
       process.exit(shutdownTimedOut ? 1 : 0);

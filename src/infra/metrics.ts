@@ -1,6 +1,6 @@
 // Prometheus metrics: `kpc_` names, no per-client or per-endpoint labels, plus the
 // default Node process metrics under the same prefix.
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Aggregator } from 'prom-client';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -28,7 +28,8 @@ export class Metrics {
   observe(sources: { connections(): number; unconfirmed(): number; natsConnected(): boolean; rememberedRequests(): number }): void {
     this.sampled('kpc_connections_open', 'Open MQTT client sessions', sources.connections);
     this.sampled('kpc_unconfirmed_messages', 'Messages kept until NATS confirms them', sources.unconfirmed);
-    this.sampled('kpc_nats_connected', '1 when the NATS connection is up', () => (sources.natsConnected() ? 1 : 0));
+    // Across workers (kaa.kpc.workers) the least: 1 only when every worker is connected.
+    this.sampled('kpc_nats_connected', '1 when the NATS connection is up', () => (sources.natsConnected() ? 1 : 0), 'min');
     this.sampled('kpc_remembered_requests', 'Forwarded requests awaiting an extension reply', sources.rememberedRequests);
   }
 
@@ -54,7 +55,8 @@ export class Metrics {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
   }
 
-  private sampled(name: string, help: string, read: () => number): void {
-    new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
+  /** `aggregator`: how a primary combines its workers' values (prom-client's AggregatorRegistry; sum by default). */
+  private sampled(name: string, help: string, read: () => number, aggregator: Aggregator = 'sum'): void {
+    new Gauge({ name, help, registers: [this.registry], aggregator, collect() { this.set(read()); } });
   }
 }

@@ -11,14 +11,24 @@ import type { RequestMemory } from '../actors/traffic/request-memory.js';
 import type { KpcConfig } from '../infra/config/types.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { NatsLink } from '../infra/nats/connection.js';
-import { subscribeConnectivity } from '../infra/nats/elce.js';
+import { subscribeConnectivity, type ConnectivityEvents } from '../infra/nats/elce.js';
 import { subscribeExtensionData } from '../infra/nats/esp-subscriptions.js';
 import { runEndpointSync } from '../infra/nats/endpoint-sync.js';
 import { runHeartbeats } from '../infra/nats/heartbeat.js';
 import { subscribeRevocations } from '../infra/nats/revocation.js';
 import { subjects } from '../infra/nats/subjects.js';
 
-/** Subscribes everything; returns a function that stops the timers. */
+export interface ClusterTraffic {
+  /** Stops the timers. */
+  stop(): void;
+  /**
+   * A sibling worker died (its primary saw it exit): announce its endpoints disconnected on its
+   * behalf, so every replica stops routing to it at once; returns how many were announced.
+   */
+  siblingDied(replicaId: string): number;
+}
+
+/** Subscribes everything. */
 export function wireClusterTraffic(
   link: NatsLink,
   config: KpcConfig,
@@ -26,7 +36,8 @@ export function wireClusterTraffic(
   requests: RequestMemory<ReplyTarget>,
   metrics: Metrics,
   logger: Logger,
-): () => void {
+  connectivity: ConnectivityEvents,
+): ClusterTraffic {
   const { instanceName, replicaId } = config.service;
   const { heartbeatIntervalMs, missedHeartbeats } = config.kpc.cluster;
 
@@ -34,7 +45,7 @@ export function wireClusterTraffic(
   const sync = runEndpointSync(link, replicaId, logger, {
     heldHere: () => registry.heldEndpoints(),
     learned: (replica, endpoints) => {
-      cluster.learned(Object.keys(endpoints), replica);
+      cluster.learned(endpoints, replica);
       logger.debug({ event: 'cluster.learned', replica, endpoints: Object.keys(endpoints).length }, 'learned the endpoints a replica holds');
     },
   });
@@ -42,7 +53,7 @@ export function wireClusterTraffic(
     replicaId,
     heartbeatIntervalMs * missedHeartbeats,
     (gone) => {
-      const endpoints = cluster.forgetReplica(gone);
+      const endpoints = Object.keys(cluster.forgetReplica(gone)).length;
       logger.warn({ event: 'replica.gone', replica: gone, endpoints }, 'replica stopped heartbeating; its endpoints are no longer routed to it');
     },
     (replica) => sync.ask(replica),
@@ -73,7 +84,7 @@ export function wireClusterTraffic(
   subscribeConnectivity(link, logger, {
     connected: (event) => {
       liveness.seen(event.originatorReplicaId, Date.now());
-      cluster.connected(Object.keys(event.endpoints), event.originatorReplicaId);
+      cluster.connected(event.endpoints, event.originatorReplicaId);
       registry.endpointsConnected(event);
     },
     disconnected: (event) => cluster.disconnected(Object.keys(event.endpoints), event.originatorReplicaId),
@@ -84,8 +95,17 @@ export function wireClusterTraffic(
   );
   const sweeper = setInterval(() => liveness.sweep(Date.now()), heartbeatIntervalMs);
   sweeper.unref();
-  return () => {
-    stopHeartbeats();
-    clearInterval(sweeper);
+  return {
+    stop: () => {
+      stopHeartbeats();
+      clearInterval(sweeper);
+    },
+    siblingDied: (replica) => {
+      const endpoints = cluster.forgetReplica(replica);
+      const count = Object.keys(endpoints).length;
+      if (count > 0) connectivity.announceDisconnected(endpoints, replica);
+      logger.warn({ event: 'worker.gone', replica, endpoints: count }, 'sibling worker died; its endpoints are announced disconnected on its behalf');
+      return count;
+    },
   };
 }

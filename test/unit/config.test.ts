@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, configPathFrom, loadConfig, parseConfig } from '../../src/infra/config/load-config.js';
@@ -87,6 +87,7 @@ describe('parseConfig defaults', () => {
         extensionTimeoutMs: 0,
         maxUnconfirmed: 10_000,
         maxPendingPerToken: 100,
+        workers: 1,
         cluster: { heartbeatIntervalMs: 5_000, missedHeartbeats: 3 },
         inspection: { journalLength: 64, retainEnded: 1000, retainEndedForMs: 3_600_000 },
       },
@@ -127,6 +128,7 @@ describe('parseConfig full example', () => {
         extensionTimeoutMs: 0,
         maxUnconfirmed: 10_000,
         maxPendingPerToken: 100,
+        workers: 1,
         cluster: { heartbeatIntervalMs: 5_000, missedHeartbeats: 3 },
         inspection: { journalLength: 64, retainEnded: 1000, retainEndedForMs: 3_600_000 },
       },
@@ -326,6 +328,20 @@ describe('sizes', () => {
 
   it.each(['0', '-5', '1 megabyte', '1mb', '257MiB', '1.5'])('rejects %s, naming the key', (value) => {
     expect(errorOf(yamlWith(`${MQTT}.max-packet-bytes`, value))).toContain(`'${MQTT}.max-packet-bytes'`);
+  });
+});
+
+describe('workers', () => {
+  const workers = (value: string, env: NodeJS.ProcessEnv = {}) => parse(yamlWith('kaa.kpc.workers', value), env).kpc.workers;
+
+  it('takes a count, or auto for one per core', () => {
+    expect(workers('4')).toBe(4);
+    expect(workers('auto')).toBe(availableParallelism());
+    expect(parse('', { KAA_KPC_WORKERS: 'auto' }).kpc.workers).toBe(availableParallelism());
+  });
+
+  it.each(['0', '-1', '1.5', 'all', '1025'])('rejects %s, naming the key', (value) => {
+    expect(errorOf(yamlWith('kaa.kpc.workers', value))).toContain("'kaa.kpc.workers' must be a whole number of workers 1-1024, or auto");
   });
 });
 

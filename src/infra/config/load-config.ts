@@ -75,6 +75,7 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
       extensionTimeoutMs: v.extensionTimeoutMs,
       maxUnconfirmed: v.maxUnconfirmed,
       maxPendingPerToken: v.maxPendingPerToken,
+      workers: v.workers,
       cluster: { heartbeatIntervalMs: v.heartbeatIntervalMs, missedHeartbeats: v.missedHeartbeats },
       inspection: {
         journalLength: v.journalLength,

@@ -3,11 +3,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Hono } from 'hono';
 
+type MaybeAsync<T> = T | Promise<T>;
+
+/** Answers synchronously in a single process; a primary asks its workers (asynchronously). */
 export interface SessionInspector {
-  inspectSessions(): unknown;
-  inspectSession(mqttClientId: string): unknown | undefined;
-  inspectEndpoint(endpointId: string): unknown;
-  disconnectByAdmin(mqttClientId: string): boolean;
+  inspectSessions(): MaybeAsync<unknown>;
+  inspectSession(mqttClientId: string): MaybeAsync<unknown | undefined>;
+  inspectEndpoint(endpointId: string): MaybeAsync<unknown>;
+  disconnectByAdmin(mqttClientId: string): MaybeAsync<boolean>;
 }
 
 /** `sessions()` is undefined until the actor system has started (the HTTP server starts first). */
@@ -29,18 +32,18 @@ export function addAdminRoutes(app: Hono, adminToken: string, sessions: () => Se
   }
   const inspector = (): SessionInspector => sessions()!;
 
-  app.get('/sessions', (c) => c.json(inspector().inspectSessions()));
+  app.get('/sessions', async (c) => c.json(await inspector().inspectSessions()));
 
-  app.get('/sessions/:clientId', (c) => {
-    const session = inspector().inspectSession(c.req.param('clientId'));
+  app.get('/sessions/:clientId', async (c) => {
+    const session = await inspector().inspectSession(c.req.param('clientId'));
     return session === undefined ? c.json({ error: 'no such session, live or recently ended' }, 404) : c.json(session);
   });
 
-  app.delete('/sessions/:clientId', (c) =>
-    inspector().disconnectByAdmin(c.req.param('clientId'))
+  app.delete('/sessions/:clientId', async (c) =>
+    (await inspector().disconnectByAdmin(c.req.param('clientId')))
       ? c.json({ disconnected: c.req.param('clientId') })
       : c.json({ error: 'no active session with that client id' }, 404),
   );
 
-  app.get('/endpoints/:endpointId', (c) => c.json(inspector().inspectEndpoint(c.req.param('endpointId'))));
+  app.get('/endpoints/:endpointId', async (c) => c.json(await inspector().inspectEndpoint(c.req.param('endpointId'))));
 }

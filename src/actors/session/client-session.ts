@@ -228,7 +228,7 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
     this.connection.accept();
     this.hub.directory.clientAccepted(this, context.credentialIds);
     this.hub.counters.connection('accepted');
-    this.hub.logger.info(this.logFields({ event: 'connection.accepted' }, context), 'client connected');
+    this.logInfo('client connected', { event: 'connection.accepted' }, context);
   }
 
   refuse(returnCode: 3 | 4 | 5): void {
@@ -238,7 +238,7 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
     this.releaseAuthenticationSlot();
     this.connection.refuse(returnCode);
     this.hub.counters.connection(`refused-${returnCode}`);
-    this.hub.logger.info(this.logFields({ event: 'connection.refused', returnCode }), 'client refused');
+    this.logInfo('client refused', { event: 'connection.refused', returnCode });
   }
 
   /** The session is over (closed or revoked): end every endpoint session, announce them gone. */
@@ -257,10 +257,7 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
     if (count > 0) this.hub.connectivity.announceDisconnected(disconnected);
     this.hub.directory.clientEnded(this);
     const revoked = context.endReason === 'credential.revoked';
-    this.hub.logger.info(
-      this.logFields({ event: revoked ? 'connection.revoked' : 'connection.closed', reason: context.endReason, endpoints: count }, context),
-      'client session ended',
-    );
+    this.logInfo('client session ended', { event: revoked ? 'connection.revoked' : 'connection.closed', reason: context.endReason, endpoints: count }, context);
   }
 
   // ---- supervision ----
@@ -292,6 +289,11 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
     byToken.set(route.token, endpoint);
     endpoint.start();
     return endpoint;
+  }
+
+  /** Builds the fields only when info lines are written: a busy server runs at warn. */
+  private logInfo(message: string, fields: Record<string, unknown>, context?: ClientSessionContext): void {
+    if (this.hub.logger.isLevelEnabled('info')) this.hub.logger.info(this.logFields(fields, context), message);
   }
 
   private logFields(fields: Record<string, unknown>, context = this.actor.getSnapshot().context): Record<string, unknown> {

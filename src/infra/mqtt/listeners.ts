@@ -1,14 +1,15 @@
 // The three MQTT transports, all feeding one protocol engine: plain TCP, TLS (with
-// optional client certificates) and WebSocket. Each client stream passes the packet-size guard and
-// gets TCP_NODELAY (without it QoS 1 round trips sit at ~40 ms: Nagle + delayed ACK).
+// optional client certificates) and WebSocket. Each client socket gets TCP_NODELAY (without it
+// QoS 1 round trips sit at ~40 ms: Nagle + delayed ACK); packet sizes are checked at the parser.
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { createWebSocketStream, WebSocketServer } from 'ws';
+import type { Transport } from '../../actors/ports.js';
 import type { MqttConfig, TlsListenerConfig } from '../config/types.js';
 import type { MqttBroker } from './mqtt-broker.js';
-import { PacketSizeGuard } from './packet-size-guard.js';
 
 /** A burst of connects overflows the default backlog of 511 and stalls on SYN retransmits. */
 const LISTEN_BACKLOG = 4096;
@@ -48,20 +49,18 @@ class ServerListener implements Listener {
 
 export function createListeners(mqtt: MqttConfig, broker: MqttBroker): Listener[] {
   const listeners: Listener[] = [];
-  const guarded = (socket: Socket, stream = socket as import('node:stream').Duplex) => {
+  const handle = (transport: Transport, socket: Socket, stream: Duplex = socket) => {
     socket.setNoDelay(true);
-    return new PacketSizeGuard(stream, mqtt.maxPacketBytes, socket.remoteAddress);
+    broker.handle(stream, transport, socket.remoteAddress);
   };
   const at = (port: number) => ({ host: mqtt.host, port });
 
   if (mqtt.tcp.enabled) {
-    const server = createTcpServer((socket) => broker.handle(guarded(socket), 'tcp'));
+    const server = createTcpServer((socket) => handle('tcp', socket));
     listeners.push(new ServerListener('mqtt-tcp', server, at(mqtt.tcp.port)));
   }
   if (mqtt.tls.enabled) {
-    const server = createTlsServer({ ...tlsOptions(mqtt.tls), handshakeTimeout: mqtt.connectTimeoutMs }, (socket) =>
-      broker.handle(guarded(socket), 'tls'),
-    );
+    const server = createTlsServer({ ...tlsOptions(mqtt.tls), handshakeTimeout: mqtt.connectTimeoutMs }, (socket) => handle('tls', socket));
     // A failed handshake (bad certificate, garbage, timeout) concerns that socket only.
     server.on('tlsClientError', (_error, socket) => socket.destroy());
     listeners.push(new ServerListener('mqtt-tls', server, at(mqtt.tls.port)));
@@ -69,7 +68,7 @@ export function createListeners(mqtt: MqttConfig, broker: MqttBroker): Listener[
   if (mqtt.ws.enabled) {
     const server = createHttpServer((_request, response) => response.writeHead(426, { Upgrade: 'websocket' }).end());
     const wss = new WebSocketServer({ server, path: mqtt.ws.path, handleProtocols: chooseMqttSubprotocol });
-    wss.on('connection', (ws, request) => broker.handle(guarded(request.socket, createWebSocketStream(ws)), 'ws'));
+    wss.on('connection', (ws, request) => handle('ws', request.socket, createWebSocketStream(ws)));
     listeners.push(new ServerListener('mqtt-ws', server, at(mqtt.ws.port)));
   }
   return listeners;

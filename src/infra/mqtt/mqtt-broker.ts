@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { ConnectRequest, MqttConnection, MqttSession, Transport } from '../../actors/ports.js';
 import { AedesConnection, type ConnackCallback } from './aedes-connection.js';
 import { presentedCertificate } from './client-certificate.js';
+import { checkPacketSizeAtParser } from './packet-size-guard.js';
 
 export interface SessionOpener {
   openSession(connection: MqttConnection, request: ConnectRequest): MqttSession;
@@ -22,16 +23,21 @@ const ONE_DAY_MS = 86_400_000;
 export class MqttBroker {
   private readonly sessions = new WeakMap<Client, MqttSession>();
   private readonly closeReasons = new WeakMap<Client, string>();
-  private readonly transports = new WeakMap<Duplex, Transport>();
+  private readonly origins = new WeakMap<Duplex, { transport: Transport; remoteAddress: string | undefined }>();
 
   private constructor(
     readonly aedes: Aedes,
     private readonly opener: SessionOpener,
     private readonly logger: Logger,
     private readonly maxOutboundBytes: number,
+    private readonly maxPacketBytes: number,
   ) {}
 
-  static async create(options: { id: string; connectTimeoutMs: number; maxOutboundBytes: number }, opener: SessionOpener, logger: Logger): Promise<MqttBroker> {
+  static async create(
+    options: { id: string; connectTimeoutMs: number; maxOutboundBytes: number; maxPacketBytes: number },
+    opener: SessionOpener,
+    logger: Logger,
+  ): Promise<MqttBroker> {
     let broker!: MqttBroker;
     const aedes = await Aedes.createBroker({
       id: options.id,
@@ -48,16 +54,19 @@ export class MqttBroker {
       authorizePublish: (client, packet, done) => broker.authorizePublish(client, packet, done),
       authorizeSubscribe: (_client, subscription, done) => done(null, grantSubscription(subscription)),
     });
-    broker = new MqttBroker(aedes, opener, logger, options.maxOutboundBytes);
+    broker = new MqttBroker(aedes, opener, logger, options.maxOutboundBytes, options.maxPacketBytes);
     disableFanOut(aedes);
     broker.watchConnectionEnds();
     return broker;
   }
 
   /** Hands a new client stream (TCP socket, TLS socket or WebSocket stream) to the protocol engine. */
-  handle(stream: Duplex, transport: Transport): void {
-    this.transports.set(stream, transport);
-    capSubscribeQos(this.aedes.handle(stream));
+  handle(stream: Duplex, transport: Transport, remoteAddress: string | undefined): void {
+    this.origins.set(stream, { transport, remoteAddress });
+    const parser = parserOf(this.aedes.handle(stream));
+    checkPacketSizeAtParser(parser, stream, this.maxPacketBytes);
+    parser.prependListener('packet', capSubscribeQos);
+    parser.prependListener('packet', forgetConnectPacket);
   }
 
   close(): Promise<void> {
@@ -70,10 +79,11 @@ export class MqttBroker {
     password: Buffer | undefined,
     done: ConnackCallback,
   ): void {
-    const connection = new AedesConnection(client, done, this.logger, this.maxOutboundBytes);
+    const origin = this.origins.get(client.conn as Duplex);
+    const connection = new AedesConnection(client, done, this.logger, this.maxOutboundBytes, origin?.remoteAddress);
     const session = this.opener.openSession(connection, {
       mqttClientId: client.id,
-      transport: this.transports.get(client.conn as Duplex) ?? 'tcp',
+      transport: origin?.transport ?? 'tcp',
       username: username ?? null,
       password: password ?? null,
       certificate: presentedCertificate(client.conn as Duplex),
@@ -113,15 +123,33 @@ function grantSubscription(subscription: Subscription): Subscription | null {
   return { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 };
 }
 
+type PacketParser = NodeJS.EventEmitter & { parse(data: Buffer): number; settings: object };
+
+/** aedes's per-client mqtt-packet parser (a private field, pinned with aedes's version). */
+function parserOf(client: Client): PacketParser {
+  return (client as unknown as { _parser: PacketParser })._parser;
+}
+
+/** One shared settings object per protocol version, for every parser. */
+const parserSettings = new Map<number, { protocolVersion: number }>();
+
+/**
+ * mqtt-packet's parser keeps the whole CONNECT packet (client id, user name, password, will) as its
+ * `settings` for the connection's life, only to read `protocolVersion` from it: keep just that.
+ */
+function forgetConnectPacket(this: PacketParser, packet: { cmd: string; protocolVersion?: number }): void {
+  if (packet.cmd !== 'connect' || packet.protocolVersion === undefined) return;
+  let settings = parserSettings.get(packet.protocolVersion);
+  if (settings === undefined) parserSettings.set(packet.protocolVersion, (settings = Object.freeze({ protocolVersion: packet.protocolVersion })));
+  this.settings = settings;
+}
+
 /**
  * aedes writes the SUBACK with the *requested* QoS whatever authorizeSubscribe grants, so the
- * QoS ≤ 1 cap is applied to the parsed SUBSCRIBE before aedes handles it.
+ * QoS ≤ 1 cap is applied to the parsed SUBSCRIBE before aedes handles it (one shared listener).
  */
-function capSubscribeQos(client: Client): void {
-  const parser = (client as unknown as { _parser: NodeJS.EventEmitter })._parser;
-  parser.prependListener('packet', (packet: { cmd: string; subscriptions?: Array<{ qos: number }> }) => {
-    if (packet.cmd === 'subscribe') for (const sub of packet.subscriptions ?? []) sub.qos = Math.min(sub.qos, 1);
-  });
+function capSubscribeQos(packet: { cmd: string; subscriptions?: Array<{ qos: number }> }): void {
+  if (packet.cmd === 'subscribe') for (const sub of packet.subscriptions ?? []) sub.qos = Math.min(sub.qos, 1);
 }
 
 function disableFanOut(aedes: Aedes): void {

@@ -3,11 +3,10 @@
 // and the primary serves /cert.
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPki, type TestPki } from '../support/certificates.js';
-import { APP_VERSION, DEVICE, ECHO_UNAWARE, GATEWAY, Inbox, kpTopic, request, startStack, uniqueId, type Stack } from '../support/kp-harness.js';
+import type { TestPki } from '../support/certificates.js';
+import { APP_VERSION, DEVICE, ECHO_UNAWARE, GATEWAY, Inbox, kpTopic, request, uniqueId, type Stack } from '../support/kp-harness.js';
 import { connectClient } from '../support/mqtt-client.js';
-import { getFreePort } from '../support/nats-server.js';
-import { mqttTlsOptions, tlsListener, tlsUrl, wsListener, wsUrl } from '../support/transports.js';
+import { mqttTlsOptions, startTransportsStack, tlsUrl, wsUrl } from '../support/transports.js';
 
 const ADMIN_TOKEN = 'transports-admin';
 const CLIENTS_PER_TRANSPORT = 4;
@@ -18,15 +17,7 @@ let wsPort: number;
 let tlsPort: number;
 
 beforeAll(async () => {
-  pki = await createTestPki();
-  [wsPort, tlsPort] = [await getFreePort(), await getFreePort()];
-  stack = await startStack({
-    kpcConfig: {
-      kaa: { kpc: { workers: 2, transports: { mqtt: { ws: wsListener(wsPort), tls: tlsListener(pki, tlsPort, 'optional') } } } },
-      server: { 'admin-token': ADMIN_TOKEN },
-    },
-  });
-  stack.credentials.certificates![pki.clients.device.ecapKey] = { credentialId: 'cred-workers-device' };
+  ({ pki, stack, tlsPort, wsPort } = await startTransportsStack('cred-workers-device', { kpc: { workers: 2 }, server: { 'admin-token': ADMIN_TOKEN } }));
 }, 60_000);
 
 afterAll(async () => {

@@ -3,11 +3,11 @@
 // folding its journal through the pure transition() (here, in the test, independently of the
 // service) gives exactly the state the service reports for it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initialTransition, transition, type AnyStateMachine } from 'xstate';
+import type { AnyStateMachine } from 'xstate';
 import type { MqttClient } from 'mqtt';
 import { clientSessionMachine } from '../../src/machines/client-session.machine.js';
 import { endpointSessionMachine } from '../../src/machines/endpoint-session.machine.js';
-import type { JournalEntry } from '../../src/actors/session/journal.js';
+import { replayJournal, type JournalEntry } from '../../src/actors/session/journal.js';
 import type { SessionDetails, SessionSummary } from '../../src/actors/registry/session-inspection.js';
 import { connectClient } from '../support/mqtt-client.js';
 import { DEVICE, GATEWAY, Inbox, kpTopic, request, startStack, waitUntil, type Stack, APP_VERSION, ECHO } from '../support/kp-harness.js';
@@ -42,12 +42,12 @@ async function connect(clientId: string, user: { username: string; password: str
   return new Inbox(client);
 }
 
-/** The test's own fold: initial snapshot from the xstate.init entry, then transition() per event. */
+/** Folds a whole journal (nothing dropped) through the chart with transition(). */
 function fold(machine: AnyStateMachine, journal: readonly JournalEntry[]) {
   expect(journal[0]?.event.type).toBe('xstate.init');
-  let [snapshot] = initialTransition(machine, journal[0]!.event.input);
-  for (const entry of journal.slice(1)) [snapshot] = transition(machine, snapshot, entry.event);
-  return snapshot;
+  const outcome = replayJournal(machine, { machine: machine.id, actorId: 'test', dropped: 0, base: null, entries: journal });
+  if (!outcome.ok) throw new Error(`replay failed at step ${outcome.failed.index}: ${outcome.reason}`);
+  return outcome.snapshot;
 }
 
 describe('session journals and the management API', () => {

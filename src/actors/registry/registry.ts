@@ -58,7 +58,7 @@ export class Registry implements SessionDirectory {
     this.actor = createActor(this.logic(), {
       id: 'registry',
       input: { gracefulShutdownMs: options.gracefulShutdownMs },
-      inspect: (event) => this.journal(event),
+      inspect: (event) => this.journalTimer(event),
       // xstate treats `clock: undefined` as a clock: pass the option only when there is one.
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
@@ -113,15 +113,13 @@ export class Registry implements SessionDirectory {
     return sessions.length;
   }
 
-  /** Another replica announced endpoints connected: local holders of them are roamed. */
+  /** Another replica announced endpoints connected: every local session identified as one of them hears of it (its chart decides). */
   endpointsConnected(event: EndpointsConnected): void {
-    if (event.originatorReplicaId === this.options.replicaId) return; // local claims were handled in claimEndpoint
+    if (event.originatorReplicaId === this.options.replicaId) return; // local claims were told in claimEndpoint
     for (const endpointId of Object.keys(event.endpoints)) {
-      const holder = this.holders.get(endpointId);
-      if (holder === undefined) continue;
-      this.holders.delete(endpointId);
-      holder.send({ type: 'elce.connected', originatorReplicaId: event.originatorReplicaId });
-      this.hub.counters.roamed();
+      for (const session of [...(this.identified.get(endpointId) ?? [])]) {
+        session.send({ type: 'elce.connected', originatorReplicaId: event.originatorReplicaId });
+      }
     }
   }
 
@@ -198,16 +196,14 @@ export class Registry implements SessionDirectory {
   }
 
   claimEndpoint(session: EndpointSession, endpointId: string): void {
-    const previous = this.holders.get(endpointId);
     this.holders.set(endpointId, session);
     let sessions = this.identified.get(endpointId);
     if (sessions === undefined) this.identified.set(endpointId, (sessions = new Set()));
     sessions.add(session);
-    if (previous !== undefined && previous !== session) {
-      // A second session on this replica taking the endpoint roams the first, as a claim from another
-      // replica would: an endpoint's pushes go to exactly one session.
-      previous.send({ type: 'elce.connected', originatorReplicaId: this.options.replicaId });
-      this.hub.counters.roamed();
+    // Every other local session identified as this endpoint hears of the claim as it would of one
+    // from another replica; the endpoint chart decides what it means (an active one is roamed).
+    for (const other of [...sessions]) {
+      if (other !== session) other.send({ type: 'elce.connected', originatorReplicaId: this.options.replicaId });
     }
   }
 
@@ -273,12 +269,15 @@ export class Registry implements SessionDirectory {
     if (sessions?.size === 0) this.identified.delete(endpointId);
   }
 
-  /** Every session actor's snapshots, recorded in its own journal (see journal.ts). */
-  private journal(inspection: InspectionEvent): void {
-    if (inspection.type !== '@xstate.snapshot') return;
+  /**
+   * A session's timers (`after` delays) are the only events it sends itself: xstate's scheduler
+   * relays them, and reports each relay to the inspector as an event whose source is its target.
+   * Every other event is journaled by the session's own send().
+   */
+  private journalTimer(inspection: InspectionEvent): void {
+    if (inspection.type !== '@xstate.event' || inspection.sourceRef !== inspection.actorRef) return;
     const actor = inspection.actorRef as AnyActorRef;
-    const owner = ClientSession.of(actor) ?? EndpointSession.of(actor);
-    owner?.journal.record(Date.now(), inspection.event, (inspection.snapshot as { value?: unknown }).value);
+    (ClientSession.of(actor) ?? EndpointSession.of(actor))?.journal.received(inspection.event);
   }
 }
 

@@ -2,9 +2,9 @@
 // (src/machines/endpoint-session.machine.ts) decides; this class carries the decisions out and owns
 // what cannot live in a pure snapshot (the token, the messages waiting for identification).
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
-import { endpointSessionMachine, type EndpointSessionEvent } from '../../machines/endpoint-session.machine.js';
+import { endpointSessionMachine, type EndpointSessionEvent, type EndpointSessionInput } from '../../machines/endpoint-session.machine.js';
 import type { RoutedMessage } from '../traffic/client-data-forwarder.js';
-import type { Journal } from './journal.js';
+import { keepJournal, type Journal } from './journal.js';
 import { secretHash } from './secret-hash.js';
 import type { SharedHub, Supervision } from './session-hub.js';
 
@@ -59,12 +59,14 @@ export const endpointSessionLogic = endpointSessionMachine.provide({
       on(self).hub.connectivity.announceConnected({ [context.endpointId!]: context.appVersionName }),
     announceDisconnected: ({ self, context }) =>
       on(self).hub.connectivity.announceDisconnected({ [context.endpointId!]: context.appVersionName }),
+    countRoaming: ({ self }) => on(self).hub.counters.roamed(),
   },
 });
 
 export class EndpointSession {
   readonly actor: Actor<typeof endpointSessionLogic>;
   readonly journal: Journal;
+  private readonly input: EndpointSessionInput;
   /** Messages that arrived while the token was being identified, in arrival order. */
   held: RoutedMessage[] = [];
 
@@ -76,20 +78,18 @@ export class EndpointSession {
     readonly appVersionName: string,
     readonly actorId: string,
   ) {
-    this.journal = hub.newJournal(endpointSessionLogic);
-    this.actor = createActor(endpointSessionLogic, {
-      id: actorId,
-      parent: hub.directory.supervisor,
-      input: {
-        sessionId: actorId,
-        appName,
-        appVersionName,
-        tokenHash: secretHash(token),
-        identificationTimeoutMs: hub.settings.authenticationTimeoutMs,
-        negativeCacheMs: hub.settings.negativeCacheMs,
-        maxHeldMessages: hub.settings.maxHeldMessages,
-      },
-    });
+    this.input = {
+      sessionId: actorId,
+      appName,
+      appVersionName,
+      tokenHash: secretHash(token),
+      identificationTimeoutMs: hub.settings.authenticationTimeoutMs,
+      negativeCacheMs: hub.settings.negativeCacheMs,
+      maxHeldMessages: hub.settings.maxHeldMessages,
+    };
+    this.actor = createActor(endpointSessionLogic, { id: actorId, parent: hub.directory.supervisor, input: this.input });
+    this.journal = hub.newJournal(endpointSessionMachine, actorId);
+    keepJournal(this.actor, this.journal);
     live.set(this.actor, this);
     hub.directory.supervise(actorId, this);
   }
@@ -99,6 +99,7 @@ export class EndpointSession {
   }
 
   start(): void {
+    this.journal.received({ type: 'xstate.init', input: this.input });
     this.actor.start();
   }
 
@@ -114,14 +115,15 @@ export class EndpointSession {
     return this.actor.getSnapshot().status !== 'active';
   }
 
-  /** The hot path: an active session forwards without an event; otherwise the chart decides. */
+  /** A PUBLISH for this token: the chart decides (forward, hold, answer with an error). */
   receive(message: RoutedMessage): void {
-    const snapshot = this.actor.getSnapshot();
-    if (snapshot.value === 'active') this.forward(message, snapshot.context.endpointId!);
-    else this.actor.send({ type: 'kp.published', message });
+    this.send({ type: 'kp.published', message });
   }
 
+  /** Every event reaches the chart through here, and is journaled as it is sent. */
   send(event: EndpointSessionEvent): void {
+    if (this.actor.getSnapshot().status !== 'active') return; // ended: nothing more happens to it
+    this.journal.received(event);
     this.actor.send(event);
   }
 

@@ -2,13 +2,18 @@
 // token-revoked, credential-revoked, refused, disconnected by an operator, closed — is listed, and
 // folding its journal through the pure transition() (here, in the test, independently of the
 // service) gives exactly the state the service reports for it.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyStateMachine } from 'xstate';
 import type { MqttClient } from 'mqtt';
 import { clientSessionMachine } from '../../src/machines/client-session.machine.js';
 import { endpointSessionMachine } from '../../src/machines/endpoint-session.machine.js';
 import { replayJournal, type JournalEntry } from '../../src/actors/session/journal.js';
-import type { SessionDetails, SessionSummary } from '../../src/actors/registry/session-inspection.js';
+import type { SessionDetails, SessionJournalFile, SessionSummary } from '../../src/actors/registry/session-inspection.js';
 import { connectClient } from '../support/mqtt-client.js';
 import { DEVICE, GATEWAY, Inbox, kpTopic, request, startStack, waitUntil, type Stack, APP_VERSION, ECHO } from '../support/kp-harness.js';
 
@@ -125,5 +130,52 @@ describe('session journals and the management API', () => {
     for (const token of Object.keys(stack.credentials.tokens).filter((t) => t.startsWith('shared') || t.startsWith('revocable'))) {
       expect(body).not.toContain(token);
     }
+  });
+
+  it('downloads the journals of ended sessions; the replay command confirms each, and fails a tampered one', async () => {
+    // inspect-b (accepted, one endpoint roamed in, one token revoked) leaves now: every session of the run has ended.
+    await clients.find((client) => client.options.clientId === 'inspect-b')!.endAsync();
+    await waitUntil('B closed', async () => (await session('inspect-b')).state === 'closed');
+
+    const directory = mkdtempSync(join(tmpdir(), 'kpc-journals-'));
+    const replay = (file: string) =>
+      promisify(execFile)(process.execPath, ['scripts/replay.mjs', file]).then(
+        ({ stdout }) => ({ code: 0, output: stdout }),
+        (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, output: error.stdout + error.stderr }),
+      );
+    /** Each session's ending, and every state its endpoint sessions went through. */
+    const endings: string[] = [];
+    for (const id of ['inspect-a', 'inspect-b', 'inspect-c', 'inspect-d']) {
+      const response = await admin(`/sessions/${id}/journal`);
+      expect(response.status, `GET /sessions/${id}/journal`).toBe(200);
+      expect(response.headers.get('content-disposition')).toContain(`${id}.journal.json`);
+      const journal = (await response.json()) as SessionJournalFile;
+      endings.push(`${id}:${journal.state}`, ...journal.endpoints.flatMap((endpoint) => endpoint.entries.map((entry) => `endpoint:${entry.state}`)));
+      const file = join(directory, `${id}.json`);
+      writeFileSync(file, JSON.stringify(journal));
+      const { code, output } = await replay(file);
+      expect(code, `replay of ${id}:\n${output}`).toBe(0);
+      expect(output).toContain(`session ${id}: ${journal.state}`);
+      expect(output).toContain('every step replays to the state recorded');
+    }
+    expect(endings).toEqual(expect.arrayContaining([
+      'inspect-a:closed', 'inspect-b:closed', 'inspect-c:revoked', 'inspect-d:rejected', 'endpoint:roamed', 'endpoint:revoked',
+    ]));
+    // The admin disconnect and the refusal's reason are on record.
+    const a = (await (await admin('/sessions/inspect-a/journal')).json()) as SessionJournalFile;
+    expect(a.client.entries.map((entry) => entry.event.type)).toContain('admin.disconnected');
+
+    // Tampered: B's acceptance recorded as a refusal. The replay names the step and exits 1.
+    const b = (await (await admin('/sessions/inspect-b/journal')).json()) as SessionJournalFile;
+    const accepted = b.client.entries.findIndex((entry) => entry.event.type === 'ecap.replied');
+    b.client.entries[accepted]!.event.statusCode = 401;
+    const tampered = join(directory, 'tampered.json');
+    writeFileSync(tampered, JSON.stringify(b));
+    const { code, output } = await replay(tampered);
+    expect(code).toBe(1);
+    expect(output).toContain(`step #${accepted} (ecap.replied)`);
+
+    expect((await admin('/sessions/nobody-ever/journal')).status).toBe(404);
+    expect((await fetch(`${stack.kpc.httpUrl}/sessions/inspect-a/journal`)).status).toBe(401);
   });
 });

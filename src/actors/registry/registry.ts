@@ -12,7 +12,10 @@ import { EndpointSession } from '../session/endpoint-session.js';
 import { Journal } from '../session/journal.js';
 import type { Supervised } from '../session/session-hub.js';
 import type { ConnectRequest, EndpointsConnected, MqttConnection, MqttSession } from '../ports.js';
-import { describeEndpoint, describeSession, summarizeSession, type SessionDetails, type SessionSummary } from './session-inspection.js';
+import {
+  describeEndpoint, describeSession, journalFile, journalsOf, summarizeSession, type SessionDetails, type SessionJournalFile,
+  type SessionSummary,
+} from './session-inspection.js';
 
 /** What the composition root does for the registry's chart. */
 export interface RegistryHooks {
@@ -138,6 +141,13 @@ export class Registry implements SessionDirectory {
     return live !== undefined ? describeSession(live) : this.ended.find(mqttClientId, Date.now());
   }
 
+  /** The journals of the live session with this MQTT client id, else of the most recent ended one. */
+  sessionJournal(mqttClientId: string): SessionJournalFile | undefined {
+    const live = this.liveSession(mqttClientId);
+    const journals = live !== undefined ? journalsOf(live) : this.ended.journals(mqttClientId, Date.now());
+    return journals === undefined ? undefined : journalFile(journals);
+  }
+
   inspectEndpoint(endpointId: string) {
     const holder = this.holders.get(endpointId);
     return {
@@ -254,7 +264,7 @@ export class Registry implements SessionDirectory {
     this.supervised.delete(actorId);
     if (actor instanceof ClientSession) {
       this.sessions.delete(actor);
-      this.ended.add(describeSession(actor), Date.now());
+      this.ended.add(describeSession(actor), journalsOf(actor), Date.now());
     }
     if (actor instanceof EndpointSession) this.forgetEndpoint(actor);
     actor.forgotten();

@@ -6,6 +6,7 @@ import { endpointSessionMachine, type EndpointSessionEvent, type EndpointSession
 import type { RoutedMessage } from '../traffic/client-data-forwarder.js';
 import { keepJournal, type Journal } from './journal.js';
 import { secretHash } from './secret-hash.js';
+import { runReactions, SteadyReactions } from './steady-reactions.js';
 import type { SharedHub, Supervision } from './session-hub.js';
 
 /** The registry's endpoint bookkeeping, as an endpoint session sees it. */
@@ -63,6 +64,9 @@ export const endpointSessionLogic = endpointSessionMachine.provide({
   },
 });
 
+/** What the chart does with a PUBLISH in states where it always does the same (see steady-reactions.ts). */
+const publishReactions = new SteadyReactions(endpointSessionLogic, 'kp.published');
+
 export class EndpointSession {
   readonly actor: Actor<typeof endpointSessionLogic>;
   readonly journal: Journal;
@@ -115,9 +119,17 @@ export class EndpointSession {
     return this.actor.getSnapshot().status !== 'active';
   }
 
-  /** A PUBLISH for this token: the chart decides (forward, hold, answer with an error). */
+  /**
+   * A PUBLISH for this token: the chart decides (forward, hold, answer with an error). Where its
+   * answer is a steady reaction (while active: forwardMessage), the actions run without a macrostep.
+   */
   receive(message: RoutedMessage): void {
-    this.send({ type: 'kp.published', message });
+    const event = { type: 'kp.published', message } as const;
+    const snapshot = this.actor.getSnapshot();
+    const reactions = publishReactions.in(snapshot);
+    if (reactions === undefined || !this.journal.caughtUp) return this.send(event);
+    this.journal.record(event, snapshot.value);
+    runReactions(reactions, snapshot, event, this.actor);
   }
 
   /** Every event reaches the chart through here, and is journaled as it is sent. */

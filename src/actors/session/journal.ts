@@ -57,6 +57,17 @@ export class Journal {
     this.unprocessed.push({ at, event: event.type === 'kp.published' ? PUBLISHED : event });
   }
 
+  /** Whether every event sent so far has been processed (nothing waits in the actor's mailbox). */
+  get caughtUp(): boolean {
+    return this.unprocessed.length === 0;
+  }
+
+  /** An event handled at once without a change of state (a steady reaction, see steady-reactions.ts). */
+  record(event: EventObject & Record<string, unknown>, state: unknown): void {
+    this.received(event);
+    this.processed(state);
+  }
+
   /** The actor processed the oldest unprocessed event and is now in `state`. */
   processed(state: unknown): void {
     const next = this.unprocessed.shift();

@@ -6,6 +6,8 @@ import type { Hono } from 'hono';
 export interface SessionInspector {
   inspectSessions(): unknown;
   inspectSession(mqttClientId: string): unknown | undefined;
+  /** A client session's journal with its endpoint sessions' journals (live or recently ended). */
+  sessionJournal(mqttClientId: string): unknown | undefined;
   inspectEndpoint(endpointId: string): unknown;
   disconnectByAdmin(mqttClientId: string): boolean;
 }
@@ -34,6 +36,14 @@ export function addAdminRoutes(app: Hono, adminToken: string, sessions: () => Se
   app.get('/sessions/:clientId', (c) => {
     const session = inspector().inspectSession(c.req.param('clientId'));
     return session === undefined ? c.json({ error: 'no such session, live or recently ended' }, 404) : c.json(session);
+  });
+
+  app.get('/sessions/:clientId/journal', (c) => {
+    const journal = inspector().sessionJournal(c.req.param('clientId'));
+    if (journal === undefined) return c.json({ error: 'no such session, live or recently ended' }, 404);
+    // A download: `npm run replay -- <file>` replays it through the charts.
+    const file = `${c.req.param('clientId').replace(/[^\w.-]/g, '_')}.journal.json`;
+    return c.json(journal, 200, { 'Content-Disposition': `attachment; filename="${file}"` });
   });
 
   app.delete('/sessions/:clientId', (c) =>

@@ -70,7 +70,7 @@ class World {
       'credential.revoked': then((event: Event<'credential.revoked'>) =>
         expect(this.live.harness.registry.credentialRevoked(event.credentialId), 'sessions revoked').toBe(1)),
       'mqtt.disconnected': then((event: Event<'mqtt.disconnected'>) => this.live.client.session.disconnected(event.reason)),
-      'admin.disconnected': then(() => expect(this.live.harness.registry.disconnectByAdmin(MQTT_CLIENT_ID)).toBe(true)),
+      'admin.disconnected': then(() => expect(this.live.harness.registry.inspection.disconnectByAdmin(MQTT_CLIENT_ID)).toBe(true)),
       'service.stopping': then(() => this.live.harness.registry.shutdown('SIGTERM')),
     };
   }

@@ -25,6 +25,8 @@ import type { SharedHub } from './session-hub.js';
 export interface SessionDirectory extends EndpointDirectory {
   clientAccepted(session: ClientSession, credentialIds: readonly string[]): void;
   clientEnded(session: ClientSession): void;
+  /** The session's actor has finished and is forgotten: keep what inspection shows of it. */
+  clientForgotten(session: ClientSession): void;
   holds(session: EndpointSession): boolean;
   /** False while NATS is down or the connection limit is reached (CONNACK 3). */
   acceptingConnections(): boolean;
@@ -281,6 +283,7 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
   }
 
   forgotten(): void {
+    this.hub.directory.clientForgotten(this);
     this.hub.counters.sessionEnded(this.state);
   }
 

@@ -14,6 +14,8 @@ export interface EndpointDirectory extends Supervision {
   /** This endpoint session now receives the endpoint's pushes; any other local one is roamed. */
   claimEndpoint(session: EndpointSession, endpointId: string): void;
   releaseEndpoint(session: EndpointSession, endpointId: string | null): void;
+  /** The session's actor has finished: it holds and is identified as nothing any more. */
+  endpointForgotten(session: EndpointSession): void;
 }
 
 export interface EndpointSessionHub extends SharedHub {
@@ -182,6 +184,7 @@ export class EndpointSession {
 
   /** Called by the supervisor once the actor has finished. */
   forgotten(): void {
+    this.hub.directory.endpointForgotten(this);
     this.client.endpointFinished(this);
   }
 }

@@ -2,18 +2,11 @@
 // `Authorization: Bearer <token>`. Without the setting these routes do not exist at all.
 import { timingSafeEqual } from 'node:crypto';
 import type { Hono } from 'hono';
+import type { SessionInspection } from '../../actors/ports.js';
 
-export interface SessionInspector {
-  inspectSessions(): unknown;
-  inspectSession(mqttClientId: string): unknown | undefined;
-  /** A client session's journal with its endpoint sessions' journals (live or recently ended). */
-  sessionJournal(mqttClientId: string): unknown | undefined;
-  inspectEndpoint(endpointId: string): unknown;
-  disconnectByAdmin(mqttClientId: string): boolean;
-}
 
 /** `sessions()` is undefined until the actor system has started (the HTTP server starts first). */
-export function addAdminRoutes(app: Hono, adminToken: string, sessions: () => SessionInspector | undefined): void {
+export function addAdminRoutes(app: Hono, adminToken: string, sessions: () => SessionInspection | undefined): void {
   const expected = Buffer.from(`Bearer ${adminToken}`);
   const authorized = (header: string | undefined): boolean => {
     const given = Buffer.from(header ?? '');
@@ -29,7 +22,7 @@ export function addAdminRoutes(app: Hono, adminToken: string, sessions: () => Se
       await next();
     });
   }
-  const inspector = (): SessionInspector => sessions()!;
+  const inspector = (): SessionInspection => sessions()!;
 
   app.get('/sessions', (c) => c.json(inspector().inspectSessions()));
 

@@ -15,7 +15,8 @@ import { endpointSessionMachine } from '../../src/machines/endpoint-session.mach
 import { replayJournal, type JournalEntry } from '../../src/actors/session/journal.js';
 import type { SessionDetails, SessionJournalFile, SessionSummary } from '../../src/actors/registry/session-inspection.js';
 import { connectClient } from '../support/mqtt-client.js';
-import { DEVICE, GATEWAY, Inbox, kpTopic, request, startStack, waitUntil, type Stack, APP_VERSION, ECHO } from '../support/kp-harness.js';
+import { DEVICE, GATEWAY, Inbox, kpTopic, request, startStack, type Stack, APP_VERSION, ECHO } from '../support/kp-harness.js';
+import { waitUntil } from '../support/waiting.js';
 
 const ADMIN_TOKEN = 'admin-secret-token-4711';
 
@@ -71,20 +72,20 @@ describe('session journals and the management API', () => {
     await request(a, kpTopic(APP_VERSION, ECHO, token, 'hello', 1), 'a');
     const b = await connect('inspect-b', GATEWAY);
     await request(b, kpTopic(APP_VERSION, ECHO, token, 'hello', 2), 'b');
-    await waitUntil('A roamed', async () => (await session('inspect-a')).endpoints[0]?.state === 'roamed');
+    await waitUntil(async () => (await session('inspect-a')).endpoints[0]?.state === 'roamed', 'A roamed');
 
     // B's second endpoint has its token revoked.
     await request(b, kpTopic(APP_VERSION, ECHO, revocable.token, 'hello', 3), 'b2');
     await stack.provider.revokeToken(revocable.endpointId, [`tokid-${revocable.token}`]);
-    await waitUntil('token revoked', async () => (await session('inspect-b')).endpoints.some((e) => e.state === 'revoked'));
+    await waitUntil(async () => (await session('inspect-b')).endpoints.some((e) => e.state === 'revoked'), 'token revoked');
 
     // C's credential is revoked; D is refused; A is disconnected by an operator; B leaves.
     await connect('inspect-c', { username: 'doomed-user', password: 'doomed-password' });
     await stack.provider.revokeCredential('cred-doomed');
-    await waitUntil('C revoked', async () => (await session('inspect-c')).state === 'revoked');
+    await waitUntil(async () => (await session('inspect-c')).state === 'revoked', 'C revoked');
     await expect(connectClient(stack.kpc.mqttUrl, { clientId: 'inspect-d', username: 'nobody', password: 'x' })).rejects.toMatchObject({ code: 4 });
     expect((await admin('/sessions/inspect-a', { method: 'DELETE' })).status).toBe(200);
-    await waitUntil('A closed', async () => (await session('inspect-a')).state === 'closed');
+    await waitUntil(async () => (await session('inspect-a')).state === 'closed', 'A closed');
     expect((await admin('/sessions/inspect-a', { method: 'DELETE' })).status).toBe(404);
 
     const { live, ended } = (await (await admin('/sessions')).json()) as { live: SessionSummary[]; ended: SessionSummary[] };
@@ -135,7 +136,7 @@ describe('session journals and the management API', () => {
   it('downloads the journals of ended sessions; the replay command confirms each, and fails a tampered one', async () => {
     // inspect-b (accepted, one endpoint roamed in, one token revoked) leaves now: every session of the run has ended.
     await clients.find((client) => client.options.clientId === 'inspect-b')!.endAsync();
-    await waitUntil('B closed', async () => (await session('inspect-b')).state === 'closed');
+    await waitUntil(async () => (await session('inspect-b')).state === 'closed', 'B closed');
 
     const directory = mkdtempSync(join(tmpdir(), 'kpc-journals-'));
     const replay = (file: string) =>

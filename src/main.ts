@@ -124,7 +124,7 @@ async function main(): Promise<void> {
   });
 
   const { mqtt } = config.kpc;
-  broker = await MqttBroker.create({ id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes }, registry, logger);
+  broker = await MqttBroker.create({ id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes }, registry, logger, metrics);
   status.listeners.push(...createListeners(mqtt, broker));
   const stopClusterTraffic = wireClusterTraffic(link, config, registry, requests, metrics, logger);
   ecap.start();

@@ -58,6 +58,7 @@ export function wireClusterTraffic(
     forwardToReplica: (replica, bytes) => link.connection.publish(subjects.replicaExtensionData(replica), bytes),
     logger,
     count: (outcome) => metrics.extensionData.inc({ outcome }),
+    answered: (ms) => metrics.extensionReplied(ms / 1000),
   });
   subscribeExtensionData(
     link,

@@ -11,8 +11,6 @@ import type { ClientSession } from './actors/client-session.js';
 import { Journal } from './actors/journal.js';
 import { Registry } from './actors/registry.js';
 import { RequestMemory } from './actors/request-memory.js';
-import { ConfigError, loadConfig } from './infra/config/load-config.js';
-import type { KpcConfig } from './infra/config/types.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { Metrics } from './infra/metrics.js';
 import { createListeners, type Listener } from './infra/mqtt/listeners.js';
@@ -23,15 +21,17 @@ import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
 import { wireClusterTraffic } from './wiring/cluster-traffic.js';
 import { startManagement, type ServiceStatus } from './wiring/management.js';
+import { exitIfCannotListen, readConfigOrExit } from './wiring/startup-checks.js';
 import { openRoutingSource } from './wiring/routing-source.js';
 
 /** Requests remembered for replies: enough for a busy replica, bounded so silence cannot leak memory. */
 const REMEMBERED_REQUESTS = { maxEntries: 200_000, maxAgeMs: 5 * 60_000 };
 
 async function main(): Promise<void> {
-  const config = readConfigOrExit();
+  const { config, natsOptions } = readConfigOrExit(process.argv.slice(2), process.env);
   const { instanceName, replicaId } = config.service;
   const logger = createLogger(config.logLevel, { service: 'kpc', instance: instanceName, replicaId });
+  for (const warning of config.warnings) logger.warn({ event: 'config.warning' }, warning);
   process.on('uncaughtException', (error) => {
     logger.fatal({ err: error }, 'uncaught exception; exiting');
     process.exit(1);
@@ -47,10 +47,12 @@ async function main(): Promise<void> {
       status.registry.shutdown(signal);
     });
   }
-  const http = await startManagement(config, metrics, status);
+  const http = await startManagement(config, metrics, status).catch((error: unknown) => {
+    exitIfCannotListen(logger, error);
+    throw error;
+  });
 
-  logger.info({ servers: config.natsUrls }, 'connecting to NATS');
-  const link = (status.nats = await NatsLink.open(config.natsUrls, `kpc ${replicaId}`, logger));
+  const link = (status.nats = await NatsLink.open(natsOptions, `kpc ${replicaId}`, logger));
   // The file's routing, or Tekton's (SPEC §9): read before any listener opens.
   const routing = await openRoutingSource(config, link, logger).catch((error: Error) => {
     logger.fatal({ event: 'routing.unavailable' }, error.message);
@@ -150,18 +152,9 @@ async function listenOrExit(listeners: Listener[], logger: Logger): Promise<void
   try {
     await Promise.all(listeners.map((listener) => listener.listen()));
   } catch (error) {
+    exitIfCannotListen(logger, error);
     logger.fatal({ err: error }, (error as Error).message);
     process.exit(1);
-  }
-}
-
-function readConfigOrExit(): KpcConfig {
-  try {
-    return loadConfig(process.argv.slice(2), process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(`kpc: ${error.message}`);
-    process.exit(2);
   }
 }
 

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,12 +114,64 @@ describe('configuration errors stop start-up with a message naming the key', () 
     expect(exit.stderr).toMatch(/kaa\.kpc\.transports\.mqtt\.tcp\.port|KAA_KPC_TRANSPORTS_MQTT_TCP_PORT/);
   });
 
+  /** Exit 2 with the failure on one line naming `key`, and no stack trace anywhere. */
+  function expectOneLineNaming(exit: Exit, ...texts: string[]): void {
+    expect(exit.code, `exit code; output:\n${exit.stdout}${exit.stderr}`).toBe(2);
+    const lines = `${exit.stdout}${exit.stderr}`.split('\n').filter((line) => texts.every((text) => line.includes(text)));
+    expect(lines).toHaveLength(1);
+    expect(`${exit.stdout}${exit.stderr}`).not.toMatch(/\n\s+at |"stack"/);
+  }
+
+  it('an unknown key: exit 2 naming it and the closest valid key', async () => {
+    expectOneLineNaming(await runWithConfig('server.prot', 9000), "unknown key 'server.prot' (did you mean 'server.port'?)");
+    expectOneLineNaming(await runWithConfig('kaa.kpc.authentication.timout', '3s'), "(did you mean 'kaa.kpc.authentication.timeout'?)");
+  });
+
+  it('a TLS certificate file that does not exist: exit 2 naming the key and the path', async () => {
+    const missing = join(tmpdir(), `kpc-no-such-cert-${randomUUID()}.pem`);
+    const exit = await runWithConfig('kaa.kpc.transports.mqtt.tls', { enabled: true, 'cert-file': missing, 'key-file': missing });
+    expectOneLineNaming(exit, "'kaa.kpc.transports.mqtt.tls.cert-file'", missing, 'ENOENT');
+  });
+
+  it('a NATS credentials file that does not exist: exit 2 naming the key and the path', async () => {
+    const missing = join(tmpdir(), `kpc-no-such-creds-${randomUUID()}.creds`);
+    expectOneLineNaming(await runWithConfig('kaa.kpc.nats.creds-file', missing), "'kaa.kpc.nats.creds-file'", missing);
+  });
+
+  it.each([
+    ['server.port', (port: number) => ({ path: 'server.port', value: port })],
+    ['kaa.kpc.transports.mqtt.tcp.port', (port: number) => ({ path: 'kaa.kpc.transports.mqtt.tcp.port', value: port })],
+  ])('a busy port: exit 2 naming %s and the address', async (key, setting) => {
+    const busy = createServer();
+    await new Promise<void>((resolveListen) => busy.listen(0, '0.0.0.0', resolveListen));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const { path, value } = setting(port);
+      expectOneLineNaming(await runWithConfig(path, value), `'${key}': cannot listen on 0.0.0.0:${port} (EADDRINUSE)`);
+    } finally {
+      busy.close();
+    }
+  });
+
   it('a missing configuration file names the path', async () => {
     const missing = join(tmpdir(), `kpc-no-such-dir-${randomUUID()}`, 'service-config.yml');
     const exit = await runUntilExit(['--config', missing]);
     expect(exit.code, `exit code; stderr:\n${exit.stderr}`).not.toBe(0);
     expect(exit.code).not.toBeNull();
     expect(exit.stderr).toContain(missing);
+  });
+});
+
+describe('NATS unreachable at start', () => {
+  it('every failed attempt is reported with its reason, several attempts per line (rate limited)', async () => {
+    const waiting = await backend.startKpc({ natsUrls: [`nats://127.0.0.1:${await getFreePort()}`], expectHealthy: false });
+    const unreachable = () => waiting.logs.filter((line) => line.includes('"nats.unreachable"')).map((line) => JSON.parse(line) as { reason: string; attempts: number });
+    const first = JSON.parse(await waiting.waitForLog('nats.unreachable')) as { reason: string; attempts: number };
+    expect(first).toMatchObject({ level: 'warn', attempts: 1, reason: expect.stringMatching(/CONNECTION_REFUSED/) });
+    // Attempts go on every half second; the next line sums up those made since the first one.
+    const second = await waitUntil(() => unreachable()[1], 'a second nats.unreachable line', { timeoutMs: 15_000 });
+    expect(second.attempts).toBeGreaterThan(1);
+    await waiting.stop();
   });
 });
 

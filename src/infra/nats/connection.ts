@@ -1,7 +1,15 @@
 // The one NATS connection of this replica: reconnects forever through the NATS_URLS list and
 // tells its listeners when it is up or down (the client itself never says "I dropped your publish").
-import { connect, Events, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect, Events, type ConnectionOptions, type Msg, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from 'pino';
+import { redactUrl } from '../config/values.js';
+import { RateLimitedReport } from './rate-limited-report.js';
+
+/** Pause between first-connection attempts (after the client has tried every server once). */
+const FIRST_CONNECT_RETRY_MS = 500;
+/** At most one "cannot connect" line per this interval, so a long outage is visible but not a flood. */
+const UNREACHABLE_REPORT_MS = 5_000;
 
 export interface NatsStatusListener {
   onNatsDisconnected(): void;
@@ -20,18 +28,33 @@ export class NatsLink {
     void this.watchStatus();
   }
 
-  /** Waits until one of the servers accepts us (retrying forever, as a service must). */
-  static async open(servers: string[], name: string, logger: Logger): Promise<NatsLink> {
-    const connection = await connect({
-      servers,
-      name,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      waitOnFirstConnect: true,
-      pingInterval: 10_000,
-    });
-    logger.info({ event: 'nats.connected', server: connection.getServer() }, 'connected to NATS');
-    return new NatsLink(connection, logger);
+  /**
+   * Waits until one of the servers accepts us, retrying forever as a service must, and says why
+   * each attempt failed (refused, authorization, TLS) at most every few seconds.
+   */
+  static async open(options: ConnectionOptions, name: string, logger: Logger): Promise<NatsLink> {
+    const servers = [options.servers ?? []].flat().map(redactUrl);
+    logger.info({ event: 'nats.connecting', servers }, 'connecting to NATS');
+    const report = new RateLimitedReport(UNREACHABLE_REPORT_MS);
+    for (;;) {
+      try {
+        const connection = await connect({
+          ...options,
+          name,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 250,
+          timeout: 5_000,
+          pingInterval: 10_000,
+        });
+        logger.info({ event: 'nats.connected', server: connection.getServer() }, 'connected to NATS');
+        return new NatsLink(connection, logger);
+      } catch (error) {
+        report.failed((attempts) =>
+          logger.warn({ event: 'nats.unreachable', servers, attempts, reason: natsFailureReason(error) }, `cannot connect to NATS: ${natsFailureReason(error)}; retrying`),
+        );
+        await sleep(FIRST_CONNECT_RETRY_MS);
+      }
+    }
   }
 
   get isConnected(): boolean {
@@ -65,4 +88,11 @@ export class NatsLink {
       }
     }
   }
+}
+
+/** The client's reason in words (its errors carry a code such as CONNECTION_REFUSED and a message). */
+export function natsFailureReason(error: unknown): string {
+  const { code, message } = error as { code?: string; message?: string };
+  const text = message ?? String(error);
+  return code !== undefined && code !== text ? `${text} (${code})` : text;
 }

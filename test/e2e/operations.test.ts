@@ -4,12 +4,12 @@
 // password or a full token.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify as toYaml } from 'yaml';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killOnExit } from '../../src/dev/child-cleanup.js';
 import type { KpcHandle } from '../support/kpc-process.js';
@@ -162,6 +162,18 @@ describe('configuration errors stop start-up with a message naming the key', () 
   });
 });
 
+/** The paths the Dockerfile's HEALTHCHECK and the Kubernetes Deployment's livenessProbe request. */
+function livenessPathsShipped(): string[] {
+  const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
+  const healthcheck = /HEALTHCHECK[^]*?http:\/\/127\.0\.0\.1:8008(\/[^'"]*)/.exec(dockerfile)?.[1];
+  const deployment = parseYaml(readFileSync(join(repoRoot, 'deploy/kubernetes/deployment.yaml'), 'utf8')) as {
+    spec: { template: { spec: { containers: Array<{ livenessProbe?: { httpGet?: { path?: string } } }> } } };
+  };
+  const probe = deployment.spec.template.spec.containers[0]?.livenessProbe?.httpGet?.path;
+  expect([healthcheck, probe]).not.toContain(undefined);
+  return [healthcheck!, probe!];
+}
+
 describe('NATS unreachable at start', () => {
   it('every failed attempt is reported with its reason, several attempts per line (rate limited)', async () => {
     const waiting = await backend.startKpc({ natsUrls: [`nats://127.0.0.1:${await getFreePort()}`], expectHealthy: false });
@@ -171,6 +183,12 @@ describe('NATS unreachable at start', () => {
     // Attempts go on every half second; the next line sums up those made since the first one.
     const second = await waitUntil(() => unreachable()[1], 'a second nats.unreachable line', { timeoutMs: 15_000 });
     expect(second.attempts).toBeGreaterThan(1);
+    // Probes meanwhile: not ready, but alive (a restart would not bring NATS back).
+    expect((await fetch(`${waiting.httpUrl}/health`)).status).toBe(500);
+    const live = await fetch(`${waiting.httpUrl}/health/live`);
+    expect([live.status, await live.json()]).toEqual([200, { status: 'UP' }]);
+    // The liveness checks as shipped probe that path (or another that answers 200 now).
+    for (const path of livenessPathsShipped()) expect((await fetch(`${waiting.httpUrl}${path}`)).status, path).toBe(200);
     await waiting.stop();
   });
 });

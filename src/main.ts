@@ -19,7 +19,7 @@ import { ConfirmedPublisher } from './infra/nats/confirmed-publisher.js';
 import { NatsLink } from './infra/nats/connection.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
-import { wireClusterTraffic } from './wiring/cluster-traffic.js';
+import { wireClusterTraffic, type ClusterTraffic } from './wiring/cluster-traffic.js';
 import { startManagement, type ServiceStatus } from './wiring/management.js';
 import { exitIfCannotListen, readConfigOrExit } from './wiring/startup-checks.js';
 import { openRoutingSource } from './wiring/routing-source.js';
@@ -73,6 +73,7 @@ async function main(): Promise<void> {
   }, { forwarded: () => metrics.clientData.inc(), overflow: () => metrics.refusedForCapacity.inc() });
 
   let broker: MqttBroker | undefined;
+  let clusterTraffic: ClusterTraffic | undefined;
   let shutdownTimedOut = false;
   const registry = (status.registry = new Registry(
     {
@@ -110,6 +111,7 @@ async function main(): Promise<void> {
       drainOutbound: async () => {
         await publisher.whenIdle();
         await broker?.close();
+        clusterTraffic?.announceLeaving(); // after the disconnected events: the others forget this replica at once
         await link.connection.drain();
       },
       shutdownTimedOut: () => {
@@ -128,7 +130,7 @@ async function main(): Promise<void> {
   const { mqtt } = config.kpc;
   broker = await MqttBroker.create({ id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes }, registry, logger, metrics);
   status.listeners.push(...createListeners(mqtt, broker));
-  const stopClusterTraffic = wireClusterTraffic(link, config, registry, requests, metrics, logger);
+  clusterTraffic = wireClusterTraffic(link, config, registry, requests, metrics, logger);
   ecap.start();
   await link.connection.flush(); // every subscription is registered before the first client arrives
 
@@ -138,7 +140,7 @@ async function main(): Promise<void> {
       requests.stop();
       ecap.stop();
       routing.stop();
-      stopClusterTraffic();
+      clusterTraffic?.stop();
       http.close();
       logger.info({ event: 'service.stopped' }, 'KPC stopped');
       process.exit(shutdownTimedOut ? 1 : 0);

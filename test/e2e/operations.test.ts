@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killOnExit } from '../../src/dev/child-cleanup.js';
 import type { KpcHandle } from '../support/kpc-process.js';
 import { connackCode } from '../support/mqtt-client.js';
-import { getFreePort } from '../support/nats-server.js';
+import { getFreePort, startNatsServer } from '../support/nats-server.js';
 import { getHealth, startBackend, tokenTopic, type Backend } from '../support/lifecycle-stack.js';
 import { TestClient } from '../support/test-client.js';
 import { waitUntil, within } from '../support/waiting.js';
@@ -173,6 +173,23 @@ function livenessPathsShipped(): string[] {
   expect([healthcheck, probe]).not.toContain(undefined);
   return [healthcheck!, probe!];
 }
+
+describe('NATS lost after start', () => {
+  it('each reconnect attempt is reported (rate limited) until NATS is back', async () => {
+    const nats = await startNatsServer();
+    const kpc = await backend.startKpc({ natsUrls: [nats.url] });
+    try {
+      await nats.stop();
+      await kpc.waitForLog('nats.disconnected');
+      expect(JSON.parse(await kpc.waitForLog('"nats.unreachable"'))).toMatchObject({ level: 'warn', attempts: 1, server: `127.0.0.1:${nats.port}` });
+      await nats.restart();
+      await kpc.waitForLog('nats.reconnected', 15_000);
+    } finally {
+      await kpc.stop();
+      await nats.stop();
+    }
+  });
+});
 
 describe('NATS unreachable at start', () => {
   it('every failed attempt is reported with its reason, several attempts per line (rate limited)', async () => {

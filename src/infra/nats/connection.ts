@@ -1,7 +1,7 @@
 // The one NATS connection of this replica: reconnects forever through the NATS_URLS list and
 // tells its listeners when it is up or down (the client itself never says "I dropped your publish").
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, Events, type ConnectionOptions, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { connect, DebugEvents, Events, type ConnectionOptions, type Msg, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from 'pino';
 import { redactUrl } from '../config/values.js';
 import { RateLimitedReport } from './rate-limited-report.js';
@@ -76,15 +76,28 @@ export class NatsLink {
   }
 
   private async watchStatus(): Promise<void> {
+    // While down: the client reports each attempt (`reconnecting`, no reason) and some failures
+    // (`error`: an authorization violation, for one); a line at most every few seconds says both.
+    let report = new RateLimitedReport(UNREACHABLE_REPORT_MS);
+    let lastError: string | undefined;
     for await (const status of this.connection.status()) {
       if (status.type === Events.Disconnect && this.up) {
         this.up = false;
+        report = new RateLimitedReport(UNREACHABLE_REPORT_MS);
+        lastError = undefined;
         this.logger.warn({ event: 'nats.disconnected', server: status.data }, 'NATS connection lost');
         for (const listener of this.listeners) listener.onNatsDisconnected();
       } else if (status.type === Events.Reconnect) {
         this.up = true;
         this.logger.info({ event: 'nats.reconnected', server: status.data }, 'NATS connection restored');
         for (const listener of this.listeners) listener.onNatsReconnected();
+      } else if (status.type === Events.Error) {
+        lastError = String(status.data);
+      } else if (status.type === DebugEvents.Reconnecting && !this.up) {
+        const reason = lastError ?? 'no server accepted the connection';
+        report.failed((attempts) =>
+          this.logger.warn({ event: 'nats.unreachable', server: status.data, attempts, reason }, `cannot reconnect to NATS: ${reason}; retrying`),
+        );
       }
     }
   }

@@ -16,6 +16,7 @@ import type { KpcHandle } from '../support/kpc-process.js';
 import { connackCode } from '../support/mqtt-client.js';
 import { getFreePort, startNatsServer } from '../support/nats-server.js';
 import { getHealth, startBackend, tokenTopic, type Backend } from '../support/lifecycle-stack.js';
+import { checkMetrics } from '../support/promtool.js';
 import { TestClient } from '../support/test-client.js';
 import { waitUntil, within } from '../support/waiting.js';
 
@@ -243,6 +244,55 @@ describe('management HTTP', () => {
     const perClient = [client.name, 'metrics-refused', 'metrics-user', 'client-metrics-user', 'cred-metrics-user', 'endpoint-1', 'token-1', 'tokid-token-1', 'no-such-token'];
     expect(labelValues.filter((value) => perClient.includes(value!))).toEqual([]);
     await client.end();
+  });
+});
+
+// The exposition as a scraper sees it: `promtool check metrics` (format and naming rules), the
+// latency histograms, build info and slow-consumer counter, and every family exported from the first
+// moment, before NATS is reachable, so dashboards and alert rules never meet a missing family.
+const scrape = async (target: KpcHandle): Promise<string> => (await fetch(`${target.httpUrl}/metrics`)).text();
+
+/** The metric family names an exposition declares (its `# TYPE` lines). */
+const families = (text: string): string[] => [...text.matchAll(/^# TYPE (\S+) /gm)].map((match) => match[1]!).sort();
+
+/** The value of the one sample line that starts with `series` (name and labels as printed). */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('/metrics for Prometheus (promtool, histograms, every family from the start)', () => {
+  it('passes promtool check metrics after traffic (no complaint at all)', async () => {
+    const client = await backend.connect(kpc, 'metrics-user');
+    await client.request(tokenTopic('token-1', 'data', 1), 'metrics');
+    expect(await connackCode(kpc.mqttUrl, { clientId: 'metrics-refused', username: 'metrics-user', password: 'wrong' })).toBe(4);
+    await client.end();
+
+    const { code, output } = await checkMetrics(await scrape(kpc));
+    expect(output).toBe('');
+    expect(code).toBe(0);
+  });
+
+  it('has authentication and extension-reply latency histograms, build info and a slow-consumer counter', async () => {
+    const client = await backend.connect(kpc, 'metrics-user');
+    await client.request(tokenTopic('token-1', 'data', 2), 'latency');
+    await client.end();
+    const text = await scrape(kpc);
+
+    expect(sample(text, 'kpc_authentication_duration_seconds_count{transport="tcp",outcome="accepted"}')).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'kpc_authentication_duration_seconds_bucket{le="10",transport="tcp",outcome="accepted"}')).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'kpc_extension_reply_duration_seconds_count')).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^kpc_build_info\{version="\d+\.\d+\.\d+",nodejs="[\d.]+",nats_client="[\d.]+"\} 1$/m);
+    expect(sample(text, 'kpc_slow_consumers_total')).toBe(0);
+    expect(families(text)).not.toContain('kpc_nodejs_active_handles_total');
+  });
+
+  it('exports every family before NATS is reachable, the same families as a running replica', async () => {
+    const waiting = await backend.startKpc({ natsUrls: [`nats://127.0.0.1:${await getFreePort()}`], expectHealthy: false });
+    const early = await waitUntil(() => scrape(waiting).catch(() => undefined), 'the waiting KPC answering /metrics');
+    expect(sample(early, 'kpc_nats_connected')).toBe(0);
+    expect(families(early)).toEqual(families(await scrape(kpc)));
+    expect((await checkMetrics(early)).output).toBe('');
   });
 });
 

@@ -8,6 +8,8 @@ import { RateLimitedReport } from './rate-limited-report.js';
 
 /** Pause between first-connection attempts (after the client has tried every server once). */
 const FIRST_CONNECT_RETRY_MS = 500;
+/** How long one connection attempt may take (the client's default is 20 s). */
+const CONNECT_TIMEOUT_MS = 5_000;
 /** At most one "cannot connect" line per this interval, so a long outage is visible but not a flood. */
 const UNREACHABLE_REPORT_MS = 5_000;
 
@@ -35,26 +37,22 @@ export class NatsLink {
   static async open(options: ConnectionOptions, name: string, logger: Logger): Promise<NatsLink> {
     const servers = [options.servers ?? []].flat().map(redactUrl);
     logger.info({ event: 'nats.connecting', servers }, 'connecting to NATS');
-    const report = new RateLimitedReport(UNREACHABLE_REPORT_MS);
-    for (;;) {
-      try {
-        const connection = await connect({
-          ...options,
-          name,
-          maxReconnectAttempts: -1,
-          reconnectTimeWait: 250,
-          timeout: 5_000,
-          pingInterval: 10_000,
-        });
-        logger.info({ event: 'nats.connected', server: connection.getServer() }, 'connected to NATS');
-        return new NatsLink(connection, logger);
-      } catch (error) {
-        report.failed((attempts) =>
-          logger.warn({ event: 'nats.unreachable', servers, attempts, reason: natsFailureReason(error) }, `cannot connect to NATS: ${natsFailureReason(error)}; retrying`),
-        );
-        await sleep(FIRST_CONNECT_RETRY_MS);
-      }
-    }
+    await untilOneServerAccepts(options, (attempts, reason) =>
+      logger.warn({ event: 'nats.unreachable', servers, attempts, reason }, `cannot connect to NATS: ${reason}; retrying`),
+    );
+    // waitOnFirstConnect: without it, the client drops from its list for good every server that
+    // fails its first connection (a node down at start could never be reconnected to later).
+    const connection = await connect({
+      ...options,
+      name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      waitOnFirstConnect: true,
+      timeout: CONNECT_TIMEOUT_MS,
+      pingInterval: 10_000,
+    });
+    logger.info({ event: 'nats.connected', server: connection.getServer() }, 'connected to NATS');
+    return new NatsLink(connection, logger);
   }
 
   get isConnected(): boolean {
@@ -99,6 +97,24 @@ export class NatsLink {
           this.logger.warn({ event: 'nats.unreachable', server: status.data, attempts, reason }, `cannot reconnect to NATS: ${reason}; retrying`),
         );
       }
+    }
+  }
+}
+
+/**
+ * Probes with throw-away connections until one succeeds, reporting each failure (rate limited).
+ * The client's own waiting (waitOnFirstConnect) says nothing about why it keeps waiting.
+ */
+async function untilOneServerAccepts(options: ConnectionOptions, report: (attempts: number, reason: string) => void): Promise<void> {
+  const failures = new RateLimitedReport(UNREACHABLE_REPORT_MS);
+  for (;;) {
+    try {
+      const probe = await connect({ ...options, name: 'kpc start-up probe', reconnect: false, timeout: CONNECT_TIMEOUT_MS });
+      await probe.close();
+      return;
+    } catch (error) {
+      failures.failed((attempts) => report(attempts, natsFailureReason(error)));
+      await sleep(FIRST_CONNECT_RETRY_MS);
     }
   }
 }

@@ -175,6 +175,22 @@ function livenessPathsShipped(): string[] {
   return [healthcheck!, probe!];
 }
 
+describe('configuration warnings', () => {
+  it('an allowed extension instance missing from kaa.extension-instances and an unknown KAA_ variable: one warning line each, and KPC starts', async () => {
+    const allowed = ['echo', 'echo-unaware', 'ghost'];
+    const warned = await backend.startKpc({
+      config: { kaa: { applications: { demo_application: { versions: { demo_application_v1: { 'allowed-extension-instances': allowed } } } } } },
+      env: { KAA_KPC_AUTHENTICATION_TIMOUT: '3s' },
+    });
+    const warnings = warned.logs.filter((line) => line.includes('"config.warning"')).map((line) => JSON.parse(line) as { level: string; msg: string });
+    expect(warnings.map(({ level, msg }) => [level, msg])).toEqual([
+      ['warn', 'environment variable KAA_KPC_AUTHENTICATION_TIMOUT sets no configuration key and is ignored (did you mean KAA_KPC_AUTHENTICATION_TIMEOUT?)'],
+      ['warn', "'kaa.applications.demo_application.versions.demo_application_v1.allowed-extension-instances' names 'ghost', which 'kaa.extension-instances' does not list: it is treated as endpoint-unaware"],
+    ]);
+    await warned.stop();
+  });
+});
+
 describe('NATS lost after start', () => {
   it('each reconnect attempt is reported (rate limited) until NATS is back', async () => {
     const nats = await startNatsServer();

@@ -1,4 +1,4 @@
-// Prometheus metrics (SPEC §10): `kpc_` names, no per-client or per-endpoint labels, plus the
+// Prometheus metrics: `kpc_` names, no per-client or per-endpoint labels, plus the
 // default Node process metrics under the same prefix. Every family is registered in the
 // constructor, before NATS or any listener exists, so a scrape at any moment (and with any feature
 // switched off) shows the same families: dashboards and alert rules never meet a missing series.

@@ -6,8 +6,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { terminate } from '../../src/dev/child-cleanup.js';
-import { getFreePort, isPortFree } from '../../src/dev/ports.js';
+import { terminate } from '../../dev/child-cleanup.js';
+import { getFreePort, isPortFree } from '../../dev/ports.js';
 import { waitUntil } from '../support/waiting.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -92,7 +92,7 @@ async function expectNothingLeftAfter(stack: RunningStack, end: (stack: RunningS
 
 describe('npm run dev leaves nothing running', () => {
   it('when the dev stack itself is killed with SIGKILL', async () => {
-    const stack = await startDevStack(process.execPath, ['dist/dev/dev-stack.js']);
+    const stack = await startDevStack(process.execPath, ['dist-dev/dev/dev-stack.js']);
     await expectNothingLeftAfter(stack, ({ process: devStack }) => devStack.kill('SIGKILL'));
     // Its KPC lines were human-readable (pino-pretty), not raw JSON.
     expect(stack.output()).toMatch(/INFO: \[kpc\] KPC is ready/);

@@ -2,7 +2,7 @@
 // list is routed as endpoint-unaware. That is legitimate (endpoint-unaware instances need no entry),
 // so it does not stop start-up, but a forgotten `endpoint-aware: true` looks exactly the same:
 // say it once at start, naming both places.
-import type { RoutingConfig } from './types.js';
+import type { RoutingConfig } from '../../actors/traffic/routing.js';
 
 export function missingExtensionInstanceWarnings(routing: RoutingConfig): string[] {
   const warnings: string[] = [];

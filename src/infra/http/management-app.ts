@@ -1,5 +1,5 @@
-// Management HTTP (SPEC §10): readiness (/health) and liveness (/health/live) for probes and load
-// balancers, Prometheus metrics.
+// Management HTTP: readiness (/health) and liveness (/health/live) for probes and load balancers,
+// Prometheus metrics.
 import { Hono } from 'hono';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import { addAdminRoutes, type SessionInspector } from './admin-routes.js';

@@ -25,8 +25,8 @@ export interface NatsServerOptions {
   /** Own process group, so a terminal's Ctrl-C reaches only the parent, which stops it in order. */
   detached?: boolean;
   /**
-   * Run it through the tether (dist/dev/tether.js), so that it stops when this process ends in any
-   * way, SIGKILL included. Only from the built dev stack (the tether is a dist/ file).
+   * Run it through the tether (dist-dev/dev/tether.js), so that it stops when this process ends in any
+   * way, SIGKILL included. Only from the built dev stack (the tether is a dist-dev/ file).
    */
   tethered?: boolean;
   startTimeoutMs?: number;

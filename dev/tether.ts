@@ -1,4 +1,4 @@
-// `node dist/dev/tether.js [--grace-ms N] -- COMMAND ARGS…`: runs COMMAND as a child that cannot
+// `node dist-dev/dev/tether.js [--grace-ms N] -- COMMAND ARGS…`: runs COMMAND as a child that cannot
 // outlive whoever started the tether. The starter keeps the tether's stdin open (a pipe); when the
 // starter ends in any way, SIGKILL included, the kernel closes that pipe, the tether reads EOF and
 // stops COMMAND (SIGTERM, then SIGKILL after the grace time). Linux's PR_SET_PDEATHSIG would do this

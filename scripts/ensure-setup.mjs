@@ -4,7 +4,8 @@
 // have). Silent when everything is already there. Plain Node, builtins only: it runs before
 // `npm ci`, so it cannot use any dependency.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -83,5 +84,36 @@ function ensureSystemTools() {
   }
 }
 
+/**
+ * `promtool` (checks the /metrics output in the tests) comes with Debian's `prometheus` package,
+ * which also brings the Prometheus server and a system service. Only the one static binary is
+ * needed, so it is taken out of the downloaded .deb into .tools/ (no root needed, nothing started).
+ */
+const promtoolPath = join(repoRoot, '.tools/promtool');
+
+function ensurePromtool() {
+  if (findExecutable('promtool') || mtimeMs(promtoolPath) !== undefined) return;
+  if (!findExecutable('apt-get') || !findExecutable('dpkg-deb')) {
+    console.warn('[setup] warning: promtool is missing and apt-get is not available; the metrics format test will fail');
+    return;
+  }
+  const work = mkdtempSync(join(tmpdir(), 'kpc-promtool-'));
+  try {
+    console.log('[setup] promtool is missing: extracting it from Debian\'s prometheus package into .tools/');
+    const download = spawnSync('apt-get', ['download', 'prometheus'], { cwd: work, stdio: 'inherit' });
+    const deb = download.status === 0 ? spawnSync('sh', ['-c', 'ls prometheus_*.deb'], { cwd: work, encoding: 'utf8' }).stdout.trim() : '';
+    if (deb === '') {
+      console.warn('[setup] warning: `apt-get download prometheus` failed (run `apt-get update` first?); the metrics format test will fail');
+      return;
+    }
+    run('dpkg-deb', ['-x', join(work, deb), join(work, 'root')]);
+    mkdirSync(dirname(promtoolPath), { recursive: true });
+    copyFileSync(join(work, 'root/usr/bin/promtool'), promtoolPath);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 ensureNodeModules();
 ensureSystemTools();
+ensurePromtool();

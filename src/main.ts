@@ -12,8 +12,6 @@ import type { ReplyTarget } from './actors/traffic/extension-data-router.js';
 import { Journal } from './actors/session/journal.js';
 import { Registry } from './actors/registry/registry.js';
 import { RequestMemory } from './actors/traffic/request-memory.js';
-import { ConfigError, loadConfig } from './infra/config/load-config.js';
-import type { KpcConfig } from './infra/config/types.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { Metrics } from './infra/metrics.js';
 import { createListeners, type Listener } from './infra/mqtt/listeners.js';
@@ -23,18 +21,20 @@ import { ConfirmedPublisher } from './infra/nats/confirmed-publisher.js';
 import { NatsLink } from './infra/nats/connection.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
-import { wireClusterTraffic } from './main/cluster-traffic.js';
+import { wireClusterTraffic, type ClusterTraffic } from './main/cluster-traffic.js';
 import { startManagement, type ServiceStatus } from './main/management.js';
 import { runPrimary } from './main/primary.js';
+import { exitIfCannotListen, readConfigOrExit } from './main/startup-checks.js';
 import { openRoutingSource } from './main/routing-source.js';
 
 /** Requests remembered for replies: enough for a busy replica, bounded so silence cannot leak memory. */
 const REMEMBERED_REQUESTS = { maxEntries: 200_000, maxAgeMs: 5 * 60_000 };
 
 async function main(): Promise<void> {
-  const config = readConfigOrExit();
+  const { config, natsOptions } = readConfigOrExit(process.argv.slice(2), process.env);
   const { instanceName, replicaId } = config.service;
   const logger = createLogger(config.logLevel, { service: 'kpc', instance: instanceName, replicaId });
+  for (const warning of config.warnings) logger.warn({ event: 'config.warning' }, warning);
   process.on('uncaughtException', (error) => {
     logger.fatal({ err: error }, 'uncaught exception; exiting');
     process.exit(1);
@@ -52,10 +52,12 @@ async function main(): Promise<void> {
       status.registry.shutdown(signal);
     });
   }
-  const http = await startManagement(config, metrics, status);
+  const http = await startManagement(config, metrics, status).catch((error: unknown) => {
+    exitIfCannotListen(logger, error);
+    throw error;
+  });
 
-  logger.info({ servers: config.natsUrls }, 'connecting to NATS');
-  const link = (status.nats = await NatsLink.open(config.natsUrls, `kpc ${replicaId}`, logger));
+  const link = (status.nats = await NatsLink.open(natsOptions, `kpc ${replicaId}`, logger));
   // The file's routing, or Tekton's (17/SCMP): read before any listener opens.
   const routing = await openRoutingSource(config, link, logger).catch((error: Error) => {
     logger.fatal({ event: 'routing.unavailable' }, error.message);
@@ -76,6 +78,7 @@ async function main(): Promise<void> {
 
   const connectivity = new ConnectivityEvents(publisher, { instanceName, replicaId }, (type) => metrics.elceEvents.inc({ type }));
   let broker: MqttBroker | undefined;
+  let clusterTraffic: ClusterTraffic | undefined;
   let shutdownTimedOut = false;
   const registry = (status.registry = new Registry(
     {
@@ -93,7 +96,7 @@ async function main(): Promise<void> {
       connectivity,
       counters: metrics.sessionCounters(),
       logger,
-      newJournal: (machine) => new Journal(config.kpc.inspection.journalLength, machine),
+      newJournal: (machine, actorId) => new Journal(config.kpc.inspection.journalLength, machine, actorId),
     },
     {
       replicaId,
@@ -113,6 +116,7 @@ async function main(): Promise<void> {
       drainOutbound: async () => {
         await publisher.whenIdle();
         await broker?.close();
+        clusterTraffic?.announceLeaving(); // after the disconnected events: the others forget this replica at once
         await link.connection.drain();
       },
       shutdownTimedOut: () => {
@@ -133,9 +137,10 @@ async function main(): Promise<void> {
     { id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes, maxPacketBytes: mqtt.maxPacketBytes },
     registry,
     logger,
+    metrics,
   );
   status.listeners.push(...createListeners(mqtt, broker));
-  const clusterTraffic = (status.cluster = wireClusterTraffic(link, config, registry, requests, metrics, logger, connectivity));
+  clusterTraffic = status.cluster = wireClusterTraffic(link, config, registry, requests, metrics, logger, connectivity);
   ecap.start();
   await link.connection.flush(); // every subscription is registered before the first client arrives
 
@@ -145,7 +150,7 @@ async function main(): Promise<void> {
       requests.stop();
       ecap.stop();
       routing.stop();
-      clusterTraffic.stop();
+      clusterTraffic?.stop();
       http.close();
       logger.info({ event: 'service.stopped' }, 'KPC stopped');
       process.exit(shutdownTimedOut ? 1 : 0);
@@ -159,18 +164,9 @@ async function listenOrExit(listeners: Listener[], logger: Logger): Promise<void
   try {
     await Promise.all(listeners.map((listener) => listener.listen()));
   } catch (error) {
+    exitIfCannotListen(logger, error);
     logger.fatal({ err: error }, (error as Error).message);
     process.exit(1);
-  }
-}
-
-function readConfigOrExit(): KpcConfig {
-  try {
-    return loadConfig(process.argv.slice(2), process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    console.error(`kpc: ${error.message}`);
-    process.exit(2);
   }
 }
 

@@ -19,6 +19,8 @@ import { subscribeRevocations } from '../infra/nats/revocation.js';
 import { subjects } from '../infra/nats/subjects.js';
 
 export interface ClusterTraffic {
+  /** Tells the other replicas this one is leaving (clean shutdown, before NATS is drained). */
+  announceLeaving(): void;
   /** Stops the timers. */
   stop(): void;
   /**
@@ -69,6 +71,7 @@ export function wireClusterTraffic(
     forwardToReplica: (replica, bytes) => link.connection.publish(subjects.replicaExtensionData(replica), bytes),
     logger,
     count: (outcome) => metrics.extensionData.inc({ outcome }),
+    answered: (ms) => metrics.extensionReplied(ms / 1000),
   });
   subscribeExtensionData(link, { replicaId, instanceName }, logger, {
     received: (data, bytes, viaInstance) => router.route(data, bytes, viaInstance),
@@ -90,17 +93,25 @@ export function wireClusterTraffic(
     disconnected: (event) => cluster.disconnected(Object.keys(event.endpoints), event.originatorReplicaId),
   });
 
-  const stopHeartbeats = runHeartbeats(link, { instanceName, replicaId, intervalMs: heartbeatIntervalMs }, logger, (replica) =>
-    liveness.seen(replica, Date.now()),
-  );
+  const heartbeats = runHeartbeats(link, { instanceName, replicaId, intervalMs: heartbeatIntervalMs }, logger, {
+    alive: (replica) => liveness.seen(replica, Date.now()),
+    leaving: (replica) => {
+      if (replica === replicaId) return;
+      liveness.left(replica);
+      const endpoints = Object.keys(cluster.forgetReplica(replica)).length;
+      logger.info({ event: 'replica.left', replica, endpoints }, 'replica shut down cleanly; its endpoints are no longer routed to it');
+    },
+  });
   const sweeper = setInterval(() => liveness.sweep(Date.now()), heartbeatIntervalMs);
   sweeper.unref();
   return {
+    announceLeaving: () => heartbeats.announceLeaving(),
     stop: () => {
-      stopHeartbeats();
+      heartbeats.stop();
       clearInterval(sweeper);
     },
     siblingDied: (replica) => {
+      liveness.left(replica);
       const endpoints = cluster.forgetReplica(replica);
       const count = Object.keys(endpoints).length;
       if (count > 0) connectivity.announceDisconnected(endpoints, replica);

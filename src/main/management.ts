@@ -54,7 +54,7 @@ export async function startManagement(config: KpcConfig, metrics: Metrics, statu
   const app = createManagementApp({
     health: () => healthOf(status),
     metrics: metrics.registry,
-    admin: adminToken === undefined ? undefined : { token: adminToken, sessions: () => status.registry },
+    admin: adminToken === undefined ? undefined : { token: adminToken, sessions: () => status.registry?.inspection },
     serverCertificatePem: serverCertificatePem(config),
   });
   return startManagementServer(app, config.server.port);
@@ -62,17 +62,18 @@ export async function startManagement(config: KpcConfig, metrics: Metrics, statu
 
 /** What a worker tells its primary; the names are the questions primary.ts asks. */
 function answerWorkerQuestions(metrics: Metrics, status: ServiceStatus): void {
-  const registry = (): Registry => {
+  const inspection = () => {
     if (status.registry === undefined) throw new Error('service is starting');
-    return status.registry;
+    return status.registry.inspection;
   };
   answerPrimary({
     health: () => healthOf(status),
     metrics: () => metrics.registry.getMetricsAsJSON(),
-    inspectSessions: () => registry().inspectSessions(),
-    inspectSession: (mqttClientId: string) => registry().inspectSession(mqttClientId) ?? null,
-    inspectEndpoint: (endpointId: string) => registry().inspectEndpoint(endpointId),
-    disconnectByAdmin: (mqttClientId: string) => registry().disconnectByAdmin(mqttClientId),
+    inspectSessions: () => inspection().inspectSessions(),
+    inspectSession: (mqttClientId: string) => inspection().inspectSession(mqttClientId) ?? null,
+    sessionJournal: (mqttClientId: string) => inspection().sessionJournal(mqttClientId) ?? null,
+    inspectEndpoint: (endpointId: string) => inspection().inspectEndpoint(endpointId),
+    disconnectByAdmin: (mqttClientId: string) => inspection().disconnectByAdmin(mqttClientId),
     siblingDied: (replicaId: string) => status.cluster?.siblingDied(replicaId) ?? 0,
   });
 }

@@ -127,6 +127,10 @@ function sessionsAcrossWorkers(askAll: AskAll) {
       const best = found.find((a) => a.answer.endedAt === undefined) ?? found.sort((a, b) => (b.answer.endedAt! > a.answer.endedAt! ? 1 : -1))[0];
       return best === undefined ? undefined : tagged(best);
     },
+    /** The worker that has (or had) the session answers, its journal unchanged (for `npm run replay`). */
+    async sessionJournal(mqttClientId: string) {
+      return (await askAll<unknown>('sessionJournal', [mqttClientId])).find((a) => a.answer !== null)?.answer;
+    },
     async inspectEndpoint(endpointId: string) {
       const answers = await askAll<{ heldHere: boolean; replicaId: string | null; sessions: object[] }>('inspectEndpoint', [endpointId]);
       const holder = answers.find((a) => a.answer.heldHere);

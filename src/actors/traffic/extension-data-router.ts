@@ -31,6 +31,8 @@ export interface ExtensionDataRouterDeps {
   forwardToReplica(replicaId: string, bytes: Uint8Array): void;
   logger: Logger;
   count(outcome: ExtensionDataOutcome): void;
+  /** A request was answered, `ms` after its ClientData was published. */
+  answered?(ms: number): void;
 }
 
 export class ExtensionDataRouter {
@@ -53,6 +55,7 @@ export class ExtensionDataRouter {
       const [topic, payload] = response(request.topic, data);
       request.session.deliver(topic, payload, request.qos);
       this.count('reply');
+      this.deps.answered?.(Date.now() - request.at);
       return;
     }
 

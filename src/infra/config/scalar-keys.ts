@@ -76,6 +76,15 @@ export const SCALAR_KEYS = {
   retainEndedSessions: key('kaa.kpc.inspection.retain-ended', count, 1_000),
   retainEndedForMs: key('kaa.kpc.inspection.retain-ended-for', duration('ms'), 3_600_000),
 
+  natsToken: optional('kaa.kpc.nats.token', text),
+  natsUser: optional('kaa.kpc.nats.user', text),
+  natsPassword: optional('kaa.kpc.nats.password', text),
+  natsNkeySeedFile: optional('kaa.kpc.nats.nkey-seed-file', text),
+  natsCredsFile: optional('kaa.kpc.nats.creds-file', text),
+  natsTlsCaFile: optional('kaa.kpc.nats.tls.ca-file', text),
+  natsTlsCertFile: optional('kaa.kpc.nats.tls.cert-file', text),
+  natsTlsKeyFile: optional('kaa.kpc.nats.tls.key-file', text),
+
   tektonEnabled: key('kaa.tekton.enabled', bool, false),
   tektonUrl: optional('kaa.tekton.url', httpUrl),
   tektonTimeoutMs: key('kaa.tekton.timeout', duration('ms'), 10_000),

@@ -23,6 +23,22 @@ export interface MqttConfig {
   host: string; //               kaa.kpc.transports.mqtt.host                ('0.0.0.0')
 }
 
+/** How KPC authenticates to NATS: at most one of these (NATS_URLS credentials or the kaa.kpc.nats.* keys). */
+export type NatsAuth =
+  | { kind: 'none' }
+  | { kind: 'token'; token: string } //                   kaa.kpc.nats.token, or nats://token@host
+  | { kind: 'user'; user: string; password: string } //   kaa.kpc.nats.user / .password, or nats://user:password@host
+  | { kind: 'nkey'; seedFile: string } //                 kaa.kpc.nats.nkey-seed-file
+  | { kind: 'creds'; credsFile: string }; //              kaa.kpc.nats.creds-file (JWT + NKey seed)
+
+export interface NatsClientConfig {
+  /** NATS_URLS without any credentials in them (those are in `auth`). */
+  urls: string[];
+  auth: NatsAuth;
+  /** kaa.kpc.nats.tls.ca-file / .cert-file / .key-file: a CA to trust, a client certificate and key. */
+  tls: { caFile?: string; certFile?: string; keyFile?: string };
+}
+
 export interface KpcConfig {
   service: {
     instanceName: string; //    service.instance.name        ('kpc')
@@ -33,8 +49,8 @@ export interface KpcConfig {
     port: number; //            server.port                  (8008)
     adminToken?: string; //     server.admin-token           (unset: session inspection routes off)
   };
-  /** NATS_URLS (comma-separated), default ['nats://localhost:4222']. */
-  natsUrls: string[];
+  /** NATS_URLS (comma-separated, default nats://localhost:4222) and the kaa.kpc.nats.* keys. */
+  nats: NatsClientConfig;
   kpc: {
     mqtt: MqttConfig;
     authentication: {
@@ -66,4 +82,6 @@ export interface KpcConfig {
     timeoutMs: number; // kaa.tekton.timeout (10 s)
   };
   logLevel: string; //    logging.level ('info'); LOG_LEVEL overrides too
+  /** Problems worth a warning line at start that do not stop it (an unknown KAA_ variable, ...). */
+  warnings: string[];
 }

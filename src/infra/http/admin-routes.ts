@@ -2,16 +2,13 @@
 // `Authorization: Bearer <token>`. Without the setting these routes do not exist at all.
 import { timingSafeEqual } from 'node:crypto';
 import type { Hono } from 'hono';
+import type { SessionInspection } from '../../actors/ports.js';
 
-type MaybeAsync<T> = T | Promise<T>;
+/** The inspection port, answered synchronously in a single process or asynchronously by a primary asking its workers. */
+export type SessionInspector = {
+  [K in keyof SessionInspection]: (...args: Parameters<SessionInspection[K]>) => ReturnType<SessionInspection[K]> | Promise<ReturnType<SessionInspection[K]>>;
+};
 
-/** Answers synchronously in a single process; a primary asks its workers (asynchronously). */
-export interface SessionInspector {
-  inspectSessions(): MaybeAsync<unknown>;
-  inspectSession(mqttClientId: string): MaybeAsync<unknown | undefined>;
-  inspectEndpoint(endpointId: string): MaybeAsync<unknown>;
-  disconnectByAdmin(mqttClientId: string): MaybeAsync<boolean>;
-}
 
 /** `sessions()` is undefined until the actor system has started (the HTTP server starts first). */
 export function addAdminRoutes(app: Hono, adminToken: string, sessions: () => SessionInspector | undefined): void {
@@ -37,6 +34,14 @@ export function addAdminRoutes(app: Hono, adminToken: string, sessions: () => Se
   app.get('/sessions/:clientId', async (c) => {
     const session = await inspector().inspectSession(c.req.param('clientId'));
     return session === undefined ? c.json({ error: 'no such session, live or recently ended' }, 404) : c.json(session);
+  });
+
+  app.get('/sessions/:clientId/journal', async (c) => {
+    const journal = await inspector().sessionJournal(c.req.param('clientId'));
+    if (journal === undefined) return c.json({ error: 'no such session, live or recently ended' }, 404);
+    // A download: `npm run replay -- <file>` replays it through the charts.
+    const file = `${c.req.param('clientId').replace(/[^\w.-]/g, '_')}.journal.json`;
+    return c.json(journal, 200, { 'Content-Disposition': `attachment; filename="${file}"` });
   });
 
   app.delete('/sessions/:clientId', async (c) =>

@@ -16,6 +16,7 @@ export class AedesConnection implements MqttConnection {
     private readonly maxOutboundBytes: number,
     /** The socket's peer: for a WebSocket the stream aedes reads has none of its own. */
     readonly remoteAddress: string | undefined,
+    private readonly onSlowConsumer: () => void = () => {},
   ) {
     this.connack = connack;
   }
@@ -34,6 +35,7 @@ export class AedesConnection implements MqttConnection {
     // A client that stops reading would make Node buffer for it without bound: cut it instead.
     if ((this.client.conn as Duplex).writableLength > this.maxOutboundBytes) {
       this.logger.warn({ event: 'connection.slow-consumer', mqttClientId: this.client.id }, 'client does not read; disconnecting it');
+      this.onSlowConsumer();
       this.client.close();
       return;
     }

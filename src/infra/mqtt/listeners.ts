@@ -9,6 +9,7 @@ import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Transport } from '../../actors/ports.js';
 import type { MqttConfig, TlsListenerConfig } from '../config/types.js';
+import { ListenError } from '../listen-error.js';
 import type { MqttBroker } from './mqtt-broker.js';
 
 /** A burst of connects overflows the default backlog of 511 and stalls on SYN retransmits. */
@@ -35,9 +36,7 @@ class ServerListener implements Listener {
 
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', (error) =>
-        reject(new Error(`${this.name} listener cannot listen on ${this.address.host}:${this.address.port}: ${error.message}`)),
-      );
+      this.server.once('error', (error) => reject(new ListenError(this.name, `${this.address.host}:${this.address.port}`, error)));
       this.server.listen({ host: this.address.host, port: this.address.port, backlog: LISTEN_BACKLOG }, () => resolve());
     });
   }

@@ -22,6 +22,7 @@ import { NatsLink } from './infra/nats/connection.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
 import { wireClusterTraffic } from './wiring/cluster-traffic.js';
+import { listenerEvents } from './wiring/listener-events.js';
 import { startManagement, type ServiceStatus } from './wiring/management.js';
 import { openRoutingSource } from './wiring/routing-source.js';
 
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
       logger,
       onActorFailed: () => metrics.failedActors.inc(),
       retainEnded: { count: config.kpc.inspection.retainEnded, forMs: config.kpc.inspection.retainEndedForMs },
+      drainPace: { ratePerSecond: config.service.drainRate, windowMs: config.service.gracefulShutdownMs / 2 },
     },
     {
       announceReady: () => logger.info({ event: 'service.ready', listeners: status.listeners.map((l) => l.name) }, 'KPC is ready'),
@@ -125,7 +127,7 @@ async function main(): Promise<void> {
 
   const { mqtt } = config.kpc;
   broker = await MqttBroker.create({ id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes }, registry, logger);
-  status.listeners.push(...createListeners(mqtt, broker));
+  status.listeners.push(...createListeners(mqtt, broker, listenerEvents(metrics, logger)));
   const stopClusterTraffic = wireClusterTraffic(link, config, registry, requests, metrics, logger);
   ecap.start();
   await link.connection.flush(); // every subscription is registered before the first client arrives

@@ -20,8 +20,21 @@ export class Metrics {
   readonly failedActors = this.counter('kpc_session_actor_failures_total', 'Session actors that threw and were discarded');
   readonly publishesByQos = [0, 1, 2].map((qos) => this.publishes.labels(String(qos)));
 
+  // The MQTT listeners' front doors and TLS certificates (listener: mqtt-tcp, mqtt-tls, mqtt-ws).
+  readonly rateLimited = this.counter('kpc_connections_rate_limited_total', 'New connections closed at accept by max-connection-rate', ['listener']);
+  readonly proxyHeaderRejected = this.counter('kpc_proxy_protocol_rejected_total', 'Connections closed for a missing, invalid or late PROXY protocol header', ['listener']);
+  readonly tlsReloads = this.counter('kpc_tls_reloads_total', 'TLS certificate files re-read after a change, by outcome (reloaded, failed)', ['listener', 'outcome']);
+  readonly tlsReloadFailing = this.gauge('kpc_tls_reload_failing', '1 while the TLS files on disk do not load and the previous certificate is still served', ['listener']);
+  readonly tlsCertificateExpiry = this.gauge('kpc_tls_certificate_expiry_timestamp_seconds', 'End of validity (Unix time) of the TLS server certificate being served', ['listener']);
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'kpc_' });
+    // Series that exist from the start, so that rate() and alerts see the first increments.
+    for (const listener of ['mqtt-tcp', 'mqtt-tls', 'mqtt-ws']) {
+      this.rateLimited.inc({ listener }, 0);
+      this.proxyHeaderRejected.inc({ listener }, 0);
+    }
+    for (const outcome of ['reloaded', 'failed']) this.tlsReloads.inc({ listener: 'mqtt-tls', outcome }, 0);
   }
 
   /** Gauges read their value when scraped, from whoever owns the number. */
@@ -52,6 +65,10 @@ export class Metrics {
 
   private counter<L extends string>(name: string, help: string, labelNames: L[] = []): Counter<L> {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private gauge<L extends string>(name: string, help: string, labelNames: L[] = []): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
   }
 
   private sampled(name: string, help: string, read: () => number): void {

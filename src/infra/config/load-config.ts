@@ -44,12 +44,12 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
   requireWhen(v.tektonEnabled, k.tektonEnabled.path, { [k.tektonUrl.path]: v.tektonUrl });
 
   return {
-    service: { instanceName: v.instanceName, replicaId: v.replicaId, gracefulShutdownMs: v.gracefulShutdownMs },
+    service: { instanceName: v.instanceName, replicaId: v.replicaId, gracefulShutdownMs: v.gracefulShutdownMs, drainRate: v.drainRate },
     server: { port: v.serverPort, adminToken: v.adminToken },
     natsUrls: v.natsUrls,
     kpc: {
       mqtt: {
-        tcp: { enabled: v.tcpEnabled, port: v.tcpPort },
+        tcp: { enabled: v.tcpEnabled, port: v.tcpPort, proxyProtocol: v.tcpProxyProtocol },
         tls: {
           enabled: v.tlsEnabled,
           port: v.tlsPort,
@@ -57,11 +57,13 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
           keyFile: v.tlsKeyFile,
           caFile: v.tlsCaFile,
           clientAuth: v.tlsClientAuth,
+          proxyProtocol: v.tlsProxyProtocol,
         },
-        ws: { enabled: v.wsEnabled, port: v.wsPort, path: v.wsPath },
+        ws: { enabled: v.wsEnabled, port: v.wsPort, path: v.wsPath, proxyProtocol: v.wsProxyProtocol },
         connectTimeoutMs: v.connectTimeoutMs,
         maxPacketBytes: v.maxPacketBytes,
         maxConnections: v.maxConnections,
+        maxConnectionRate: v.maxConnectionRate,
         maxOutboundBytes: v.maxOutboundBytes,
         host: v.host,
       },

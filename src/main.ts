@@ -126,6 +126,7 @@ async function main(): Promise<void> {
   });
 
   const { mqtt } = config.kpc;
+  metrics.connectionLimit.set(mqtt.maxConnections);
   broker = await MqttBroker.create({ id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes }, registry, logger);
   status.listeners.push(...createListeners(mqtt, broker, listenerEvents(metrics, logger)));
   const stopClusterTraffic = wireClusterTraffic(link, config, registry, requests, metrics, logger);

@@ -25,6 +25,7 @@ export class Metrics {
   readonly proxyHeaderRejected = this.counter('kpc_proxy_protocol_rejected_total', 'Connections closed for a missing, invalid or late PROXY protocol header', ['listener']);
   readonly tlsReloads = this.counter('kpc_tls_reloads_total', 'TLS certificate files re-read after a change, by outcome (reloaded, failed)', ['listener', 'outcome']);
   readonly tlsReloadFailing = this.gauge('kpc_tls_reload_failing', '1 while the TLS files on disk do not load and the previous certificate is still served', ['listener']);
+  readonly connectionLimit = this.gauge('kpc_connections_limit', 'kaa.kpc.transports.mqtt.max-connections: past it, CONNECT gets CONNACK 3');
   readonly tlsCertificateExpiry = this.gauge('kpc_tls_certificate_expiry_timestamp_seconds', 'End of validity (Unix time) of the TLS server certificate being served', ['listener']);
 
   constructor() {

@@ -71,6 +71,16 @@ function secretVolume(dir: string, certificate: ServerCertificate) {
   return { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), caFile: join(dir, 'ca.crt'), publish };
 }
 
+/** Plain files in `dir`, written in place by the tests. */
+function plainFiles(dir: string, certificate: ServerCertificate) {
+  mkdirSync(dir);
+  const files = { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key'), caFile: join(dir, 'ca.crt') };
+  writeFileSync(files.certFile, certificate.cert);
+  writeFileSync(files.keyFile, certificate.key);
+  writeFileSync(files.caFile, pki.trustedCa);
+  return files;
+}
+
 async function startTlsKpc(files: { certFile: string; keyFile: string; caFile: string }): Promise<{ kpc: KpcHandle; port: number }> {
   const port = await getFreePort();
   const tls = { ...tlsListener(pki, port, 'none'), 'cert-file': files.certFile, 'key-file': files.keyFile, 'ca-file': files.caFile };
@@ -120,12 +130,7 @@ describe('TLS certificate rotation', () => {
     const first = await pki.issueServerCertificate('rotation-b1');
     const second = await pki.issueServerCertificate('rotation-b2');
     const third = await pki.issueServerCertificate('rotation-b3');
-    const dir = join(pki.dir, 'plain-files');
-    mkdirSync(dir);
-    const files = { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key'), caFile: join(dir, 'ca.crt') };
-    writeFileSync(files.certFile, first.cert);
-    writeFileSync(files.keyFile, first.key);
-    writeFileSync(files.caFile, pki.trustedCa);
+    const files = plainFiles(join(pki.dir, 'plain-files'), first);
     const { kpc, port } = await startTlsKpc(files);
     const device = await connectedClient(port);
     try {
@@ -157,12 +162,7 @@ describe('TLS certificate rotation', () => {
 
   it('a half-written certificate is refused naming the file, and the old certificate stays', async () => {
     const first = await pki.issueServerCertificate('rotation-c1');
-    const dir = join(pki.dir, 'half-written');
-    mkdirSync(dir);
-    const files = { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key'), caFile: join(dir, 'ca.crt') };
-    writeFileSync(files.certFile, first.cert);
-    writeFileSync(files.keyFile, first.key);
-    writeFileSync(files.caFile, pki.trustedCa);
+    const files = plainFiles(join(pki.dir, 'half-written'), first);
     const { kpc, port } = await startTlsKpc(files);
     writeFileSync(files.certFile, first.cert.slice(0, first.cert.length / 2));
     const line = await reloadFailure(kpc, 0);

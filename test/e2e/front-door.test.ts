@@ -68,6 +68,17 @@ async function connackOver(connection: RawMqttConnection, clientId: string): Pro
   return (await connection.waitForPacket('connack')).returnCode ?? -1;
 }
 
+/** CONNECT over `connection` is accepted and /sessions shows the client at `address`; closes it. */
+async function expectSessionFrom(connection: RawMqttConnection, address: string | RegExp): Promise<void> {
+  const clientId = uniqueId('pp');
+  try {
+    expect(await connackOver(connection, clientId)).toBe(0);
+    expect(await inspectedAddress(proxied, clientId)).toMatch(address);
+  } finally {
+    connection.destroy();
+  }
+}
+
 beforeAll(async () => {
   pki = await createTestPki();
   stack = await startStack();
@@ -91,14 +102,7 @@ afterAll(async () => {
 
 describe('PROXY protocol', () => {
   it('v1 on TCP: the session shows the address the header names', async () => {
-    const connection = new RawMqttConnection(await socketWithHeader(proxied.mqttPort, proxyV1('192.0.2.10', 40001)));
-    const clientId = uniqueId('pp1');
-    try {
-      expect(await connackOver(connection, clientId)).toBe(0);
-      expect(await inspectedAddress(proxied, clientId)).toBe('192.0.2.10');
-    } finally {
-      connection.destroy();
-    }
+    await expectSessionFrom(new RawMqttConnection(await socketWithHeader(proxied.mqttPort, proxyV1('192.0.2.10', 40001))), /^192\.0\.2\.10$/);
   });
 
   it('v2 on TCP, header and CONNECT in one write: the session shows the address the header names', async () => {
@@ -114,28 +118,14 @@ describe('PROXY protocol', () => {
   });
 
   it('v2 LOCAL (the balancer itself): the socket address is kept', async () => {
-    const connection = new RawMqttConnection(await socketWithHeader(proxied.mqttPort, proxyV2('203.0.113.1', 1, 'LOCAL')));
-    const clientId = uniqueId('pplocal');
-    try {
-      expect(await connackOver(connection, clientId)).toBe(0);
-      expect(await inspectedAddress(proxied, clientId)).toMatch(/127\.0\.0\.1$/);
-    } finally {
-      connection.destroy();
-    }
+    await expectSessionFrom(new RawMqttConnection(await socketWithHeader(proxied.mqttPort, proxyV2('203.0.113.1', 1, 'LOCAL'))), /127\.0\.0\.1$/);
   });
 
   it('v2 on TLS: the header precedes the handshake', async () => {
     const raw = await socketWithHeader(tlsPort, proxyV2('198.51.100.8', 40003));
     const tlsSocket = tlsConnect({ socket: raw, ...tlsClientOptions(pki) });
     await new Promise((resolve, reject) => tlsSocket.once('secureConnect', resolve).once('error', reject));
-    const connection = new RawMqttConnection(tlsSocket);
-    const clientId = uniqueId('pptls');
-    try {
-      expect(await connackOver(connection, clientId)).toBe(0);
-      expect(await inspectedAddress(proxied, clientId)).toBe('198.51.100.8');
-    } finally {
-      connection.destroy();
-    }
+    await expectSessionFrom(new RawMqttConnection(tlsSocket), /^198\.51\.100\.8$/);
   });
 
   it('v1 on WebSocket: the header precedes the HTTP upgrade', async () => {

@@ -165,6 +165,11 @@ describe('PROXY protocol', () => {
     );
   });
 
+  it('WebSocket: an HTTP upgrade that stalls after the header is closed after connect-timeout', async () => {
+    const connection = new RawMqttConnection(await socketWithHeader(wsPort, Buffer.concat([proxyV1('192.0.2.45', 40005), Buffer.from('GET /ws HTTP/1.1\r\nHost: kpc\r\n')])));
+    await connection.waitForClose(5_000, 'the stalled upgrade closed after the 1 s connect-timeout');
+  });
+
   it('closes a connection that sends no complete header within connect-timeout, counted', async () => {
     const before = await metricValue(proxied, 'kpc_proxy_protocol_rejected_total', { listener: 'mqtt-tcp' });
     const connection = new RawMqttConnection(await socketWithHeader(proxied.mqttPort, Buffer.from('PROXY TCP4 ')));

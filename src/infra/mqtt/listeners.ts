@@ -118,6 +118,10 @@ export function createListeners(mqtt: MqttConfig, broker: MqttBroker, events: Li
     // Node's HTTP server reads the socket's handle directly and would never see bytes already read
     // into JavaScript: those after a PROXY header are given to its 'data' listener instead.
     const server = frontDoor('mqtt-ws', mqtt.ws.proxyProtocol, (socket, bytesAfterHeader) => {
+      // The HTTP server never listens itself, so its own header timeouts never run: a stalled
+      // upgrade is cut after connect-timeout, like a stalled TLS handshake (ws clears the socket
+      // timeout once upgraded; aedes's connect-timeout takes over from there).
+      socket.setTimeout(mqtt.connectTimeoutMs, () => socket.destroy());
       httpServer.emit('connection', socket);
       if (bytesAfterHeader.length > 0) socket.emit('data', bytesAfterHeader);
       socket.resume();

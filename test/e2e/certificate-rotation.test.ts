@@ -11,11 +11,12 @@ import { connect as tlsConnect } from 'node:tls';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, type CertificateFiles, type TestPki } from '../support/certificates.js';
-import { APP_VERSION, DEVICE, ECHO, Inbox, kpTopic, metricValue, request, startStack, uniqueId, waitUntil, type Stack } from '../support/kp-harness.js';
+import { APP_VERSION, DEVICE, ECHO, Inbox, kpTopic, metricValue, request, startStack, uniqueId, type Stack } from '../support/kp-harness.js';
 import type { KpcHandle } from '../support/kpc-process.js';
 import { connectClient } from '../support/mqtt-client.js';
 import { getFreePort } from '../support/nats-server.js';
 import { mqttTlsOptions, mqttTransportConfig, tlsClientOptions, tlsListener, tlsUrl } from '../support/transports.js';
+import { waitUntil } from '../support/waiting.js';
 
 let pki: TestPki;
 let stack: Stack;
@@ -34,7 +35,7 @@ function servedSerial(port: number): Promise<string> {
 }
 
 function waitForServedSerial(port: number, serialNumber: string): Promise<true> {
-  return waitUntil(`a new TLS handshake presenting certificate ${serialNumber}`, async () => (await servedSerial(port)) === serialNumber || undefined, 10_000, 50);
+  return waitUntil(async () => (await servedSerial(port)) === serialNumber || undefined, `a new TLS handshake presenting certificate ${serialNumber}`, { intervalMs: 50 });
 }
 
 /** A TLS client speaking for a fresh token, and a check that a request still gets its answer. */
@@ -89,7 +90,7 @@ async function startTlsKpc(files: { certFile: string; keyFile: string; caFile: s
 
 /** The first `tls.reload-failed` log line after the first `mark` lines. */
 function reloadFailure(kpc: KpcHandle, mark: number): Promise<string> {
-  return waitUntil('a tls.reload-failed log line', () => kpc.logs.slice(mark).find((line) => line.includes('tls.reload-failed')), 10_000);
+  return waitUntil(() => kpc.logs.slice(mark).find((line) => line.includes('tls.reload-failed')), 'a tls.reload-failed log line');
 }
 
 const reloads = (kpc: KpcHandle, outcome: 'reloaded' | 'failed') => metricValue(kpc, 'kpc_tls_reloads_total', { listener: 'mqtt-tls', outcome });

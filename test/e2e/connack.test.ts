@@ -1,4 +1,4 @@
-// SPEC §3: every row of the CONNACK table, against the built KPC with a real nats-server, the dev
+// Every row of the CONNACK table (README), against the built KPC with a real nats-server, the dev
 // ECAP provider and real MQTT clients. MQTT 3.1 must work as well as 3.1.1.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Msg } from 'nats';
@@ -18,9 +18,9 @@ import {
   request,
   startStack,
   uniqueId,
-  waitUntil,
   type Stack,
 } from '../support/kp-harness.js';
+import { waitUntil } from '../support/waiting.js';
 
 const VALID_CODES = [0, 1, 2, 3, 4, 5];
 
@@ -29,7 +29,7 @@ function codeFor(kpc: KpcHandle, credentials: { username?: string; password?: st
   return connackCode(kpc.mqttUrl, { clientId: uniqueId('connack'), ...credentials, ...extra });
 }
 
-describe('CONNACK mapping (SPEC §3)', () => {
+describe('CONNACK mapping', () => {
   let stack: Stack;
 
   beforeAll(async () => {
@@ -200,13 +200,13 @@ describe('CONNACK mapping (SPEC §3)', () => {
       } finally {
         await first.endAsync();
       }
-      await waitUntil('kpc_connections_open to drop to 0', async () => (await metricValue(kpc, 'kpc_connections_open')) === 0);
+      await waitUntil(async () => (await metricValue(kpc, 'kpc_connections_open')) === 0, 'kpc_connections_open to drop to 0');
       expect(await codeFor(kpc, DEVICE)).toBe(0);
     });
   });
 });
 
-describe('CONNACK while NATS is down (SPEC §3)', () => {
+describe('CONNACK while NATS is down', () => {
   let stack: Stack;
 
   beforeAll(async () => {
@@ -223,7 +223,7 @@ describe('CONNACK while NATS is down (SPEC §3)', () => {
     expect(await codeFor(stack.kpc, DEVICE)).toBe(0); // the same CONNECT works while NATS is up
 
     await stack.nats.stop();
-    await waitUntil('KPC to report NATS down on /health', async () => (await fetch(`${stack.kpc.httpUrl}/health`)).status === 500);
+    await waitUntil(async () => (await fetch(`${stack.kpc.httpUrl}/health`)).status === 500, 'KPC to report NATS down on /health');
 
     const codes = [
       await codeFor(stack.kpc, DEVICE),

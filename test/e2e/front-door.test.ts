@@ -7,13 +7,14 @@ import { connect as tlsConnect } from 'node:tls';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SessionDetails } from '../../src/actors/session-inspection.js';
+import type { SessionDetails } from '../../src/actors/registry/session-inspection.js';
 import { createTestPki, type TestPki } from '../support/certificates.js';
-import { DEVICE, metricValue, startStack, uniqueId, waitUntil, type Stack } from '../support/kp-harness.js';
+import { DEVICE, metricValue, startStack, uniqueId, type Stack } from '../support/kp-harness.js';
 import type { KpcHandle } from '../support/kpc-process.js';
 import { getFreePort } from '../support/nats-server.js';
 import { connectPacket, RawMqttConnection } from '../support/raw-mqtt.js';
 import { mqttTransportConfig, tlsClientOptions, tlsListener, wsListener } from '../support/transports.js';
+import { waitUntil } from '../support/waiting.js';
 
 const ADMIN_TOKEN = 'front-door-admin';
 const RATE = 5;
@@ -160,8 +161,9 @@ describe('PROXY protocol', () => {
     connection.send(connectPacket());
     await connection.waitForClose();
     expect(connection.packets).toEqual([]);
-    await waitUntil('the rejection counted', async () =>
-      (await metricValue(proxied, 'kpc_proxy_protocol_rejected_total', { listener: 'mqtt-tcp' })) === before + 1,
+    await waitUntil(
+      async () => (await metricValue(proxied, 'kpc_proxy_protocol_rejected_total', { listener: 'mqtt-tcp' })) === before + 1,
+      'the rejection counted',
     );
   });
 

@@ -1,4 +1,4 @@
-// SPEC §4 (KPC's own 1/KP errors) and §5 (endpoint identification): error topics and payloads,
+// KPC's own 1/KP errors and endpoint identification (16/ECAP tokens): error topics and payloads,
 // acknowledgement of bad publishes, silence without a request id, the negative cache, one token
 // request per session, and in-order delivery of messages held during identification.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -15,9 +15,9 @@ import {
   request,
   startStack,
   uniqueId,
-  waitUntil,
   type Stack,
 } from '../support/kp-harness.js';
+import { waitUntil } from '../support/waiting.js';
 
 const INVALID = { statusCode: 400, reasonPhrase: 'Invalid 1/KP resource path' };
 const UNAVAILABLE = { statusCode: 503, reasonPhrase: 'Service unavailable' };
@@ -64,7 +64,7 @@ async function expectWorks(inbox: Inbox, token = 'token-1') {
   expect(response.payload.toString()).toBe('ok');
 }
 
-describe("KPC's own 1/KP errors (SPEC §4)", () => {
+describe("KPC's own 1/KP errors", () => {
   it.each([
     ['not under kp1/', 'kp2/demo_application_v1/echo/token-1/hello/11'],
     ['not under kp1/ (other root)', 'foo/bar/12'],
@@ -174,7 +174,7 @@ describe("KPC's own 1/KP errors (SPEC §4)", () => {
   });
 });
 
-describe('endpoint identification (SPEC §5)', () => {
+describe('endpoint identification', () => {
   it.each([
     ['unknown', () => uniqueId('unknown'), { statusCode: 404, reasonPhrase: 'Unknown token' }],
     [
@@ -208,7 +208,7 @@ describe('endpoint identification (SPEC §5)', () => {
       // 20 QoS 1 publishes back to back, none awaited before the next is sent.
       const acks = Array.from({ length: 20 }, (_, i) => client.publishAsync(kpTopic(APP_VERSION, ECHO, token, 'seq', i), String(i), { qos: 1 }));
       await Promise.all(acks);
-      await waitUntil('20 ClientData for the new endpoint', () => ofEndpoint().length >= 20);
+      await waitUntil(() => ofEndpoint().length >= 20, '20 ClientData for the new endpoint');
       expect(ofEndpoint().map((data) => data.payload.toString())).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
       expect(ofEndpoint().map((data) => data.requestId)).toEqual(Array.from({ length: 20 }, (_, i) => i));
       expect(stack.provider.tokenRequestCounts.get(token)).toBe(1);

@@ -1,4 +1,4 @@
-// SPEC §6 and §7: client → extension (ClientData) and extension → client (replies and pushes),
+// 4/ESP and 9/ELCE: client → extension (ClientData) and extension → client (replies and pushes),
 // isolation between clients, SUBSCRIBE grants, 9/ELCE connectivity events, and ExtensionData
 // that cannot be delivered.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -21,9 +21,9 @@ import {
   startStack,
   subackCode,
   uniqueId,
-  waitUntil,
   type Stack,
 } from '../support/kp-harness.js';
+import { waitUntil } from '../support/waiting.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -58,9 +58,8 @@ async function withClients(users: User[], body: (...inboxes: Inbox[]) => Promise
 /** The ClientData an extension received with this exact payload. */
 function receivedWith(extension: Stack['echo'], payload: Buffer | string): Promise<ClientData> {
   const bytes = Buffer.from(payload);
-  return waitUntil(`ClientData with payload ${JSON.stringify(bytes.toString())}`, () =>
-    extension.received.find((data) => data.payload.equals(bytes)),
-  );
+  return waitUntil(() =>
+    extension.received.find((data) => data.payload.equals(bytes)), `ClientData with payload ${JSON.stringify(bytes.toString())}`);
 }
 
 /** Identifies `token` in the client's session with one round trip. */
@@ -70,7 +69,7 @@ async function identify(inbox: Inbox, token: string): Promise<void> {
   expect(reply.topic).toBe(`${topic}/status`);
 }
 
-describe('request and reply (SPEC §6)', () => {
+describe('request and reply', () => {
   it.each([0, 1] as const)('QoS %i: reply on <topic>/status at the request QoS, payload bytes unchanged', async (qos) => {
     await withClients([DEVICE], async (inbox) => {
       const payload = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.from(uniqueId('binary'))]);
@@ -180,7 +179,7 @@ describe('request and reply (SPEC §6)', () => {
   });
 });
 
-describe('pushes (SPEC §6 rule 2)', () => {
+describe('pushes', () => {
   it.each([
     ['with a request id', 77, '/cmd/77/status'],
     ['without a request id', null, '/cmd/status'],
@@ -220,7 +219,7 @@ describe('pushes (SPEC §6 rule 2)', () => {
   });
 });
 
-describe('isolation between clients (SPEC §1, §6)', () => {
+describe('isolation between clients', () => {
   it("A and B each get only their own replies and pushes; a kp1/# subscriber sees nobody else's traffic", async () => {
     await withClients([DEVICE, GATEWAY, DEVICE], async (a, b, watcher) => {
       const tokenA = stack.newToken('a');
@@ -253,7 +252,7 @@ describe('isolation between clients (SPEC §1, §6)', () => {
   });
 });
 
-describe('SUBSCRIBE grants (SPEC §6)', () => {
+describe('SUBSCRIBE grants', () => {
   it.each(['#', 'foo/bar', '$SYS/#', '+/demo_application_v1/#', 'kp2/#'])('%s → SUBACK 0x80', async (filter) => {
     await withClients([DEVICE], async (inbox) => {
       expect(await subackCode(inbox.client, filter, 1)).toBe(0x80);
@@ -272,7 +271,7 @@ describe('SUBSCRIBE grants (SPEC §6)', () => {
   });
 });
 
-describe('9/ELCE connectivity events (SPEC §7)', () => {
+describe('9/ELCE connectivity events', () => {
   it('the first valid token announces connected once; the disconnect announces all the endpoints once', async () => {
     const events = await NatsRecorder.start(stack.nc, subjects.connectivityEvents, (subject, data): ConnectivityEvent =>
       subject.endsWith('.disconnected') ? codecs.endpointDisconnected.decode(data) : codecs.endpointConnected.decode(data),
@@ -339,7 +338,7 @@ describe('9/ELCE connectivity events (SPEC §7)', () => {
   });
 });
 
-describe('ExtensionData that cannot be delivered (SPEC §6 rule 4)', () => {
+describe('ExtensionData that cannot be delivered', () => {
   const count = (outcome: string) => metricValue(stack.kpc, 'kpc_extension_data_total', { outcome });
 
   it('undecodable ExtensionData on both subjects is dropped and counted; KPC keeps working', async () => {
@@ -349,7 +348,7 @@ describe('ExtensionData that cannot be delivered (SPEC §6 rule 4)', () => {
     stack.nc.publish(subjects.replicaExtensionData(stack.kpc.replicaId), garbage);
     stack.nc.publish(subjects.replicaExtensionData(stack.kpc.replicaId), Buffer.alloc(0));
     await stack.nc.flush();
-    await waitUntil('three undecodable ExtensionData counted', async () => (await count('undecodable')) >= before + 3);
+    await waitUntil(async () => (await count('undecodable')) >= before + 3, 'three undecodable ExtensionData counted');
     expect(await count('undecodable')).toBe(before + 3);
 
     await withClients([DEVICE], async (inbox) => {
@@ -364,7 +363,7 @@ describe('ExtensionData that cannot be delivered (SPEC §6 rule 4)', () => {
       await identify(inbox, token);
       const before = await count('endpoint-offline');
       await stack.echo.push({ endpointId: uniqueId('nobody'), appVersionName: APP_VERSION, resourcePath: '/lost', payload: Buffer.from('lost') });
-      await waitUntil('the offline push counted', async () => (await count('endpoint-offline')) >= before + 1);
+      await waitUntil(async () => (await count('endpoint-offline')) >= before + 1, 'the offline push counted');
       expect(await count('endpoint-offline')).toBe(before + 1);
 
       const topic = kpTopic(APP_VERSION, ECHO, token, 'after-offline', 61);
@@ -380,9 +379,8 @@ describe('ExtensionData that cannot be delivered (SPEC §6 rule 4)', () => {
     const client = await connectAs(kpc, DEVICE);
     try {
       await client.publishAsync(kpTopic(APP_VERSION, 'unserved', 'data', 1), 'anyone?', { qos: 1 });
-      await waitUntil('the no-responders status counted', async () =>
-        (await metricValue(kpc, 'kpc_extension_data_total', { outcome: 'no-responders' })) >= 1,
-      );
+      await waitUntil(async () =>
+        (await metricValue(kpc, 'kpc_extension_data_total', { outcome: 'no-responders' })) >= 1, 'the no-responders status counted');
       expect(await metricValue(kpc, 'kpc_extension_data_total', { outcome: 'undecodable' })).toBe(0);
       expect(kpc.logs.filter((line) => line.includes('undecodable ExtensionData'))).toEqual([]);
     } finally {

@@ -1,7 +1,7 @@
 // The connection-rate token bucket, the paced shutdown drain and the log throttle, on clocks the
 // tests move by hand.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { PacedDrain } from '../../src/actors/paced-drain.js';
+import { PacedDrain } from '../../src/actors/registry/paced-drain.js';
 import { ConnectionRateLimit } from '../../src/infra/mqtt/connection-rate-limit.js';
 import { LogThrottle } from '../../src/infra/throttled-log.js';
 

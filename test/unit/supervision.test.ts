@@ -3,12 +3,12 @@
 // the ports (MQTT connection, credential provider, forwarder, ELCE announcer).
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { AuthenticationGate } from '../../src/actors/authentication-gate.js';
-import { Journal } from '../../src/actors/journal.js';
+import { AuthenticationGate } from '../../src/actors/session/authentication-gate.js';
+import { Journal } from '../../src/actors/session/journal.js';
 import type { ConnectRequest, MqttConnection, MqttSession } from '../../src/actors/ports.js';
-import { Registry } from '../../src/actors/registry.js';
-import type { SessionHub } from '../../src/actors/session-hub.js';
-import { RoutingTable } from '../../src/protocol/routing.js';
+import { Registry } from '../../src/actors/registry/registry.js';
+import type { SessionHub } from '../../src/actors/session/client-session.js';
+import { RoutingTable } from '../../src/actors/traffic/routing.js';
 
 class RecordingConnection implements MqttConnection {
   readonly remoteAddress = '127.0.0.1';
@@ -40,7 +40,7 @@ function startRegistry() {
     connectivity: { announceConnected: () => {}, announceDisconnected: () => {} },
     counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
     logger: pino({ level: 'silent' }),
-    newJournal: (machine) => new Journal(16, machine),
+    newJournal: (machine, actorId) => new Journal(16, machine, actorId),
   };
   const registry = new Registry(hub, {
     replicaId: 'r1', gracefulShutdownMs: 1000, maxConnections: 10, natsConnected: () => true,

@@ -1,6 +1,6 @@
-// The three MQTT transports of SPEC §2, all feeding one protocol engine: plain TCP, TLS (with
-// optional client certificates) and WebSocket. Each listens through a front door (rate limit,
-// PROXY protocol; front-door.ts) that hands admitted sockets on. Each client stream passes the
+// The three MQTT transports, all feeding one protocol engine: plain TCP, TLS (with optional
+// client certificates) and WebSocket. Each listens through a front door (rate limit, PROXY
+// protocol; front-door.ts) that hands admitted sockets on. Each client stream passes the
 // packet-size guard and gets TCP_NODELAY (without it QoS 1 round trips sit at ~40 ms: Nagle +
 // delayed ACK). The TLS listener re-reads its certificate files when they change.
 import { createServer as createHttpServer } from 'node:http';

@@ -2,14 +2,14 @@
 // - at most `maxInFlight` ECAP client validations per transport; past it CONNACK 3 at once, so no
 //   queue grows anywhere;
 // - a username/password the provider just refused is refused again from memory (by hash) for the
-//   negative-cache period, without asking the provider;
+//   negative-cache period, without asking the provider — only answers the client session chart
+//   treats as refusals (its isCredentialRefusal); a 429 or a 5xx is asked again next time;
 // - identical credentials arriving while they are being validated share that one validation.
 import { createHash } from 'node:crypto';
-import type { Transport } from '../machines/client-session.machine.js';
-import type { ClientCredentialResponse } from '../infra/nats/codecs.js';
-import type { EcapOutcome } from '../infra/nats/ecap-client.js';
+import { isCredentialRefusal, type Transport } from '../../machines/client-session.machine.js';
+import type { ClientCredentialVerdict, ValidationOutcome } from '../ports.js';
 
-type Validation = Promise<EcapOutcome<ClientCredentialResponse>>;
+type Validation = Promise<ValidationOutcome<ClientCredentialVerdict>>;
 
 export class AuthenticationGate {
   private readonly inFlight = new Map<Transport, number>();
@@ -21,12 +21,13 @@ export class AuthenticationGate {
     private readonly negativeCacheMs: number,
   ) {}
 
-  /** Takes a validation slot for this transport, or returns false when all are taken. */
-  tryAcquire(transport: Transport): boolean {
-    const current = this.inFlight.get(transport) ?? 0;
-    if (current >= this.maxInFlight) return false;
-    this.inFlight.set(transport, current + 1);
-    return true;
+  /** Whether a validation slot of this transport is free; the client session chart decides whether to take it. */
+  hasFreeSlot(transport: Transport): boolean {
+    return (this.inFlight.get(transport) ?? 0) < this.maxInFlight;
+  }
+
+  take(transport: Transport): void {
+    this.inFlight.set(transport, (this.inFlight.get(transport) ?? 0) + 1);
   }
 
   release(transport: Transport): void {
@@ -42,8 +43,7 @@ export class AuthenticationGate {
 
     const validation = ask().then((outcome) => {
       if (this.validating.get(key) === validation) this.validating.delete(key);
-      const statusCode = outcome.ok ? outcome.reply.statusCode : 0;
-      if (statusCode >= 400 && statusCode < 500) this.rememberRefusal(key, statusCode, Date.now());
+      if (outcome.ok && isCredentialRefusal(outcome.reply.statusCode)) this.rememberRefusal(key, outcome.reply.statusCode, Date.now());
       return outcome;
     });
     this.validating.set(key, validation);
@@ -72,8 +72,8 @@ export class AuthenticationGate {
 /** Bounds the memory an attacker with random passwords can make the cache take. */
 const MAX_REMEMBERED_REFUSALS = 10_000;
 
-function refusal(statusCode: number): EcapOutcome<ClientCredentialResponse> {
-  return { ok: true, reply: { correlationId: '', timestamp: 0, timeout: 0, statusCode, clientId: null, credentialId: null, reasonPhrase: null } };
+function refusal(statusCode: number): ValidationOutcome<ClientCredentialVerdict> {
+  return { ok: true, reply: { statusCode, clientId: null, credentialId: null, reasonPhrase: null } };
 }
 
 /** Credentials as the gate remembers them: a hash, never the password itself. */

@@ -5,18 +5,40 @@
 //   PUBLISH → routing table → (endpoint-aware) endpoint session for the token → ClientData on NATS
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import {
-  clientSessionMachine, type ClientSessionContext, type ClientSessionEvent, type CredentialKind,
-} from '../machines/client-session.machine.js';
-import type { ClientCredentialResponse } from '../infra/nats/codecs.js';
-import type { EcapOutcome } from '../infra/nats/ecap-client.js';
-import { errorPayload, errorTopic } from '../protocol/responses.js';
-import type { Route } from '../protocol/routing.js';
-import type { RoutedMessage } from './client-data-forwarder.js';
-import { credentialKey, type CredentialKey } from './authentication-gate.js';
-import { EndpointSession } from './endpoint-session.js';
-import type { Journal } from './journal.js';
-import type { ConnectRequest, IncomingPublish, MqttConnection, MqttSession, PublishAck } from './ports.js';
-import type { SessionHub } from './session-hub.js';
+  clientSessionMachine, type ClientSessionContext, type ClientSessionEvent, type ClientSessionInput, type CredentialKind,
+} from '../../machines/client-session.machine.js';
+import { errorPayload, errorTopic } from '../traffic/responses.js';
+import type { Route } from '../traffic/routing.js';
+import type {
+  ClientCredentialVerdict, ConnectRequest, IncomingPublish, MqttConnection, MqttSession, PublishAck,
+  ValidationOutcome,
+} from '../ports.js';
+import type { ClientDataForwarder, RoutedMessage } from '../traffic/client-data-forwarder.js';
+import type { ReplyTarget } from '../traffic/extension-data-router.js';
+import type { RoutingTable } from '../traffic/routing.js';
+import { credentialKey, type AuthenticationGate, type CredentialKey } from './authentication-gate.js';
+import { EndpointSession, type EndpointClient, type EndpointDirectory } from './endpoint-session.js';
+import { keepJournal, type Journal } from './journal.js';
+import type { SharedHub } from './session-hub.js';
+
+/** The registry's bookkeeping, as client sessions see it. */
+export interface SessionDirectory extends EndpointDirectory {
+  clientAccepted(session: ClientSession, credentialIds: readonly string[]): void;
+  clientEnded(session: ClientSession): void;
+  /** The session's actor has finished and is forgotten: keep what inspection shows of it. */
+  clientForgotten(session: ClientSession): void;
+  holds(session: EndpointSession): boolean;
+  /** False while NATS is down or the connection limit is reached (CONNACK 3). */
+  acceptingConnections(): boolean;
+}
+
+/** Everything a client session needs from the rest of the process (it hands its endpoint sessions the shared part). */
+export interface SessionHub extends SharedHub {
+  routing(): RoutingTable;
+  readonly authentication: AuthenticationGate;
+  readonly forwarder: ClientDataForwarder<ReplyTarget>;
+  readonly directory: SessionDirectory;
+}
 
 const live = new WeakMap<AnyActorRef, ClientSession>();
 const on = (self: AnyActorRef): ClientSession => live.get(self)!;
@@ -26,8 +48,10 @@ const on = (self: AnyActorRef): ClientSession => live.get(self)!;
 export const clientSessionLogic = clientSessionMachine.provide({
   actions: {
     requestAuthentication: ({ self, context }) => on(self).requestAuthentication(context.awaiting),
+    takeAuthenticationSlot: ({ self }) => on(self).takeAuthenticationSlot(),
+    releaseAuthenticationSlot: ({ self }) => on(self).releaseAuthenticationSlot(),
     acceptConnection: ({ self, context }) => on(self).accept(context),
-    refuseConnection: ({ self }, params) => on(self).refuse(params.returnCode),
+    refuseConnection: ({ self, context }, params) => on(self).refuse(params.returnCode, context.endReason),
     closeConnection: ({ self, context }) => on(self).connection.close(context.endReason ?? 'closed by KPC'),
     endEndpointSessions: ({ self, context }) => on(self).endEndpointSessions(context),
   },
@@ -37,7 +61,7 @@ let nextConnectionNumber = 0;
 /** Finished endpoint sessions kept per client session for inspection. */
 const FINISHED_ENDPOINTS_KEPT = 16;
 
-export class ClientSession implements MqttSession {
+export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
   readonly actor: Actor<typeof clientSessionLogic>;
   readonly journal: Journal;
   readonly connectionId: string;
@@ -47,6 +71,7 @@ export class ClientSession implements MqttSession {
   private readonly finishedEndpoints: EndpointSession[] = [];
   private holdsAuthenticationSlot = false;
   private credentialKey: CredentialKey | undefined;
+  private readonly input: ClientSessionInput;
   /** Held only until the ECAP request is sent; never in the chart's context or journal. */
   private password: Buffer | null;
 
@@ -57,17 +82,16 @@ export class ClientSession implements MqttSession {
   ) {
     this.connectionId = `c${++nextConnectionNumber}`;
     this.password = request.password;
-    this.journal = hub.newJournal(clientSessionLogic);
-    this.actor = createActor(clientSessionLogic, {
-      id: `session.${this.connectionId}`,
-      parent: hub.directory.supervisor,
-      input: {
-        connectionId: this.connectionId,
-        mqttClientId: request.mqttClientId,
-        transport: request.transport,
-        authenticationTimeoutMs: hub.settings.authenticationTimeoutMs,
-      },
-    });
+    const id = `session.${this.connectionId}`;
+    this.input = {
+      connectionId: this.connectionId,
+      mqttClientId: request.mqttClientId,
+      transport: request.transport,
+      authenticationTimeoutMs: hub.settings.authenticationTimeoutMs,
+    };
+    this.actor = createActor(clientSessionLogic, { id, parent: hub.directory.supervisor, input: this.input });
+    this.journal = hub.newJournal(clientSessionMachine, id);
+    keepJournal(this.actor, this.journal);
     live.set(this.actor, this);
     hub.directory.supervise(this.actor.id, this);
   }
@@ -79,23 +103,25 @@ export class ClientSession implements MqttSession {
   /** Starts the chart with the CONNECT that created this session. */
   start(): void {
     const { username, certificate, transport } = this.request;
-    const certificateState = certificate === null ? 'none' : certificate.trusted ? 'trusted' : 'untrusted';
-    const needsValidation = username !== null || this.password !== null || certificateState === 'trusted';
-    // An authentication slot is taken up front: when all are in use the CONNECT is refused at once.
-    this.holdsAuthenticationSlot = needsValidation && this.hub.authentication.tryAcquire(transport);
+    this.journal.received({ type: 'xstate.init', input: this.input });
     this.actor.start();
+    // Facts only: whether these credentials need validating, and what then, is the chart's decision.
     this.send({
       type: 'mqtt.connect',
       at: Date.now(),
       username,
       passwordPresent: this.password !== null,
-      certificate: certificateState,
+      certificate: certificate === null ? 'none' : certificate.trusted ? 'trusted' : 'untrusted',
       anonymousAllowed: this.hub.settings.anonymousAllowed,
-      serviceAvailable: this.hub.directory.acceptingConnections() && (!needsValidation || this.holdsAuthenticationSlot),
+      serviceAvailable: this.hub.directory.acceptingConnections(),
+      authenticationSlotFree: this.hub.authentication.hasFreeSlot(transport),
     });
   }
 
+  /** Every event reaches the chart through here, and is journaled as it is sent. */
   send(event: ClientSessionEvent): void {
+    if (this.actor.getSnapshot().status !== 'active') return; // ended: nothing more happens to it
+    this.journal.received(event);
     this.actor.send(event);
   }
 
@@ -134,7 +160,7 @@ export class ClientSession implements MqttSession {
       return;
     }
     const message: RoutedMessage = { packet, route, ack };
-    if (!route.endpointAware) this.hub.forwarder.forward(this, message, null);
+    if (!route.endpointAware) this.forward(message, null);
     else this.endpointFor(route).receive(message);
   }
 
@@ -147,6 +173,11 @@ export class ClientSession implements MqttSession {
   /** Sends a PUBLISH to this client if its session is still active. */
   deliver(topic: string, payload: Buffer, qos: 0 | 1): void {
     if (this.isActive) this.connection.deliver(topic, payload, qos);
+  }
+
+  /** Forwards a routed message to its extension instance; `endpointId` null for endpoint-unaware instances. */
+  forward(message: RoutedMessage, endpointId: string | null): void {
+    this.hub.forwarder.forward(this, message, endpointId);
   }
 
   /** A 1/KP error for one message (only when it has a request ID), then its acknowledgement. */
@@ -181,13 +212,18 @@ export class ClientSession implements MqttSession {
     this.password = null;
   }
 
-  private releaseAuthenticationSlot(): void {
+  takeAuthenticationSlot(): void {
+    this.hub.authentication.take(this.request.transport);
+    this.holdsAuthenticationSlot = true;
+  }
+
+  releaseAuthenticationSlot(): void {
     if (!this.holdsAuthenticationSlot) return;
     this.holdsAuthenticationSlot = false;
     this.hub.authentication.release(this.request.transport);
   }
 
-  private reportCredential(kind: CredentialKind, validation: Promise<EcapOutcome<ClientCredentialResponse>>): void {
+  private reportCredential(kind: CredentialKind, validation: Promise<ValidationOutcome<ClientCredentialVerdict>>): void {
     validation.then((outcome) =>
       this.send(
         outcome.ok
@@ -205,19 +241,17 @@ export class ClientSession implements MqttSession {
     this.hub.logger.info(this.logFields({ event: 'connection.accepted' }, context), 'client connected');
   }
 
-  refuse(returnCode: 3 | 4 | 5): void {
+  refuse(returnCode: 3 | 4 | 5, reason: string | null): void {
     this.password = null;
     // Server unavailable (timeout, 5xx): the next attempt with these credentials asks afresh.
     if (returnCode === 3 && this.credentialKey !== undefined) this.hub.authentication.abandon(this.credentialKey);
-    this.releaseAuthenticationSlot();
     this.connection.refuse(returnCode);
     this.hub.counters.connection(`refused-${returnCode}`);
-    this.hub.logger.info(this.logFields({ event: 'connection.refused', returnCode }), 'client refused');
+    this.hub.logger.info(this.logFields({ event: 'connection.refused', returnCode, reason }), 'client refused');
   }
 
   /** The session is over (closed or revoked): end every endpoint session, announce them gone. */
   endEndpointSessions(context: ClientSessionContext): void {
-    this.releaseAuthenticationSlot(); // it may end while still authenticating
     const disconnected: Record<string, string> = {};
     let count = 0;
     for (const endpoint of this.endpointSessions) {
@@ -242,12 +276,14 @@ export class ClientSession implements MqttSession {
   /** The actor threw: the connection cannot be trusted to follow its chart any more. */
   discard(error: unknown): void {
     this.hub.logger.error({ ...this.logFields({ event: 'session.failed' }), err: error }, 'client session failed; closing its connection');
+    this.releaseAuthenticationSlot(); // a failed actor runs no exit actions
     // End it as any other session ends: endpoints announced disconnected, their charts finished.
     this.endEndpointSessions(this.actor.getSnapshot().context);
     this.connection.close('session failed');
   }
 
   forgotten(): void {
+    this.hub.directory.clientForgotten(this);
     this.hub.counters.sessionEnded(this.state);
   }
 

@@ -2,12 +2,37 @@
 // (src/machines/endpoint-session.machine.ts) decides; this class carries the decisions out and owns
 // what cannot live in a pure snapshot (the token, the messages waiting for identification).
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
-import { endpointSessionMachine, type EndpointSessionEvent } from '../machines/endpoint-session.machine.js';
-import { secretHash } from '../infra/logger.js';
-import type { RoutedMessage } from './client-data-forwarder.js';
-import type { ClientSession } from './client-session.js';
-import type { SessionHub } from './session-hub.js';
-import type { Journal } from './journal.js';
+import { endpointSessionMachine, type EndpointSessionEvent, type EndpointSessionInput } from '../../machines/endpoint-session.machine.js';
+import type { RoutedMessage } from '../traffic/client-data-forwarder.js';
+import { keepJournal, type Journal } from './journal.js';
+import { secretHash } from './secret-hash.js';
+import { runReactions, SteadyReactions } from './steady-reactions.js';
+import type { SharedHub, Supervision } from './session-hub.js';
+
+/** The registry's endpoint bookkeeping, as an endpoint session sees it. */
+export interface EndpointDirectory extends Supervision {
+  /** This endpoint session now receives the endpoint's pushes; any other local one is roamed. */
+  claimEndpoint(session: EndpointSession, endpointId: string): void;
+  releaseEndpoint(session: EndpointSession, endpointId: string | null): void;
+  /** The session's actor has finished: it holds and is identified as nothing any more. */
+  endpointForgotten(session: EndpointSession): void;
+}
+
+export interface EndpointSessionHub extends SharedHub {
+  readonly directory: EndpointDirectory;
+}
+
+/** The client session an endpoint session belongs to, as the endpoint session sees it. */
+export interface EndpointClient {
+  readonly request: { readonly mqttClientId: string };
+  /** Sends a PUBLISH to the client if its session is still active. */
+  deliver(topic: string, payload: Buffer, qos: 0 | 1): void;
+  /** Forwards a message for this endpoint to its extension instance. */
+  forward(message: RoutedMessage, endpointId: string): void;
+  /** A 1/KP error for one message (only when it has a request ID), then its acknowledgement. */
+  answerError(message: RoutedMessage, statusCode: number, reasonPhrase: string): void;
+  endpointFinished(endpoint: EndpointSession): void;
+}
 
 const live = new WeakMap<AnyActorRef, EndpointSession>();
 const on = (self: AnyActorRef): EndpointSession => live.get(self)!;
@@ -37,37 +62,40 @@ export const endpointSessionLogic = endpointSessionMachine.provide({
       on(self).hub.connectivity.announceConnected({ [context.endpointId!]: context.appVersionName }),
     announceDisconnected: ({ self, context }) =>
       on(self).hub.connectivity.announceDisconnected({ [context.endpointId!]: context.appVersionName }),
+    countRoaming: ({ self }) => on(self).hub.counters.roamed(),
   },
 });
+
+/** What the chart does with a PUBLISH in states where it always does the same (see steady-reactions.ts). */
+const publishReactions = new SteadyReactions(endpointSessionLogic, 'kp.published');
 
 export class EndpointSession {
   readonly actor: Actor<typeof endpointSessionLogic>;
   readonly journal: Journal;
+  private readonly input: EndpointSessionInput;
   /** Messages that arrived while the token was being identified, in arrival order. */
   held: RoutedMessage[] = [];
 
   constructor(
-    readonly hub: SessionHub,
-    readonly client: ClientSession,
+    readonly hub: EndpointSessionHub,
+    readonly client: EndpointClient,
     readonly token: string,
     readonly appName: string,
     readonly appVersionName: string,
     readonly actorId: string,
   ) {
-    this.journal = hub.newJournal(endpointSessionLogic);
-    this.actor = createActor(endpointSessionLogic, {
-      id: actorId,
-      parent: hub.directory.supervisor,
-      input: {
-        sessionId: actorId,
-        appName,
-        appVersionName,
-        tokenHash: secretHash(token),
-        identificationTimeoutMs: hub.settings.authenticationTimeoutMs,
-        negativeCacheMs: hub.settings.negativeCacheMs,
-        maxHeldMessages: hub.settings.maxHeldMessages,
-      },
-    });
+    this.input = {
+      sessionId: actorId,
+      appName,
+      appVersionName,
+      tokenHash: secretHash(token),
+      identificationTimeoutMs: hub.settings.authenticationTimeoutMs,
+      negativeCacheMs: hub.settings.negativeCacheMs,
+      maxHeldMessages: hub.settings.maxHeldMessages,
+    };
+    this.actor = createActor(endpointSessionLogic, { id: actorId, parent: hub.directory.supervisor, input: this.input });
+    this.journal = hub.newJournal(endpointSessionMachine, actorId);
+    keepJournal(this.actor, this.journal);
     live.set(this.actor, this);
     hub.directory.supervise(actorId, this);
   }
@@ -77,6 +105,7 @@ export class EndpointSession {
   }
 
   start(): void {
+    this.journal.received({ type: 'xstate.init', input: this.input });
     this.actor.start();
   }
 
@@ -92,24 +121,33 @@ export class EndpointSession {
     return this.actor.getSnapshot().status !== 'active';
   }
 
-  /** The hot path: an active session forwards without an event; otherwise the chart decides. */
+  /**
+   * A PUBLISH for this token: the chart decides (forward, hold, answer with an error). Where its
+   * answer is a steady reaction (while active: forwardMessage), the actions run without a macrostep.
+   */
   receive(message: RoutedMessage): void {
+    const event = { type: 'kp.published', message } as const;
     const snapshot = this.actor.getSnapshot();
-    if (snapshot.value === 'active') this.forward(message, snapshot.context.endpointId!);
-    else this.actor.send({ type: 'kp.published', message });
+    const reactions = publishReactions.in(snapshot);
+    if (reactions === undefined || !this.journal.caughtUp) return this.send(event);
+    this.journal.record(event, snapshot.value);
+    runReactions(reactions, snapshot, event, this.actor);
   }
 
+  /** Every event reaches the chart through here, and is journaled as it is sent. */
   send(event: EndpointSessionEvent): void {
+    if (this.actor.getSnapshot().status !== 'active') return; // ended: nothing more happens to it
+    this.journal.received(event);
     this.actor.send(event);
   }
 
-  /** Delivers an extension's push (SPEC §6 rule 2) to this endpoint's client. */
+  /** Delivers an extension's push (ExtensionData that answers no remembered request) to this endpoint's client, at QoS 1. */
   deliverPush(topic: string, payload: Buffer): void {
     this.client.deliver(topic, payload, 1);
   }
 
   forward(message: RoutedMessage, endpointId: string): void {
-    this.hub.forwarder.forward(this.client, message, endpointId);
+    this.client.forward(message, endpointId);
   }
 
   forwardHeld(endpointId: string): void {
@@ -146,6 +184,7 @@ export class EndpointSession {
 
   /** Called by the supervisor once the actor has finished. */
   forgotten(): void {
+    this.hub.directory.endpointForgotten(this);
     this.client.endpointFinished(this);
   }
 }

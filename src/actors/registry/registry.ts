@@ -1,0 +1,238 @@
+// The live registry: the supervisor of every session actor (their parent, so their completion and
+// failures arrive here) and the process's lifecycle (src/machines/registry.machine.ts). Who holds
+// which endpoint and credential is its Directory (directory.ts), a plain module rather than chart
+// context because a snapshot is copied on every transition and a replica holds up to
+// `max-connections` sessions; what the management API shows is SessionInspector's.
+import { createActor, fromPromise, type Actor, type AnyActorRef, type InspectionEvent } from 'xstate';
+import type { Logger } from 'pino';
+import { registryMachine } from '../../machines/registry.machine.js';
+import { ClientSession, type SessionDirectory, type SessionHub } from '../session/client-session.js';
+import { EndpointSession } from '../session/endpoint-session.js';
+import type { Supervised } from '../session/session-hub.js';
+import type { ConnectRequest, EndpointsConnected, MqttConnection, MqttSession } from '../ports.js';
+import { Directory } from './directory.js';
+import { EndedSessions } from './ended-sessions.js';
+import { PacedDrain, type DrainPace } from './paced-drain.js';
+import { describeSession, journalsOf } from './session-inspection.js';
+import { SessionInspector } from './session-inspector.js';
+
+/** What the composition root does for the registry's chart. */
+export interface RegistryHooks {
+  announceReady(): void;
+  stopAccepting(): void;
+  /** Resolves when everything acknowledged and announced has reached NATS, and NATS is drained. */
+  drainOutbound(): Promise<void>;
+  shutdownTimedOut(): void;
+}
+
+export interface RegistryOptions {
+  replicaId: string;
+  gracefulShutdownMs: number;
+  maxConnections: number;
+  natsConnected(): boolean;
+  logger: Logger;
+  onActorFailed(): void;
+  retainEnded: { count: number; forMs: number };
+  /** How fast client connections are closed on shutdown; absent: all at once. */
+  drainPace?: DrainPace;
+  /** Timers of every session chart (`after` delays); tests pass xstate's SimulatedClock. */
+  clock?: { setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown; clearTimeout(id: unknown): void };
+}
+
+
+export class Registry implements SessionDirectory {
+  readonly actor: Actor<ReturnType<Registry['logic']>>;
+  readonly hub: SessionHub;
+  /** What the management API reads and does (the SessionInspection port). */
+  readonly inspection: SessionInspector;
+  private readonly supervised = new Map<string, Supervised>();
+  private readonly sessions = new Set<ClientSession>();
+  private readonly directory = new Directory<EndpointSession, ClientSession>();
+  private readonly ended: EndedSessions;
+  /** Settles once every session has been asked to stop (shutdown closes them at a pace). */
+  private sessionsStopping: Promise<void> = Promise.resolve();
+
+  constructor(
+    hub: Omit<SessionHub, 'directory'>,
+    private readonly options: RegistryOptions,
+    private readonly hooks: RegistryHooks,
+  ) {
+    this.hub = { ...hub, directory: this };
+    this.ended = new EndedSessions(options.retainEnded.count, options.retainEnded.forMs);
+    this.inspection = new SessionInspector(options.replicaId, this.sessions, this.directory, this.ended);
+    this.actor = createActor(this.logic(), {
+      id: 'registry',
+      input: { gracefulShutdownMs: options.gracefulShutdownMs },
+      inspect: (event) => this.journalTimer(event),
+      // xstate treats `clock: undefined` as a clock: pass the option only when there is one.
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+    });
+  }
+
+  get supervisor(): AnyActorRef {
+    return this.actor;
+  }
+
+  start(): void {
+    this.actor.start();
+  }
+
+  get state(): string {
+    return this.actor.getSnapshot().value as string;
+  }
+
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** The MQTT adapter's entry point: a CONNECT arrived. */
+  openSession(connection: MqttConnection, request: ConnectRequest): MqttSession {
+    const session = new ClientSession(this.hub, connection, request);
+    this.sessions.add(session);
+    session.start();
+    return session;
+  }
+
+  holderOf(endpointId: string): EndpointSession | undefined {
+    return this.directory.holderOf(endpointId);
+  }
+
+  /** endpointId → appVersionName of every endpoint whose pushes this replica receives. */
+  heldEndpoints(): Record<string, string> {
+    return this.directory.heldEndpoints();
+  }
+
+  shutdown(signal: string): void {
+    this.actor.send({ type: 'shutdown.requested', signal });
+  }
+
+  // ---- cluster events (16/ECAP revocation, 9/ELCE): told to every session concerned, whose chart decides ----
+
+  credentialRevoked(credentialId: string): number {
+    const holders = this.directory.holdersOfCredential(credentialId);
+    for (const session of holders) session.send({ type: 'credential.revoked', credentialId });
+    return holders.length;
+  }
+
+  tokenRevoked(endpointId: string, tokenIds: string[]): number {
+    const sessions = this.directory.identifiedAs(endpointId);
+    for (const session of sessions) session.send({ type: 'token.revoked', tokenIds });
+    return sessions.length;
+  }
+
+  /** Another replica announced endpoints connected. */
+  endpointsConnected(event: EndpointsConnected): void {
+    if (event.originatorReplicaId === this.options.replicaId) return; // local claims were told in claimEndpoint
+    for (const endpointId of Object.keys(event.endpoints)) {
+      for (const session of this.directory.identifiedAs(endpointId)) {
+        session.send({ type: 'elce.connected', originatorReplicaId: event.originatorReplicaId });
+      }
+    }
+  }
+
+  // ---- SessionDirectory: what sessions tell the registry ----
+
+  supervise(actorId: string, session: Supervised): void {
+    this.supervised.set(actorId, session);
+  }
+
+  acceptingConnections(): boolean {
+    return this.state === 'running' && this.options.natsConnected() && this.sessions.size <= this.options.maxConnections;
+  }
+
+  clientAccepted(session: ClientSession, credentialIds: readonly string[]): void {
+    this.directory.credentialsHeld(session, credentialIds);
+  }
+
+  clientEnded(session: ClientSession): void {
+    this.sessions.delete(session);
+    this.directory.credentialsReleased(session, session.credentialIds);
+  }
+
+  clientForgotten(session: ClientSession): void {
+    this.sessions.delete(session);
+    this.ended.add(describeSession(session), journalsOf(session), Date.now());
+  }
+
+  claimEndpoint(session: EndpointSession, endpointId: string): void {
+    // Every other local session identified as this endpoint hears of the claim as it would of one
+    // from another replica; the endpoint chart decides what it means (an active one is roamed).
+    for (const other of this.directory.claim(session, endpointId)) {
+      other.send({ type: 'elce.connected', originatorReplicaId: this.options.replicaId });
+    }
+  }
+
+  releaseEndpoint(session: EndpointSession, endpointId: string | null): void {
+    this.directory.release(session, endpointId);
+  }
+
+  endpointForgotten(session: EndpointSession): void {
+    this.directory.forgetEndpoint(session, session.endpointId);
+  }
+
+  holds(session: EndpointSession): boolean {
+    return this.directory.holds(session, session.endpointId);
+  }
+
+  // ---- the chart ----
+
+  private logic() {
+    return registryMachine.provide({
+      actions: {
+        announceReady: () => this.hooks.announceReady(),
+        stopAccepting: () => this.hooks.stopAccepting(),
+        endAllSessions: () => {
+          const drain = new PacedDrain<ClientSession>(this.options.drainPace ?? { ratePerSecond: 0, windowMs: 0 });
+          this.sessionsStopping = drain.run(this.sessions, (session) => session.send({ type: 'service.stopping' }));
+        },
+        reportShutdownTimeout: () => this.hooks.shutdownTimedOut(),
+        discardFailedActor: ({ event }) => this.discardFailedActor(actorIdOf(event.type), (event as { error?: unknown }).error),
+        forgetActor: ({ event }) => this.forgetActor(actorIdOf(event.type)),
+      },
+      actors: {
+        // What the sessions announce as they stop (9/ELCE disconnected) is flushed too.
+        drainOutbound: fromPromise(async () => {
+          await this.sessionsStopping;
+          await this.hooks.drainOutbound();
+        }),
+      },
+    });
+  }
+
+  private discardFailedActor(actorId: string, error: unknown): void {
+    const failed = this.supervised.get(actorId);
+    this.options.onActorFailed();
+    this.options.logger.error({ err: error, actorId }, 'session actor failed and was discarded; the service goes on');
+    if (failed === undefined) return;
+    try {
+      failed.discard(error);
+    } catch (cleanupError) {
+      this.options.logger.error({ err: cleanupError, actorId }, 'cleaning up a failed session actor failed too');
+    }
+    this.forgetActor(actorId);
+  }
+
+  /** Each session knows what its end means for the directory (Supervised.forgotten). */
+  private forgetActor(actorId: string): void {
+    const actor = this.supervised.get(actorId);
+    if (actor === undefined) return;
+    this.supervised.delete(actorId);
+    actor.forgotten();
+  }
+
+  /**
+   * A session's timers (`after` delays) are the only events it sends itself: xstate's scheduler
+   * relays them, and reports each relay to the inspector as an event whose source is its target.
+   * Every other event is journaled by the session's own send().
+   */
+  private journalTimer(inspection: InspectionEvent): void {
+    if (inspection.type !== '@xstate.event' || inspection.sourceRef !== inspection.actorRef) return;
+    const actor = inspection.actorRef as AnyActorRef;
+    (ClientSession.of(actor) ?? EndpointSession.of(actor))?.journal.received(inspection.event);
+  }
+}
+
+function actorIdOf(eventType: string): string {
+  // xstate.done.actor.<id> / xstate.error.actor.<id>
+  return eventType.slice(eventType.indexOf('.actor.') + '.actor.'.length);
+}

@@ -54,6 +54,14 @@ export class Metrics {
   );
   readonly publishesByQos = [0, 1, 2].map((qos) => this.publishes.labels(String(qos)));
 
+  // The MQTT listeners' front doors and TLS certificates (listener: mqtt-tcp, mqtt-tls, mqtt-ws).
+  readonly rateLimited = this.counter('kpc_connections_rate_limited_total', 'New connections closed at accept by max-connection-rate', ['listener']);
+  readonly proxyHeaderRejected = this.counter('kpc_proxy_protocol_rejected_total', 'Connections closed for a missing, invalid or late PROXY protocol header', ['listener']);
+  readonly tlsReloads = this.counter('kpc_tls_reloads_total', 'TLS certificate files re-read after a change, by outcome (reloaded, failed)', ['listener', 'outcome']);
+  readonly tlsReloadFailing = this.gauge('kpc_tls_reload_failing', '1 while the TLS files on disk do not load and the previous certificate is still served', ['listener']);
+  readonly connectionLimit = this.gauge('kpc_connections_limit', 'kaa.kpc.transports.mqtt.max-connections: past it, CONNECT gets CONNACK 3');
+  readonly tlsCertificateExpiry = this.gauge('kpc_tls_certificate_expiry_timestamp_seconds', 'End of validity (Unix time) of the TLS server certificate being served', ['listener']);
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'kpc_' });
     for (const name of DEFAULT_METRICS_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(name);
@@ -103,6 +111,11 @@ export class Metrics {
     for (const outcome of ['reply', 'push', 'forwarded', 'endpoint-offline', 'client-gone', 'unroutable', 'undecodable', 'no-responders']) {
       this.extensionData.inc({ outcome }, 0);
     }
+    for (const listener of ['mqtt-tcp', 'mqtt-tls', 'mqtt-ws']) {
+      this.rateLimited.inc({ listener }, 0);
+      this.proxyHeaderRejected.inc({ listener }, 0);
+    }
+    for (const outcome of ['reloaded', 'failed']) this.tlsReloads.inc({ listener: 'mqtt-tls', outcome }, 0);
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: L[] = []): Counter<L> {
@@ -111,6 +124,10 @@ export class Metrics {
 
   private histogram<L extends string>(name: string, help: string, labelNames: L[] = []): Histogram<L> {
     return new Histogram({ name, help, labelNames, buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  }
+
+  private gauge<L extends string>(name: string, help: string, labelNames: L[] = []): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
   }
 
   private sampled(name: string, help: string, read: () => number): void {

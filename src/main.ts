@@ -22,6 +22,7 @@ import { NatsLink } from './infra/nats/connection.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
 import { wireClusterTraffic, type ClusterTraffic } from './main/cluster-traffic.js';
+import { listenerEvents } from './main/listener-events.js';
 import { startManagement, type ServiceStatus } from './main/management.js';
 import { runPrimary } from './main/primary.js';
 import { exitIfCannotListen, readConfigOrExit } from './main/startup-checks.js';
@@ -106,6 +107,7 @@ async function main(): Promise<void> {
       logger,
       onActorFailed: () => metrics.failedActors.inc(),
       retainEnded: { count: config.kpc.inspection.retainEnded, forMs: config.kpc.inspection.retainEndedForMs },
+      drainPace: { ratePerSecond: config.service.drainRate, windowMs: config.service.gracefulShutdownMs / 2 },
     },
     {
       announceReady: () => logger.info({ event: 'service.ready', listeners: status.listeners.map((l) => l.name) }, 'KPC is ready'),
@@ -133,13 +135,14 @@ async function main(): Promise<void> {
   });
 
   const { mqtt } = config.kpc;
+  metrics.connectionLimit.set(mqtt.maxConnections);
   broker = await MqttBroker.create(
     { id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes, maxPacketBytes: mqtt.maxPacketBytes },
     registry,
     logger,
     metrics,
   );
-  status.listeners.push(...createListeners(mqtt, broker));
+  status.listeners.push(...createListeners(mqtt, broker, listenerEvents(metrics, logger)));
   clusterTraffic = status.cluster = wireClusterTraffic(link, config, registry, requests, metrics, logger, connectivity);
   ecap.start();
   await link.connection.flush(); // every subscription is registered before the first client arrives

@@ -73,17 +73,18 @@ describe('parseConfig defaults', () => {
     const config = parse('');
     expect(config.service.replicaId).toMatch(/^kpc-[0-9a-f]{12}$/);
     expect(config).toEqual({
-      service: { instanceName: 'kpc', replicaId: config.service.replicaId, gracefulShutdownMs: 30_000 },
+      service: { instanceName: 'kpc', replicaId: config.service.replicaId, gracefulShutdownMs: 30_000, drainRate: 1_000 },
       server: { port: 8008 },
       nats: { urls: ['nats://localhost:4222'], auth: { kind: 'none' }, tls: {} },
       kpc: {
         mqtt: {
-          tcp: { enabled: true, port: 1883 },
-          tls: { enabled: false, port: 8883, clientAuth: 'none' },
-          ws: { enabled: false, port: 8080, path: '/ws' },
+          tcp: { enabled: true, port: 1883, proxyProtocol: false },
+          tls: { enabled: false, port: 8883, clientAuth: 'none', proxyProtocol: false },
+          ws: { enabled: false, port: 8080, path: '/ws', proxyProtocol: false },
           connectTimeoutMs: 10_000,
           maxPacketBytes: 1_048_576,
           maxConnections: 100_000,
+          maxConnectionRate: 0,
           maxOutboundBytes: 4 * 1024 ** 2,
           host: '0.0.0.0',
         },
@@ -115,17 +116,18 @@ describe('parseConfig defaults', () => {
 describe('parseConfig full example', () => {
   it('parses the spec example', () => {
     expect(parse(FULL_EXAMPLE)).toEqual({
-      service: { instanceName: 'kpc', replicaId: 'replica-1', gracefulShutdownMs: 20_000 },
+      service: { instanceName: 'kpc', replicaId: 'replica-1', gracefulShutdownMs: 20_000, drainRate: 1_000 },
       server: { port: 8008, adminToken: 'secret' },
       nats: { urls: ['nats://localhost:4222'], auth: { kind: 'none' }, tls: {} },
       kpc: {
         mqtt: {
-          tcp: { enabled: true, port: 1883 },
-          tls: { enabled: false, port: 8883, clientAuth: 'optional' },
-          ws: { enabled: false, port: 8080, path: '/ws' },
+          tcp: { enabled: true, port: 1883, proxyProtocol: false },
+          tls: { enabled: false, port: 8883, clientAuth: 'optional', proxyProtocol: false },
+          ws: { enabled: false, port: 8080, path: '/ws', proxyProtocol: false },
           connectTimeoutMs: 10_000,
           maxPacketBytes: 1_048_576,
           maxConnections: 50_000,
+          maxConnectionRate: 0,
           maxOutboundBytes: 4 * 1024 ** 2,
           host: '0.0.0.0',
         },
@@ -166,7 +168,7 @@ logging: { level: debug }
 `);
     expect(config.kpc.mqtt.host).toBe('127.0.0.1');
     expect(config.kpc.mqtt.tls).toEqual({
-      enabled: true, port: 8883, certFile: '/c.pem', keyFile: '/k.pem', caFile: '/ca.pem', clientAuth: 'required',
+      enabled: true, port: 8883, certFile: '/c.pem', keyFile: '/k.pem', caFile: '/ca.pem', clientAuth: 'required', proxyProtocol: false,
     });
     expect(config.tekton).toEqual({ enabled: true, url: 'http://tekton:8080/api', timeoutMs: 2_000 });
     expect(config.logLevel).toBe('debug');
@@ -189,7 +191,7 @@ kaa:
     transports.mqtt:
       tcp: { enabled: false }
 `);
-    expect(config.kpc.mqtt.tcp).toEqual({ enabled: false, port: 1999 });
+    expect(config.kpc.mqtt.tcp).toEqual({ enabled: false, port: 1999, proxyProtocol: false });
   });
 
   it('routing sections can be reached through a dotted key', () => {
@@ -234,7 +236,7 @@ describe('environment overrides', () => {
       KAA_KPC_TRANSPORTS_MQTT_MAX_PACKET_BYTES: '64KiB',
     });
     expect(config.kpc.authentication.serviceInstanceName).toBe('other-cm');
-    expect(config.service).toEqual({ instanceName: 'kpc2', replicaId: 'replica-9', gracefulShutdownMs: 20_000 });
+    expect(config.service).toEqual({ instanceName: 'kpc2', replicaId: 'replica-9', gracefulShutdownMs: 20_000, drainRate: 1_000 });
     expect(config.server).toEqual({ port: 9000, adminToken: 'from-env' });
     expect(config.kpc.mqtt.maxPacketBytes).toBe(65_536);
   });
@@ -403,6 +405,13 @@ describe('scalar validation errors name the key', () => {
     ['service.instance.replica.id', 'a*'],
     ['service.instance.replica.id', 'a>'],
     ['kaa.kpc.authentication.service-instance-name', 'c.m'],
+    [`${MQTT}.max-connection-rate`, '-1'],
+    [`${MQTT}.max-connection-rate`, '2.5'],
+    [`${MQTT}.tcp.proxy-protocol`, 'v2'],
+    [`${MQTT}.tls.proxy-protocol`, '1'],
+    [`${MQTT}.ws.proxy-protocol`, 'on'],
+    ['service.drain-rate', 'fast'],
+    ['service.drain-rate', '-5'],
   ])('%s: %s', (path, value) => {
     expect(errorOf(yamlWith(path, value))).toContain(`'${path}' must be`);
   });
@@ -411,6 +420,20 @@ describe('scalar validation errors name the key', () => {
     expect(errorOf('kaa: { kpc: { transports: { mqtt: { tcp: { port: "abc" } } } } }')).toBe(
       `Invalid configuration: '${MQTT}.tcp.port' must be an integer 1-65535 (or 0 for any free port), got "abc"`,
     );
+  });
+
+  it('reads the front-door keys: rate limit, PROXY protocol per listener, drain rate', () => {
+    const config = parse(`
+service.drain-rate: 0
+kaa.kpc.transports.mqtt:
+  max-connection-rate: 200
+  tcp.proxy-protocol: true
+  ws: { enabled: true, proxy-protocol: true }
+`);
+    expect(config.service.drainRate).toBe(0);
+    expect(config.kpc.mqtt.maxConnectionRate).toBe(200);
+    expect([config.kpc.mqtt.tcp.proxyProtocol, config.kpc.mqtt.tls.proxyProtocol, config.kpc.mqtt.ws.proxyProtocol]).toEqual([true, false, true]);
+    expect(parse('', { KAA_KPC_TRANSPORTS_MQTT_TLS_PROXY_PROTOCOL: 'true' }).kpc.mqtt.tls.proxyProtocol).toBe(true);
   });
 
   it('allows port 0 and accepts quoted digits', () => {

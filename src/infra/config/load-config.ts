@@ -50,7 +50,7 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
   const routing = parseRouting(tree);
 
   return {
-    service: { instanceName: v.instanceName, replicaId: v.replicaId, gracefulShutdownMs: v.gracefulShutdownMs },
+    service: { instanceName: v.instanceName, replicaId: v.replicaId, gracefulShutdownMs: v.gracefulShutdownMs, drainRate: v.drainRate },
     server: { port: v.serverPort, adminToken: v.adminToken },
     nats: parseNatsClient({
       urls: v.natsUrls,
@@ -65,7 +65,7 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
     }),
     kpc: {
       mqtt: {
-        tcp: { enabled: v.tcpEnabled, port: v.tcpPort },
+        tcp: { enabled: v.tcpEnabled, port: v.tcpPort, proxyProtocol: v.tcpProxyProtocol },
         tls: {
           enabled: v.tlsEnabled,
           port: v.tlsPort,
@@ -73,11 +73,13 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
           keyFile: v.tlsKeyFile,
           caFile: v.tlsCaFile,
           clientAuth: v.tlsClientAuth,
+          proxyProtocol: v.tlsProxyProtocol,
         },
-        ws: { enabled: v.wsEnabled, port: v.wsPort, path: v.wsPath },
+        ws: { enabled: v.wsEnabled, port: v.wsPort, path: v.wsPath, proxyProtocol: v.wsProxyProtocol },
         connectTimeoutMs: v.connectTimeoutMs,
         maxPacketBytes: v.maxPacketBytes,
         maxConnections: v.maxConnections,
+        maxConnectionRate: v.maxConnectionRate,
         maxOutboundBytes: v.maxOutboundBytes,
         host: v.host,
       },

@@ -9,15 +9,19 @@ export interface TlsListenerConfig {
   keyFile?: string; //           kaa.kpc.transports.mqtt.tls.key-file       (required when enabled)
   caFile?: string; //            kaa.kpc.transports.mqtt.tls.ca-file
   clientAuth: 'none' | 'optional' | 'required'; // kaa.kpc.transports.mqtt.tls.client-auth ('none')
+  proxyProtocol: boolean; //     kaa.kpc.transports.mqtt.tls.proxy-protocol (false)
 }
 
 export interface MqttConfig {
-  tcp: { enabled: boolean; port: number }; //           tcp.enabled (true), tcp.port (1883)
+  /** Each listener's `proxy-protocol` (false): connections must start with a PROXY protocol v1/v2 header. */
+  tcp: { enabled: boolean; port: number; proxyProtocol: boolean }; // tcp.enabled (true), tcp.port (1883)
   tls: TlsListenerConfig;
-  ws: { enabled: boolean; port: number; path: string }; // ws.enabled (false), ws.port (8080), ws.path ('/ws')
+  ws: { enabled: boolean; port: number; path: string; proxyProtocol: boolean }; // ws.enabled (false), ws.port (8080), ws.path ('/ws')
   connectTimeoutMs: number; //   kaa.kpc.transports.mqtt.connect-timeout     (10 s)
   maxPacketBytes: number; //     kaa.kpc.transports.mqtt.max-packet-bytes    (1 MiB)
   maxConnections: number; //     kaa.kpc.transports.mqtt.max-connections     (100 000)
+  /** New connections per second per listener (burst: one second's worth); 0 = no limit. */
+  maxConnectionRate: number; //  kaa.kpc.transports.mqtt.max-connection-rate (0)
   /** Bytes queued towards a client that does not read; past it the client is cut as a slow consumer. */
   maxOutboundBytes: number; //   kaa.kpc.transports.mqtt.max-outbound-bytes  (4 MiB)
   host: string; //               kaa.kpc.transports.mqtt.host                ('0.0.0.0')
@@ -44,6 +48,8 @@ export interface KpcConfig {
     instanceName: string; //    service.instance.name        ('kpc')
     replicaId: string; //       service.instance.replica.id  (random per process)
     gracefulShutdownMs: number; // service.graceful-shutdown (30 s; a bare number means seconds)
+    /** Client connections closed per second on shutdown, sped up to finish within half the graceful period; 0 = all at once. */
+    drainRate: number; //       service.drain-rate           (1 000)
   };
   server: {
     port: number; //            server.port                  (8008)

@@ -64,7 +64,7 @@ export async function startNatsServer({ label = 'nats-server', mqtt = false, mon
  * connection and authentication limits as given, and the open-file limit raised if allowed.
  * `env` adds environment overrides of other settings (KAA_KPC_…, see README), for experiments;
  * `inspect` opens the inspector on 127.0.0.1 (bench/lib/inspector.mjs: forcing a full GC).
- * `workers` > 1 sets `kaa.kpc.workers`: `pids` then lists the primary and every worker (all of
+ * `workers` > 1 sets `kaa.kpc.workers` (left out at 1, so builds without the key run too): `pids` then lists the primary and every worker (all of
  * them are KPC's CPU and memory), `pid` stays the primary's.
  */
 export async function startKpc({ natsUrl, replicaId, main = 'dist/main.js', profile = null, fileLimit = 65_536, maxInFlight = 1_000, maxConnections = 100_000, maxUnconfirmed = 100_000, env = {}, inspect = false, workers = 1 }) {
@@ -87,8 +87,7 @@ kaa:
     authentication:
       max-in-flight: ${maxInFlight}
     max-unconfirmed: ${maxUnconfirmed}
-    workers: ${workers}
-  applications:
+${workers > 1 ? `    workers: ${workers}\n` : ''}  applications:
     bench_app:
       versions:
         bench_v1:

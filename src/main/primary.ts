@@ -10,6 +10,7 @@ import type { Logger } from '../infra/logger.js';
 import { WorkerAsker } from '../infra/workers/ipc.js';
 import { WorkerPool, type WorkerSlot } from '../infra/workers/worker-pool.js';
 import { serverCertificatePem } from './management.js';
+import { CONFIGURATION_EXIT_CODE } from './startup-checks.js';
 
 /** How long the primary waits for a worker's answer before reporting it as not answering. */
 const ASK_TIMEOUT_MS = 3_000;
@@ -29,6 +30,9 @@ export async function runPrimary(config: KpcConfig, logger: Logger): Promise<voi
     logger,
     onFork: (slot) => asker.attach(slot.worker),
     onDied: (dead, survivors) => {
+      // A worker that cannot start for a reason an operator must fix (it logged which key) would
+      // only fail again: stop everything with the same exit code instead of restarting it forever.
+      if (dead.code === CONFIGURATION_EXIT_CODE) return stop('configuration', CONFIGURATION_EXIT_CODE);
       restarts.inc();
       // A survivor knows from its cluster table what the dead worker held and announces it.
       const survivor = survivors[0];
@@ -88,16 +92,17 @@ export async function runPrimary(config: KpcConfig, logger: Logger): Promise<voi
   const http = await startManagementServer(app, config.server.port);
   workers.start();
 
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal, event: 'service.stopping' }, 'shutdown requested: draining every worker');
-      void workers.shutdown(signal, config.service.gracefulShutdownMs + KILL_MARGIN_MS).then((code) => {
-        http.close();
-        logger.info({ event: 'service.stopped', code }, 'every worker stopped');
-        process.exit(code);
-      });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop(signal));
+
+  /** Drains every worker; exits with `exitCode`, or with the workers' verdict (0 when all exited 0). */
+  function stop(reason: NodeJS.Signals | 'configuration', exitCode?: number): void {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ reason, event: 'service.stopping' }, 'stopping: draining every worker');
+    void workers.shutdown('SIGTERM', config.service.gracefulShutdownMs + KILL_MARGIN_MS).then((code) => {
+      http.close();
+      logger.info({ event: 'service.stopped', code: exitCode ?? code }, 'every worker stopped');
+      process.exit(exitCode ?? code);
     });
   }
 }

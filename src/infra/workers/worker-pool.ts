@@ -21,8 +21,8 @@ export interface WorkerPoolOptions {
   logger: Logger;
   /** Called with each new worker process (first start and replacements). */
   onFork(slot: WorkerSlot): void;
-  /** A worker died outside shutdown; `survivors` are the workers still running. */
-  onDied(dead: { index: number; replicaId: string }, survivors: WorkerSlot[]): void;
+  /** A worker died outside shutdown (exit `code`, null when killed by a signal); `survivors` are the workers still running. */
+  onDied(dead: { index: number; replicaId: string; code: number | null }, survivors: WorkerSlot[]): void;
 }
 
 /** Replacement back-off: doubles from 0.5 s up to 30 s for a worker that keeps dying young. */
@@ -93,7 +93,7 @@ export class WorkerPool {
       { event: 'worker.died', worker: slot.index, replica: slot.replicaId, pid: slot.worker.process.pid, code, signal, restartInMs: delayMs },
       'worker died; replacing it',
     );
-    this.options.onDied({ index: slot.index, replicaId: slot.replicaId }, this.running);
+    this.options.onDied({ index: slot.index, replicaId: slot.replicaId, code }, this.running);
     const timer = setTimeout(() => {
       this.restartTimers.delete(timer);
       if (!this.stopping) this.fork(slot.index, slot.restarts + 1);

@@ -543,7 +543,7 @@ describe('unknown keys', () => {
   });
 
   it('the example configurations shipped with KPC have none', () => {
-    const configMap = readFileSync(join(repoRoot, 'deploy/kubernetes/configmap.yaml'), 'utf8');
+    const configMap = readFileSync(join(repoRoot, 'deploy/kubernetes/base/configmap.yaml'), 'utf8');
     const embedded = (parseYaml(configMap) as { data: Record<string, string> }).data['service-config.yml']!;
     for (const yaml of [readFileSync(join(repoRoot, 'dev/service-config.yml'), 'utf8'), readFileSync(join(repoRoot, 'deploy/service-config.yml'), 'utf8'), embedded, FULL_EXAMPLE]) {
       expect(parse(yaml).warnings).toEqual([]);

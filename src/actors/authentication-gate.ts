@@ -1,15 +1,14 @@
 // Keeps authentication floods cheap (issue: 1 000 bad connects/s must not starve good clients):
-// - at most `maxInFlight` ECAP client validations per transport; past it CONNACK 3 at once, so no
+// - at most `maxInFlight` client validations (16/ECAP or 22/CAP) per transport; past it CONNACK 3 at once, so no
 //   queue grows anywhere;
 // - a username/password the provider just refused is refused again from memory (by hash) for the
 //   negative-cache period, without asking the provider;
 // - identical credentials arriving while they are being validated share that one validation.
 import { createHash } from 'node:crypto';
 import type { Transport } from '../machines/client-session.machine.js';
-import type { ClientCredentialResponse } from '../infra/nats/codecs.js';
-import type { EcapOutcome } from '../infra/nats/ecap-client.js';
+import type { ClientCredentialVerdict, ProviderOutcome } from './ports.js';
 
-type Validation = Promise<EcapOutcome<ClientCredentialResponse>>;
+type Validation = Promise<ProviderOutcome<ClientCredentialVerdict>>;
 
 export class AuthenticationGate {
   private readonly inFlight = new Map<Transport, number>();
@@ -72,8 +71,8 @@ export class AuthenticationGate {
 /** Bounds the memory an attacker with random passwords can make the cache take. */
 const MAX_REMEMBERED_REFUSALS = 10_000;
 
-function refusal(statusCode: number): EcapOutcome<ClientCredentialResponse> {
-  return { ok: true, reply: { correlationId: '', timestamp: 0, timeout: 0, statusCode, clientId: null, credentialId: null, reasonPhrase: null } };
+function refusal(statusCode: number): ProviderOutcome<ClientCredentialVerdict> {
+  return { ok: true, reply: { statusCode, clientId: null, credentialId: null, reasonPhrase: null, tenantId: null } };
 }
 
 /** Credentials as the gate remembers them: a hash, never the password itself. */

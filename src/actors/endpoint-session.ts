@@ -123,7 +123,7 @@ export class EndpointSession {
   }
 
   requestIdentification(): void {
-    this.hub.credentials.validateToken(this.appName, this.token).then((outcome) =>
+    this.hub.tokens.validateToken(this.appName, this.token).then((outcome) =>
       this.send(
         outcome.ok
           ? {

@@ -1,7 +1,5 @@
 // What the live actors need from the outside world. src/infra implements these; tests can too.
 import type { Transport } from '../machines/client-session.machine.js';
-import type { ClientCredentialResponse, TokenResponse } from '../infra/nats/codecs.js';
-import type { EcapOutcome } from '../infra/nats/ecap-client.js';
 
 /** One client's MQTT connection, as the session sees it. */
 export interface MqttConnection {
@@ -47,10 +45,38 @@ export interface MqttSession {
   disconnected(reason: string): void;
 }
 
-export interface CredentialValidator {
-  validateUsernamePassword(username: string | null, password: string | null): Promise<EcapOutcome<ClientCredentialResponse>>;
-  validateCertificate(issuer: string, serialNumber: string): Promise<EcapOutcome<ClientCredentialResponse>>;
-  validateToken(appName: string, token: string): Promise<EcapOutcome<TokenResponse>>;
+/** A credential or token provider's answer, or why there is none. */
+export type ProviderOutcome<T> = { ok: true; reply: T } | { ok: false; reason: 'nats-unavailable' | 'timeout' };
+
+/** What a client credential check answered, whichever protocol asked (16/ECAP or 22/CAP). */
+export interface ClientCredentialVerdict {
+  statusCode: number;
+  reasonPhrase: string | null;
+  clientId: string | null;
+  credentialId: string | null;
+  /** The tenant that owns the credentials (22/CAP); null from 16/ECAP. */
+  tenantId: string | null;
+}
+
+/**
+ * Client authentication (CONNECT): one port, two adapters — 16/ECAP (Kaa 1.0's Credential
+ * Management) and 22/CAP (Kaa 1.2+'s Client Credentials Management).
+ */
+export interface ClientAuthenticator {
+  validateUsernamePassword(username: string | null, password: string | null): Promise<ProviderOutcome<ClientCredentialVerdict>>;
+  validateCertificate(issuer: string, serialNumber: string): Promise<ProviderOutcome<ClientCredentialVerdict>>;
+}
+
+export interface TokenVerdict {
+  statusCode: number;
+  reasonPhrase: string | null;
+  endpointId: string | null;
+  tokenId: string | null;
+}
+
+/** Endpoint identification by token (16/ECAP, whichever protocol authenticates clients). */
+export interface TokenValidator {
+  validateToken(appName: string, token: string): Promise<ProviderOutcome<TokenVerdict>>;
 }
 
 export interface ConnectivityAnnouncer {

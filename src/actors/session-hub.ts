@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { AnyActorRef, AnyStateMachine } from 'xstate';
 import type { RoutingTable } from '../protocol/routing.js';
 import type { ClientDataForwarder } from './client-data-forwarder.js';
-import type { ConnectivityAnnouncer, CredentialValidator } from './ports.js';
+import type { ClientAuthenticator, ConnectivityAnnouncer, TokenValidator } from './ports.js';
 import type { ClientSession } from './client-session.js';
 import type { EndpointSession } from './endpoint-session.js';
 import type { Journal } from './journal.js';
@@ -45,7 +45,10 @@ export interface SessionHub {
   readonly settings: SessionSettings;
   readonly replicaId: string;
   routing(): RoutingTable;
-  readonly credentials: CredentialValidator;
+  /** CONNECT credentials: 16/ECAP or 22/CAP, as configured. */
+  readonly clientAuthentication: ClientAuthenticator;
+  /** Endpoint tokens (16/ECAP). */
+  readonly tokens: TokenValidator;
   readonly authentication: AuthenticationGate;
   readonly forwarder: ClientDataForwarder<ClientSession>;
   readonly connectivity: ConnectivityAnnouncer;

@@ -14,12 +14,11 @@ import type { ClientDataForwarder, RoutedMessage } from '../../../src/actors/cli
 import type { ClientSession } from '../../../src/actors/client-session.js';
 import { Journal } from '../../../src/actors/journal.js';
 import type {
-  ConnectivityAnnouncer, CredentialValidator, MqttConnection, PresentedCertificate,
+  ClientAuthenticator, ClientCredentialVerdict, ConnectivityAnnouncer, MqttConnection, PresentedCertificate, ProviderOutcome,
+  TokenValidator, TokenVerdict,
 } from '../../../src/actors/ports.js';
 import { Registry } from '../../../src/actors/registry.js';
 import type { SessionHub, SessionSettings } from '../../../src/actors/session-hub.js';
-import type { ClientCredentialResponse, TokenResponse } from '../../../src/infra/nats/codecs.js';
-import type { EcapOutcome } from '../../../src/infra/nats/ecap-client.js';
 import { RoutingTable } from '../../../src/protocol/routing.js';
 
 // ---- the configuration the live system runs with (the models' inputs mirror it) ----
@@ -94,21 +93,21 @@ interface PendingValidation {
   /** What was asked: [username, password], [issuer, serial] or [appName, token]. */
   asked: [string | null, string | null];
   answered: boolean;
-  resolve(outcome: EcapOutcome<never>): void;
+  resolve(outcome: ProviderOutcome<never>): void;
 }
 
-export class ScriptedCredentials implements CredentialValidator {
+export class ScriptedCredentials implements ClientAuthenticator, TokenValidator {
   readonly requests: PendingValidation[] = [];
 
-  validateUsernamePassword(username: string | null, password: string | null): Promise<EcapOutcome<ClientCredentialResponse>> {
+  validateUsernamePassword(username: string | null, password: string | null): Promise<ProviderOutcome<ClientCredentialVerdict>> {
     return this.ask('username-password', [username, password]);
   }
 
-  validateCertificate(issuer: string, serialNumber: string): Promise<EcapOutcome<ClientCredentialResponse>> {
+  validateCertificate(issuer: string, serialNumber: string): Promise<ProviderOutcome<ClientCredentialVerdict>> {
     return this.ask('certificate', [issuer, serialNumber]);
   }
 
-  validateToken(appName: string, token: string): Promise<EcapOutcome<TokenResponse>> {
+  validateToken(appName: string, token: string): Promise<ProviderOutcome<TokenVerdict>> {
     return this.ask('token', [appName, token]);
   }
 
@@ -121,31 +120,29 @@ export class ScriptedCredentials implements CredentialValidator {
   }
 
   /** Answers the oldest unanswered validation of this kind; throws when none waits. */
-  answer(kind: ValidationKind, outcome: EcapOutcome<ClientCredentialResponse> | EcapOutcome<TokenResponse>): void {
+  answer(kind: ValidationKind, outcome: ProviderOutcome<ClientCredentialVerdict> | ProviderOutcome<TokenVerdict>): void {
     const request = this.pending(kind)[0];
     if (request === undefined) throw new Error(`no ${kind} validation is waiting for an answer`);
     request.answered = true;
-    request.resolve(outcome as EcapOutcome<never>);
+    request.resolve(outcome as ProviderOutcome<never>);
   }
 
-  private ask<T>(kind: ValidationKind, asked: [string | null, string | null]): Promise<EcapOutcome<T>> {
+  private ask<T>(kind: ValidationKind, asked: [string | null, string | null]): Promise<ProviderOutcome<T>> {
     return new Promise((resolve) => this.requests.push({ kind, asked, answered: false, resolve: resolve as PendingValidation['resolve'] }));
   }
 }
 
-const envelope = { correlationId: 'ecap-reply', timestamp: 0, timeout: 0 };
-
-export function credentialReply(statusCode: number, clientId: string | null, credentialId: string | null): EcapOutcome<ClientCredentialResponse> {
-  return { ok: true, reply: { ...envelope, statusCode, clientId, credentialId, reasonPhrase: null } };
+export function credentialReply(statusCode: number, clientId: string | null, credentialId: string | null): ProviderOutcome<ClientCredentialVerdict> {
+  return { ok: true, reply: { statusCode, clientId, credentialId, reasonPhrase: null, tenantId: null } };
 }
 
 export function tokenReply(
   statusCode: number, endpointId: string | null, tokenId: string | null, reasonPhrase: string | null,
-): EcapOutcome<TokenResponse> {
-  return { ok: true, reply: { ...envelope, statusCode, endpointId, tokenId, reasonPhrase } };
+): ProviderOutcome<TokenVerdict> {
+  return { ok: true, reply: { statusCode, endpointId, tokenId, reasonPhrase } };
 }
 
-export const ecapFailure = (reason: 'nats-unavailable' | 'timeout'): EcapOutcome<never> => ({ ok: false, reason });
+export const ecapFailure = (reason: 'nats-unavailable' | 'timeout'): ProviderOutcome<never> => ({ ok: false, reason });
 
 // ---- 4/ESP ClientData and 9/ELCE ----
 
@@ -255,7 +252,8 @@ export class Harness {
       settings: this.settings,
       replicaId: REPLICA_ID,
       routing: () => routing,
-      credentials: this.credentials,
+      clientAuthentication: this.credentials,
+      tokens: this.credentials,
       authentication: new AuthenticationGate(100, NEGATIVE_CACHE_MS),
       forwarder: this.forwarder as unknown as ClientDataForwarder<ClientSession>,
       connectivity: this.announcer,

@@ -19,6 +19,7 @@ import { createListeners, type Listener } from './infra/mqtt/listeners.js';
 import { MqttBroker } from './infra/mqtt/mqtt-broker.js';
 import { ConfirmedPublisher } from './infra/nats/confirmed-publisher.js';
 import { NatsLink } from './infra/nats/connection.js';
+import { CapClient } from './infra/nats/cap-client.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
 import { wireClusterTraffic } from './wiring/cluster-traffic.js';
@@ -64,6 +65,15 @@ async function main(): Promise<void> {
     providerInstance: authentication.serviceInstanceName,
     timeoutMs: authentication.timeoutMs,
   }, logger, metrics);
+  // CONNECT credentials go to 16/ECAP (Kaa 1.0) or 22/CAP (Kaa 1.2+); endpoint tokens always to 16/ECAP.
+  const cap = authentication.clientProtocol === 'cap'
+    ? new CapClient(link, {
+      replicaId,
+      providerInstance: authentication.clientServiceInstanceName,
+      timeoutMs: authentication.timeoutMs,
+      defaultTenantId: authentication.defaultTenantId,
+    }, logger, metrics)
+    : undefined;
   const requests = new RequestMemory<ClientSession>(REMEMBERED_REQUESTS.maxEntries, REMEMBERED_REQUESTS.maxAgeMs);
   const forwarder = new ClientDataForwarder<ClientSession>(publisher, requests, {
     replicaId,
@@ -82,7 +92,8 @@ async function main(): Promise<void> {
       },
       replicaId,
       routing: () => routing.current(),
-      credentials: ecap,
+      clientAuthentication: cap ?? ecap,
+      tokens: ecap,
       authentication: new AuthenticationGate(authentication.maxInFlight, authentication.negativeCacheMs),
       forwarder,
       connectivity: new ConnectivityEvents(publisher, { instanceName, replicaId }, (type) => metrics.elceEvents.inc({ type })),
@@ -128,6 +139,7 @@ async function main(): Promise<void> {
   status.listeners.push(...createListeners(mqtt, broker));
   const stopClusterTraffic = wireClusterTraffic(link, config, registry, requests, metrics, logger);
   ecap.start();
+  cap?.start();
   await link.connection.flush(); // every subscription is registered before the first client arrives
 
   registry.start();
@@ -135,6 +147,7 @@ async function main(): Promise<void> {
     complete: () => {
       requests.stop();
       ecap.stop();
+      cap?.stop();
       routing.stop();
       stopClusterTraffic();
       http.close();

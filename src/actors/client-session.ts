@@ -7,15 +7,15 @@ import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import {
   clientSessionMachine, type ClientSessionContext, type ClientSessionEvent, type CredentialKind,
 } from '../machines/client-session.machine.js';
-import type { ClientCredentialResponse } from '../infra/nats/codecs.js';
-import type { EcapOutcome } from '../infra/nats/ecap-client.js';
 import { errorPayload, errorTopic } from '../protocol/responses.js';
 import type { Route } from '../protocol/routing.js';
 import type { RoutedMessage } from './client-data-forwarder.js';
 import { credentialKey, type CredentialKey } from './authentication-gate.js';
 import { EndpointSession } from './endpoint-session.js';
 import type { Journal } from './journal.js';
-import type { ConnectRequest, IncomingPublish, MqttConnection, MqttSession, PublishAck } from './ports.js';
+import type {
+  ClientCredentialVerdict, ConnectRequest, IncomingPublish, MqttConnection, MqttSession, ProviderOutcome, PublishAck,
+} from './ports.js';
 import type { SessionHub } from './session-hub.js';
 
 const live = new WeakMap<AnyActorRef, ClientSession>();
@@ -107,6 +107,10 @@ export class ClientSession implements MqttSession {
     return this.actor.getSnapshot().value === 'active';
   }
 
+  get tenantId(): string | null {
+    return this.actor.getSnapshot().context.tenantId;
+  }
+
   get credentialIds(): readonly string[] {
     return this.actor.getSnapshot().context.credentialIds;
   }
@@ -167,7 +171,7 @@ export class ClientSession implements MqttSession {
 
   /** Every presented credential is validated, in parallel; the chart waits for all of them. */
   requestAuthentication(awaiting: readonly CredentialKind[]): void {
-    const { credentials } = this.hub;
+    const credentials = this.hub.clientAuthentication;
     const { certificate, username } = this.request;
     if (awaiting.includes('certificate') && certificate !== null) {
       this.reportCredential('certificate', credentials.validateCertificate(certificate.issuer, certificate.serialNumber));
@@ -187,11 +191,11 @@ export class ClientSession implements MqttSession {
     this.hub.authentication.release(this.request.transport);
   }
 
-  private reportCredential(kind: CredentialKind, validation: Promise<EcapOutcome<ClientCredentialResponse>>): void {
+  private reportCredential(kind: CredentialKind, validation: Promise<ProviderOutcome<ClientCredentialVerdict>>): void {
     validation.then((outcome) =>
       this.send(
         outcome.ok
-          ? { type: 'ecap.replied', kind, statusCode: outcome.reply.statusCode, clientId: outcome.reply.clientId, credentialId: outcome.reply.credentialId }
+          ? { type: 'ecap.replied', kind, statusCode: outcome.reply.statusCode, clientId: outcome.reply.clientId, credentialId: outcome.reply.credentialId, tenantId: outcome.reply.tenantId }
           : { type: 'ecap.failed', kind, reason: outcome.reason },
       ),
     );

@@ -69,6 +69,8 @@ export function wireClusterTraffic(
   subscribeRevocations(link, logger, {
     credentialRevoked: (event) => metrics.countRevocations('credential', registry.credentialRevoked(event.credentialId)),
     tokenRevoked: (event) => metrics.countRevocations('token', registry.tokenRevoked(event.endpointId, event.tokenIds)),
+    clientCredentialsRevoked: (event) =>
+      metrics.countRevocations('credential', registry.credentialRevoked(event.credentialsId, event.tenantId)),
   });
 
   subscribeConnectivity(link, logger, {

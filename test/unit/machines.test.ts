@@ -26,7 +26,7 @@ const connect = (overrides: Partial<Extract<ClientSessionEvent, { type: 'mqtt.co
   type: 'mqtt.connect', at: 1, username: 'u', passwordPresent: true, certificate: 'none', anonymousAllowed: false, serviceAvailable: true, ...overrides,
 });
 const replied = (statusCode: number): ClientSessionEvent => ({
-  type: 'ecap.replied', kind: 'username-password', statusCode, clientId: 'client-1', credentialId: 'cred-1',
+  type: 'ecap.replied', kind: 'username-password', statusCode, clientId: 'client-1', credentialId: 'cred-1', tenantId: null,
 });
 
 describe('client session chart', () => {
@@ -74,10 +74,20 @@ describe('client session chart', () => {
     expect(done.context).toMatchObject({ credentialIds: ['cred-1', 'cred-2'] });
   });
 
+  it('remembers the tenant 22/CAP names, and is revoked only by its own tenant\'s revocation', () => {
+    const inTenant: ClientSessionEvent = { ...replied(200), tenantId: 'acme' } as ClientSessionEvent;
+    const active = run(clientSessionMachine, clientInput, [connect(), inTenant]);
+    expect(active.context).toMatchObject({ tenantId: 'acme', credentialIds: ['cred-1'] });
+    const otherTenant = run(clientSessionMachine, clientInput, [connect(), inTenant, { type: 'credential.revoked', credentialId: 'cred-1', tenantId: 'other' }]);
+    expect(otherTenant.state).toBe('active');
+    const sameTenant = run(clientSessionMachine, clientInput, [connect(), inTenant, { type: 'credential.revoked', credentialId: 'cred-1', tenantId: 'acme' }]);
+    expect(sameTenant.state).toBe('revoked');
+  });
+
   it('is revoked only by a credential it holds, closing the connection and ending its endpoints', () => {
-    const other = run(clientSessionMachine, clientInput, [connect(), replied(200), { type: 'credential.revoked', credentialId: 'cred-x' }]);
+    const other = run(clientSessionMachine, clientInput, [connect(), replied(200), { type: 'credential.revoked', credentialId: 'cred-x', tenantId: null }]);
     expect(other.state).toBe('active');
-    const revoked = run(clientSessionMachine, clientInput, [connect(), replied(200), { type: 'credential.revoked', credentialId: 'cred-1' }]);
+    const revoked = run(clientSessionMachine, clientInput, [connect(), replied(200), { type: 'credential.revoked', credentialId: 'cred-1', tenantId: null }]);
     expect(revoked.state).toBe('revoked');
     expect(revoked.status).toBe('done');
     expect(revoked.actions.slice(2)).toEqual(['closeConnection', 'endEndpointSessions']);

@@ -24,6 +24,7 @@ import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
 import { wireClusterTraffic } from './wiring/cluster-traffic.js';
 import { startManagement, type ServiceStatus } from './wiring/management.js';
+import { startTrafficReporting } from './wiring/traffic-reporting.js';
 import { openRoutingSource } from './wiring/routing-source.js';
 
 /** Requests remembered for replies: enough for a busy replica, bounded so silence cannot leak memory. */
@@ -80,6 +81,8 @@ async function main(): Promise<void> {
     extensionTimeoutMs: config.kpc.extensionTimeoutMs,
   }, { forwarded: () => metrics.clientData.inc(), overflow: () => metrics.refusedForCapacity.inc() });
 
+  const trafficReporting = startTrafficReporting(config, link, publisher, () => routing.current(), logger);
+
   let broker: MqttBroker | undefined;
   let shutdownTimedOut = false;
   const registry = (status.registry = new Registry(
@@ -97,6 +100,7 @@ async function main(): Promise<void> {
       authentication: new AuthenticationGate(authentication.maxInFlight, authentication.negativeCacheMs),
       forwarder,
       connectivity: new ConnectivityEvents(publisher, { instanceName, replicaId }, (type) => metrics.elceEvents.inc({ type })),
+      traffic: trafficReporting.meter,
       counters: metrics.sessionCounters(),
       logger,
       newJournal: (machine) => new Journal(config.kpc.inspection.journalLength, machine),
@@ -117,6 +121,7 @@ async function main(): Promise<void> {
         for (const listener of status.listeners) void listener.close();
       },
       drainOutbound: async () => {
+        trafficReporting.flush(); // every session has ended: the partial interval is complete
         await publisher.whenIdle();
         await broker?.close();
         await link.connection.drain();
@@ -137,7 +142,7 @@ async function main(): Promise<void> {
   const { mqtt } = config.kpc;
   broker = await MqttBroker.create({ id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes }, registry, logger);
   status.listeners.push(...createListeners(mqtt, broker));
-  const stopClusterTraffic = wireClusterTraffic(link, config, registry, requests, metrics, logger);
+  const stopClusterTraffic = wireClusterTraffic(link, config, registry, requests, trafficReporting.meter, metrics, logger);
   ecap.start();
   cap?.start();
   await link.connection.flush(); // every subscription is registered before the first client arrives

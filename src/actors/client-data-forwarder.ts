@@ -8,6 +8,7 @@ import type { ConfirmedPublisher } from '../infra/nats/confirmed-publisher.js';
 import { subjects } from '../infra/nats/subjects.js';
 import type { IncomingPublish, PublishAck } from './ports.js';
 import type { RequestMemory } from './request-memory.js';
+import type { MeteredEndpoint } from './traffic-meter.js';
 
 /** A PUBLISH that passed routing, with the callback that completes it. */
 export interface RoutedMessage {
@@ -39,7 +40,11 @@ export class ClientDataForwarder<S> {
     this.replySubject = subjects.replicaExtensionData(options.replicaId);
   }
 
-  forward(session: S, { packet, route, ack }: RoutedMessage, endpointId: string | null): void {
+  /**
+   * `endpoint` (with its `endpointId`) for endpoint-aware instances, else null. Returns false when
+   * the message was refused (too many wait for NATS confirmation).
+   */
+  forward(session: S, { packet, route, ack }: RoutedMessage, endpointId: string | null, endpoint: MeteredEndpoint | null = null): boolean {
     const correlationId = randomUUID();
     const now = Date.now();
     const data = codecs.clientData.encode({
@@ -55,18 +60,21 @@ export class ClientDataForwarder<S> {
     });
     const qos = packet.qos === 0 ? 0 : 1;
     // 1/KP: without a request ID no response should be published, so there is nothing to remember.
-    if (route.requestId !== null) this.requests.remember(correlationId, session, packet.topic, qos, now);
+    if (route.requestId !== null) this.requests.remember(correlationId, session, packet.topic, qos, now, endpoint, endpointId);
 
     if (qos === 0) {
       // At most once: if NATS is down right now the message is lost, as QoS 0 allows.
       this.publisher.publishAtMostOnce(route.clientDataSubject, data, this.replySubject, ack);
       this.counters.forwarded();
-    } else if (this.publisher.publish(route.clientDataSubject, data, this.replySubject, ack)) {
-      this.counters.forwarded();
-    } else {
-      if (route.requestId !== null) this.requests.take(correlationId);
-      this.counters.overflow();
-      ack(new UnconfirmedStoreFullError());
+      return true;
     }
+    if (this.publisher.publish(route.clientDataSubject, data, this.replySubject, ack)) {
+      this.counters.forwarded();
+      return true;
+    }
+    if (route.requestId !== null) this.requests.take(correlationId);
+    this.counters.overflow();
+    ack(new UnconfirmedStoreFullError());
+    return false;
   }
 }

@@ -148,9 +148,11 @@ export class ClientSession implements MqttSession {
 
   // ---- what endpoint sessions and the ExtensionData router call ----
 
-  /** Sends a PUBLISH to this client if its session is still active. */
-  deliver(topic: string, payload: Buffer, qos: 0 | 1): void {
-    if (this.isActive) this.connection.deliver(topic, payload, qos);
+  /** Sends a PUBLISH to this client if its session is still active; says whether it did. */
+  deliver(topic: string, payload: Buffer, qos: 0 | 1): boolean {
+    if (!this.isActive) return false;
+    this.connection.deliver(topic, payload, qos);
+    return true;
   }
 
   /** A 1/KP error for one message (only when it has a request ID), then its acknowledgement. */

@@ -8,6 +8,7 @@ import type { RoutedMessage } from './client-data-forwarder.js';
 import type { ClientSession } from './client-session.js';
 import type { SessionHub } from './session-hub.js';
 import type { Journal } from './journal.js';
+import type { MeteredEndpoint, TrafficRecord } from './traffic-meter.js';
 
 const live = new WeakMap<AnyActorRef, EndpointSession>();
 const on = (self: AnyActorRef): EndpointSession => live.get(self)!;
@@ -40,11 +41,14 @@ export const endpointSessionLogic = endpointSessionMachine.provide({
   },
 });
 
-export class EndpointSession {
+export class EndpointSession implements MeteredEndpoint {
   readonly actor: Actor<typeof endpointSessionLogic>;
   readonly journal: Journal;
   /** Messages that arrived while the token was being identified, in arrival order. */
   held: RoutedMessage[] = [];
+  /** This interval's traffic counters (see TrafficMeter). */
+  traffic: TrafficRecord | undefined;
+  trafficInterval = 0;
 
   constructor(
     readonly hub: SessionHub,
@@ -84,6 +88,10 @@ export class EndpointSession {
     return this.actor.getSnapshot().context.endpointId;
   }
 
+  get clientTenantId(): string | null {
+    return this.client.tenantId;
+  }
+
   get isActive(): boolean {
     return this.actor.getSnapshot().value === 'active';
   }
@@ -104,12 +112,12 @@ export class EndpointSession {
   }
 
   /** Delivers an extension's push (SPEC §6 rule 2) to this endpoint's client. */
-  deliverPush(topic: string, payload: Buffer): void {
-    this.client.deliver(topic, payload, 1);
+  deliverPush(topic: string, payload: Buffer, endpointId: string): void {
+    if (this.client.deliver(topic, payload, 1)) this.hub.traffic.sent(this, endpointId, payload.length);
   }
 
   forward(message: RoutedMessage, endpointId: string): void {
-    this.hub.forwarder.forward(this.client, message, endpointId);
+    if (this.hub.forwarder.forward(this.client, message, endpointId, this)) this.hub.traffic.received(this, endpointId, message.packet.payload.length);
   }
 
   forwardHeld(endpointId: string): void {

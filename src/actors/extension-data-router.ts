@@ -7,6 +7,7 @@ import { errorPayload, errorTopic, pushTopic, statusTopic } from '../protocol/re
 import type { ClientSession } from './client-session.js';
 import type { EndpointSession } from './endpoint-session.js';
 import type { RequestMemory } from './request-memory.js';
+import type { TrafficMeter } from './traffic-meter.js';
 
 export type ExtensionDataOutcome = 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'undecodable' | 'unroutable';
 
@@ -19,6 +20,7 @@ export interface ExtensionDataRouterDeps {
   forwardToReplica(replicaId: string, bytes: Uint8Array): void;
   logger: Logger;
   count(outcome: ExtensionDataOutcome): void;
+  traffic: TrafficMeter;
 }
 
 export class ExtensionDataRouter {
@@ -46,6 +48,7 @@ export class ExtensionDataRouter {
       if (!request.session.isActive) return this.dropped('client-gone', data);
       const [topic, payload] = response(request.topic, data);
       request.session.deliver(topic, payload, request.qos);
+      if (request.endpoint !== null) this.deps.traffic.sent(request.endpoint, request.endpointId!, payload.length);
       this.count('reply');
       return;
     }
@@ -62,7 +65,7 @@ export class ExtensionDataRouter {
     if (data.extensionInstanceName === null) return this.dropped('unroutable', data);
     const base = pushTopic(data.appVersionName ?? holder.appVersionName, data.extensionInstanceName, holder.token, data.resourcePath, data.requestId);
     const [topic, payload] = response(base, data);
-    holder.deliverPush(topic, payload);
+    holder.deliverPush(topic, payload, data.endpointId);
     this.count('push');
   }
 

@@ -9,6 +9,7 @@ import type { ClientSession } from './client-session.js';
 import type { EndpointSession } from './endpoint-session.js';
 import type { Journal } from './journal.js';
 import type { AuthenticationGate } from './authentication-gate.js';
+import type { TrafficMeter } from './traffic-meter.js';
 
 export interface SessionSettings {
   anonymousAllowed: boolean;
@@ -52,6 +53,8 @@ export interface SessionHub {
   readonly authentication: AuthenticationGate;
   readonly forwarder: ClientDataForwarder<ClientSession>;
   readonly connectivity: ConnectivityAnnouncer;
+  /** Endpoint traffic for 9/ELCE traffic reports. */
+  readonly traffic: TrafficMeter;
   readonly directory: SessionDirectory;
   readonly counters: SessionCounters;
   readonly logger: Logger;

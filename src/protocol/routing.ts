@@ -35,9 +35,11 @@ export const INVALID_PATH = 'Invalid 1/KP resource path';
 /** An immutable lookup table built once from the configuration (and rebuilt when it changes). */
 export class RoutingTable {
   private readonly versions = new Map<string, VersionRoute>();
+  private readonly tenants = new Map<string, string>();
 
   constructor(config: RoutingConfig, clientDataSubject: (extensionInstance: string) => string) {
     for (const [appName, app] of Object.entries(config.applications)) {
+      if (app.tenantId !== undefined) this.tenants.set(appName, app.tenantId);
       for (const [versionName, version] of Object.entries(app.versions)) {
         const allowed = new Map<string, { endpointAware: boolean; clientDataSubject: string }>();
         for (const instance of version.allowedExtensionInstances) {
@@ -49,6 +51,11 @@ export class RoutingTable {
         this.versions.set(versionName, { appName, allowed });
       }
     }
+  }
+
+  /** The tenant the application's configuration names (`tenant-id`), if any. */
+  tenantOf(appName: string): string | undefined {
+    return this.tenants.get(appName);
   }
 
   resolve(topic: string): Route | RouteError {

@@ -8,6 +8,7 @@ import { ExtensionDataRouter } from '../actors/extension-data-router.js';
 import type { Registry } from '../actors/registry.js';
 import { ReplicaLiveness } from '../actors/replica-liveness.js';
 import type { RequestMemory } from '../actors/request-memory.js';
+import type { TrafficMeter } from '../actors/traffic-meter.js';
 import type { KpcConfig } from '../infra/config/types.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { NatsLink } from '../infra/nats/connection.js';
@@ -24,6 +25,7 @@ export function wireClusterTraffic(
   config: KpcConfig,
   registry: Registry,
   requests: RequestMemory<ClientSession>,
+  traffic: TrafficMeter,
   metrics: Metrics,
   logger: Logger,
 ): () => void {
@@ -58,6 +60,7 @@ export function wireClusterTraffic(
     forwardToReplica: (replica, bytes) => link.connection.publish(subjects.replicaExtensionData(replica), bytes),
     logger,
     count: (outcome) => metrics.extensionData.inc({ outcome }),
+    traffic,
   });
   subscribeExtensionData(
     link,

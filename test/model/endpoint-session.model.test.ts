@@ -131,7 +131,7 @@ class World {
   /** Where a push for the endpoint goes, routed as the ExtensionData router does: via holderOf(). */
   private pushReaches(): 'device' | 'other session' | 'nobody' {
     const before = [this.device.connection.deliveredTo(pushTopic), this.other?.connection.deliveredTo(pushTopic) ?? 0];
-    this.harness.registry.holderOf(ENDPOINT_ID)?.deliverPush(pushTopic, Buffer.from('{"command":"reboot"}'));
+    this.harness.registry.holderOf(ENDPOINT_ID)?.deliverPush(pushTopic, Buffer.from('{"command":"reboot"}'), ENDPOINT_ID);
     if (this.device.connection.deliveredTo(pushTopic) > before[0]!) return 'device';
     if ((this.other?.connection.deliveredTo(pushTopic) ?? 0) > before[1]!) return 'other session';
     return 'nobody';

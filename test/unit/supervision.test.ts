@@ -3,6 +3,7 @@
 // the ports (MQTT connection, credential provider, forwarder, ELCE announcer).
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { TrafficMeter } from '../../src/actors/traffic-meter.js';
 import { AuthenticationGate } from '../../src/actors/authentication-gate.js';
 import { Journal } from '../../src/actors/journal.js';
 import type { ConnectRequest, MqttConnection, MqttSession } from '../../src/actors/ports.js';
@@ -34,6 +35,7 @@ function startRegistry() {
       validateUsernamePassword: async () => ({ ok: true, reply: { statusCode: 200, clientId: 'c', credentialId: 'cred', reasonPhrase: null, tenantId: null } }),
       validateCertificate: async () => ({ ok: false, reason: 'nats-unavailable' }),
     },
+    traffic: new TrafficMeter(false, () => 'default'),
     tokens: { validateToken: async () => ({ ok: false, reason: 'nats-unavailable' }) },
     authentication: new AuthenticationGate(10, 1000),
     forwarder: { forward: (_session: unknown, message: { packet: { topic: string }; ack: () => void }) => { forwarded.push(message.packet.topic); message.ack(); } } as never,

@@ -18,6 +18,7 @@ import type {
   TokenValidator, TokenVerdict,
 } from '../../../src/actors/ports.js';
 import { Registry } from '../../../src/actors/registry.js';
+import { TrafficMeter } from '../../../src/actors/traffic-meter.js';
 import type { SessionHub, SessionSettings } from '../../../src/actors/session-hub.js';
 import { RoutingTable } from '../../../src/protocol/routing.js';
 
@@ -149,9 +150,10 @@ export const ecapFailure = (reason: 'nats-unavailable' | 'timeout'): ProviderOut
 export class RecordingForwarder {
   readonly forwarded: Array<{ topic: string; endpointId: string | null; mqttClientId: string }> = [];
 
-  forward(session: ClientSession, message: RoutedMessage, endpointId: string | null): void {
+  forward(session: ClientSession, message: RoutedMessage, endpointId: string | null): boolean {
     this.forwarded.push({ topic: message.packet.topic, endpointId, mqttClientId: session.request.mqttClientId });
     message.ack(); // NATS confirmed it: the PUBLISH is acknowledged
+    return true;
   }
 
   of(mqttClientId: string): string[] {
@@ -252,6 +254,7 @@ export class Harness {
       settings: this.settings,
       replicaId: REPLICA_ID,
       routing: () => routing,
+      traffic: new TrafficMeter(false, () => 'default'),
       clientAuthentication: this.credentials,
       tokens: this.credentials,
       authentication: new AuthenticationGate(100, NEGATIVE_CACHE_MS),

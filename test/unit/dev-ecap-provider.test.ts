@@ -262,6 +262,7 @@ describe('parseDevCredentials', () => {
     expect(credentials.users['device-1']).toEqual({ password: 'secret-1' });
     expect(credentials.users['gateway-1']?.password).toBe('secret-2');
     expect(credentials.tokens['token-3']).toEqual({ endpointId: 'endpoint-3' });
+    expect(credentials.users['acme-device']).toEqual({ password: 'secret-3', tenantId: 'acme' });
   });
 
   it('names the offending key', () => {

@@ -144,8 +144,8 @@ export class DevEcapProvider {
    * 22/CAP: invalidates the credentials like revokeCredential, then broadcasts
    * ClientCredentialsRevokedEvent on `kaa.v1.events.{ccm}.client-credentials.{kind}.revoked`.
    */
-  async revokeClientCredentials(credentialsId: string, kind: 'basic' | 'certificate' = 'basic'): Promise<void> {
-    const tenantId = this.forgetCredential(credentialsId) ?? DEFAULT_DEV_TENANT;
+  async revokeClientCredentials(tenantId: string, credentialsId: string, kind: 'basic' | 'certificate' = 'basic'): Promise<void> {
+    this.forgetCredential(credentialsId, tenantId);
     const pattern = kind === 'basic' ? subjects.capBasicRevoked : subjects.capCertificateRevoked;
     await this.publish(
       eventSubject(pattern, this.capServiceInstanceName),
@@ -169,21 +169,13 @@ export class DevEcapProvider {
     this.logger.info(`revoked token(s) ${tokenIds.join(', ')} of endpoint ${endpointId}`);
   }
 
-  /** Removes the users and certificates holding the credential; returns the tenant of the last one removed. */
-  private forgetCredential(credentialId: string): string | undefined {
+  /** Removes the users and certificates holding the credential (within `tenantId` when given: 22/CAP). */
+  private forgetCredential(credentialId: string, tenantId?: string): void {
     const { users, certificates = {} } = this.credentials;
-    let tenantId: string | undefined;
-    for (const [name, user] of Object.entries(users)) {
-      if ((user.credentialId ?? `cred-${name}`) !== credentialId) continue;
-      tenantId = user.tenantId ?? DEFAULT_DEV_TENANT;
-      delete users[name];
-    }
-    for (const [key, certificate] of Object.entries(certificates)) {
-      if ((certificate.credentialId ?? `cred-${key}`) !== credentialId) continue;
-      tenantId = certificate.tenantId ?? DEFAULT_DEV_TENANT;
-      delete certificates[key];
-    }
-    return tenantId;
+    const held = (entry: { credentialId?: string; tenantId?: string }, name: string) =>
+      (entry.credentialId ?? `cred-${name}`) === credentialId && (tenantId === undefined || (entry.tenantId ?? DEFAULT_DEV_TENANT) === tenantId);
+    for (const [name, user] of Object.entries(users)) if (held(user, name)) delete users[name];
+    for (const [key, certificate] of Object.entries(certificates)) if (held(certificate, key)) delete certificates[key];
   }
 
   private onCapBasic(msg: Msg): void {

@@ -163,12 +163,15 @@ describe('DevEcapProvider', () => {
       callback: (_error, msg) => events.push({ subject: msg.subject, ...codecs.capCredentialsRevoked.decode(msg.data) }),
     });
     await client.flush();
-    await provider.revokeClientCredentials('cred-revoke-me');
-    await provider.revokeClientCredentials('cred-unknown', 'certificate');
-    await waitUntil(() => events.length === 2, 'two ClientCredentialsRevokedEvents');
+    await provider.revokeClientCredentials('other', 'cred-revoke-me');
+    expect(credentials.users['revoke-me'], 'another tenant\'s revocation').toBeDefined();
+    await provider.revokeClientCredentials('acme', 'cred-revoke-me');
+    await provider.revokeClientCredentials('default', 'cred-unknown', 'certificate');
+    await waitUntil(() => events.length === 3, 'three ClientCredentialsRevokedEvents');
     subscription.unsubscribe();
     expect(credentials.users['revoke-me']).toBeUndefined();
     expect(events).toMatchObject([
+      { subject: 'kaa.v1.events.ccm.client-credentials.basic.revoked', tenantId: 'other', credentialsId: 'cred-revoke-me' },
       { subject: 'kaa.v1.events.ccm.client-credentials.basic.revoked', tenantId: 'acme', credentialsId: 'cred-revoke-me' },
       { subject: 'kaa.v1.events.ccm.client-credentials.certificate.revoked', tenantId: 'default', credentialsId: 'cred-unknown' },
     ]);

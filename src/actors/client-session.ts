@@ -8,13 +8,14 @@ import {
   clientSessionMachine, type ClientSessionContext, type ClientSessionEvent, type CredentialKind,
 } from '../machines/client-session.machine.js';
 import { errorPayload, errorTopic } from '../protocol/responses.js';
-import type { Route } from '../protocol/routing.js';
+import type { NamedEndpoint } from '../protocol/routing.js';
 import type { RoutedMessage } from './client-data-forwarder.js';
 import { credentialKey, type CredentialKey } from './authentication-gate.js';
 import { EndpointSession } from './endpoint-session.js';
 import type { Journal } from './journal.js';
 import type {
   ClientCredentialVerdict, ConnectRequest, IncomingPublish, MqttConnection, MqttSession, ProviderOutcome, PublishAck,
+  SubscriptionAnswer,
 } from './ports.js';
 import type { SessionHub } from './session-hub.js';
 
@@ -142,6 +143,16 @@ export class ClientSession implements MqttSession {
     else this.endpointFor(route).receive(message);
   }
 
+  /**
+   * A SUBSCRIBE filter that names an endpoint token identifies that endpoint as a PUBLISH would:
+   * its SUBACK waits for the endpoint session's decision. Any other filter under kp1/ is granted.
+   */
+  subscribe(filter: string, answer: SubscriptionAnswer): void {
+    const named = this.hub.routing().endpointNamedBy(filter);
+    if (named === null || !this.isActive) return answer(named === null);
+    this.endpointFor(named).subscribed(answer);
+  }
+
   disconnected(reason: string): void {
     this.send({ type: 'mqtt.disconnected', at: Date.now(), reason });
   }
@@ -257,7 +268,7 @@ export class ClientSession implements MqttSession {
     this.hub.counters.sessionEnded(this.state);
   }
 
-  private endpointFor(route: Route): EndpointSession {
+  private endpointFor(route: NamedEndpoint): EndpointSession {
     let byToken = this.endpoints.get(route.appVersionName);
     if (byToken === undefined) {
       byToken = new Map();

@@ -5,6 +5,7 @@ import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import { endpointSessionMachine, type EndpointSessionEvent } from '../machines/endpoint-session.machine.js';
 import { secretHash } from '../infra/logger.js';
 import type { RoutedMessage } from './client-data-forwarder.js';
+import type { SubscriptionAnswer } from './ports.js';
 import type { ClientSession } from './client-session.js';
 import type { SessionHub } from './session-hub.js';
 import type { Journal } from './journal.js';
@@ -14,6 +15,8 @@ const live = new WeakMap<AnyActorRef, EndpointSession>();
 const on = (self: AnyActorRef): EndpointSession => live.get(self)!;
 const messageOf = (event: EndpointSessionEvent): RoutedMessage =>
   (event as Extract<EndpointSessionEvent, { type: 'kp.published' }>).message as RoutedMessage;
+const subackOf = (event: EndpointSessionEvent): SubscriptionAnswer =>
+  (event as Extract<EndpointSessionEvent, { type: 'kp.subscribed' }>).subscription as SubscriptionAnswer;
 
 // Actions receive the context of the transition being taken; getSnapshot() inside an action would
 // still show the previous snapshot, so everything an action needs comes from its arguments.
@@ -21,6 +24,11 @@ export const endpointSessionLogic = endpointSessionMachine.provide({
   actions: {
     requestIdentification: ({ self }) => on(self).requestIdentification(),
     holdMessage: ({ self, event }) => on(self).held.push(messageOf(event)),
+    holdSubscription: ({ self, event }) => on(self).heldSubscriptions.push(subackOf(event)),
+    grantSubscription: ({ event }) => subackOf(event)(true),
+    refuseSubscription: ({ event }) => subackOf(event)(false),
+    grantHeldSubscriptions: ({ self }) => on(self).answerHeldSubscriptions(true),
+    refuseHeldSubscriptions: ({ self }) => on(self).answerHeldSubscriptions(false),
     forwardHeldMessages: ({ self, context }) => on(self).forwardHeld(context.endpointId!),
     forwardMessage: ({ self, context, event }) => on(self).forward(messageOf(event), context.endpointId!),
     refuseMessage: ({ self, event }, params) => on(self).client.answerError(messageOf(event), params.statusCode, params.reasonPhrase),
@@ -46,6 +54,8 @@ export class EndpointSession implements MeteredEndpoint {
   readonly journal: Journal;
   /** Messages that arrived while the token was being identified, in arrival order. */
   held: RoutedMessage[] = [];
+  /** SUBACKs of SUBSCRIBE filters naming the token that wait for identification. */
+  heldSubscriptions: SubscriptionAnswer[] = [];
   /** This interval's traffic counters (see TrafficMeter). */
   traffic: TrafficRecord | undefined;
   trafficInterval = 0;
@@ -111,6 +121,17 @@ export class EndpointSession implements MeteredEndpoint {
     this.actor.send(event);
   }
 
+  /** A SUBSCRIBE filter names this token: `answer` is its SUBACK, given when the chart decides. */
+  subscribed(answer: SubscriptionAnswer): void {
+    this.actor.send({ type: 'kp.subscribed', subscription: answer });
+  }
+
+  answerHeldSubscriptions(granted: boolean): void {
+    const waiting = this.heldSubscriptions;
+    this.heldSubscriptions = [];
+    for (const answer of waiting) answer(granted);
+  }
+
   /** Delivers an extension's push (SPEC §6 rule 2) to this endpoint's client. */
   deliverPush(topic: string, payload: Buffer, endpointId: string): void {
     if (this.client.deliver(topic, payload, 1)) this.hub.traffic.sent(this, endpointId, payload.length);
@@ -149,6 +170,7 @@ export class EndpointSession implements MeteredEndpoint {
   /** Called by the supervisor when this actor threw: answer what waits, stop routing to it. */
   discard(): void {
     for (const message of this.takeHeld()) this.client.answerError(message, 503, 'Service unavailable');
+    this.answerHeldSubscriptions(false);
     this.hub.directory.releaseEndpoint(this, this.endpointId);
   }
 

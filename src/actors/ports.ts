@@ -39,9 +39,14 @@ export interface IncomingPublish {
 /** Completes a PUBLISH: no argument sends PUBACK (QoS 1); an error closes the connection without one. */
 export type PublishAck = (error?: Error) => void;
 
+/** Completes one SUBSCRIBE filter: granted (SUBACK QoS ≤ 1) or refused (SUBACK 0x80). */
+export type SubscriptionAnswer = (granted: boolean) => void;
+
 /** The session side of one MQTT connection, as the MQTT adapter sees it. */
 export interface MqttSession {
   publish(packet: IncomingPublish, ack: PublishAck): void;
+  /** A SUBSCRIBE filter under `kp1/` (MQTT 3.1.1 §3.8): its SUBACK waits for `answer`. */
+  subscribe(filter: string, answer: SubscriptionAnswer): void;
   disconnected(reason: string): void;
 }
 

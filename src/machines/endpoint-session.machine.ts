@@ -1,6 +1,10 @@
 // One endpoint token used by one client session (SPEC §5, §7, §8). Pure: actions are named here
 // and implemented by src/actors/endpoint-session.ts.
 //
+// A SUBSCRIBE whose filter names the token identifies the endpoint exactly as a PUBLISH does (Kaa's
+// command clients subscribe and wait, publishing nothing): its SUBACK waits for the outcome like
+// a held message, and is granted once the endpoint is identified, or refused (0x80) when not.
+//
 // While the session is `active`, the live actor forwards messages without sending an event per
 // message (the hot path); the `active` state's `kp.published / forwardMessage` is what that fast
 // path does, drawn here so the chart stays the whole truth.
@@ -20,6 +24,7 @@ export interface EndpointSessionInput {
 export interface EndpointSessionContext extends EndpointSessionInput {
   endpointId: string | null;
   tokenId: string | null;
+  /** Messages and SUBSCRIBE filters waiting for identification (one bound for both). */
   heldMessages: number;
   rejection: { statusCode: number; reasonPhrase: string } | null;
 }
@@ -27,6 +32,8 @@ export interface EndpointSessionContext extends EndpointSessionInput {
 export type EndpointSessionEvent =
   /** A PUBLISH for this token while the session is not active. `message` is opaque to the machine. */
   | { type: 'kp.published'; message: unknown }
+  /** A SUBSCRIBE filter naming this token. `subscription` (its SUBACK) is opaque to the machine. */
+  | { type: 'kp.subscribed'; subscription: unknown }
   | { type: 'ecap.replied'; statusCode: number; endpointId: string | null; tokenId: string | null; reasonPhrase: string | null }
   | { type: 'ecap.failed'; reason: string }
   /** Another session (here or on another replica) announced this endpoint connected. */
@@ -43,7 +50,13 @@ export const endpointSessionMachine = setup({
   actions: {
     requestIdentification: () => {},
     holdMessage: () => {},
+    holdSubscription: () => {},
     forwardHeldMessages: () => {},
+    grantHeldSubscriptions: () => {},
+    grantSubscription: () => {},
+    /** SUBACK 0x80 for the current filter, or for every held one. */
+    refuseSubscription: () => {},
+    refuseHeldSubscriptions: () => {},
     forwardMessage: () => {},
     /** Answers the current message with a 1/KP error instead of holding it. */
     refuseMessage: (_, _params: { statusCode: number; reasonPhrase: string }) => {},
@@ -92,14 +105,18 @@ export const endpointSessionMachine = setup({
           },
           { actions: ['holdMessage', 'countHeldMessage'] },
         ],
+        'kp.subscribed': [
+          { guard: 'holdingTooMany', actions: 'refuseSubscription' },
+          { actions: ['holdSubscription', 'countHeldMessage'] },
+        ],
         'ecap.replied': [
           {
             guard: 'tokenAccepted',
             target: 'active',
-            actions: ['recordIdentity', 'claimEndpoint', 'announceConnected', 'forwardHeldMessages', 'clearHeldMessages'],
+            actions: ['recordIdentity', 'claimEndpoint', 'announceConnected', 'forwardHeldMessages', 'grantHeldSubscriptions', 'clearHeldMessages'],
           },
           { guard: 'unusableReply', target: 'unavailable' },
-          { target: 'rejected', actions: ['recordRejection', 'answerWithRejection', 'clearHeldMessages'] },
+          { target: 'rejected', actions: ['recordRejection', 'answerWithRejection', 'refuseHeldSubscriptions', 'clearHeldMessages'] },
         ],
         'ecap.failed': 'unavailable',
         'session.ended': 'closed',
@@ -108,6 +125,7 @@ export const endpointSessionMachine = setup({
     active: {
       on: {
         'kp.published': { actions: 'forwardMessage' },
+        'kp.subscribed': { actions: 'grantSubscription' },
         'elce.connected': 'roamed',
         'token.revoked': {
           guard: 'usesRevokedToken',
@@ -120,6 +138,7 @@ export const endpointSessionMachine = setup({
     roamed: {
       on: {
         'kp.published': { target: 'active', actions: ['claimEndpoint', 'announceConnected', 'forwardMessage'] },
+        'kp.subscribed': { target: 'active', actions: ['claimEndpoint', 'announceConnected', 'grantSubscription'] },
         'token.revoked': { guard: 'usesRevokedToken', target: 'revoked' },
         'session.ended': 'closed',
       },
@@ -128,11 +147,12 @@ export const endpointSessionMachine = setup({
       after: { negativeCache: 'expired' },
       on: {
         'kp.published': { actions: 'answerWithRejection' },
+        'kp.subscribed': { actions: 'refuseSubscription' },
         'session.ended': 'closed',
       },
     },
     /** ECAP did not answer usefully: held messages get 503 and the next message asks again. */
-    unavailable: { type: 'final', entry: ['answerUnavailable', 'clearHeldMessages'] },
+    unavailable: { type: 'final', entry: ['answerUnavailable', 'refuseHeldSubscriptions', 'clearHeldMessages'] },
     /** The token was revoked: the next message with it is validated again, in a new session. */
     revoked: { type: 'final' },
     expired: { type: 'final' },

@@ -30,6 +30,13 @@ interface VersionRoute {
   allowed: Map<string, { endpointAware: boolean; clientDataSubject: string }>;
 }
 
+/** The endpoint a SUBSCRIBE filter names: an endpoint-aware instance's token level, no wildcard. */
+export interface NamedEndpoint {
+  appName: string;
+  appVersionName: string;
+  token: string;
+}
+
 export const INVALID_PATH = 'Invalid 1/KP resource path';
 
 /** An immutable lookup table built once from the configuration (and rebuilt when it changes). */
@@ -56,6 +63,19 @@ export class RoutingTable {
   /** The tenant the application's configuration names (`tenant-id`), if any. */
   tenantOf(appName: string): string | undefined {
     return this.tenants.get(appName);
+  }
+
+  /**
+   * The endpoint token a SUBSCRIBE filter names, if any: `kp1/{version}/{instance}/{token}/…` with
+   * a known version, an allowed endpoint-aware instance and a token level that is not a wildcard
+   * (`kp1/v1/cex/TOKEN/command/reboot/+` names TOKEN; `kp1/v1/cex/+/command/#` names none).
+   */
+  endpointNamedBy(filter: string): NamedEndpoint | null {
+    const [prefix, appVersionName, extensionInstanceName, token] = filter.split('/', 4);
+    if (prefix !== 'kp1' || appVersionName === undefined || extensionInstanceName === undefined || token === undefined) return null;
+    const version = this.versions.get(appVersionName);
+    if (version === undefined || !version.allowed.get(extensionInstanceName)?.endpointAware || !isValidName(token)) return null;
+    return { appName: version.appName, appVersionName, token };
   }
 
   resolve(topic: string): Route | RouteError {

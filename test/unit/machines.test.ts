@@ -121,7 +121,9 @@ describe('endpoint session chart', () => {
   it('asks once, holds messages in order, then becomes active and announces itself', () => {
     const result = run(endpointSessionMachine, endpointInput, [published, published, tokenReplied(200)]);
     expect(result.state).toBe('active');
-    expect(result.actions).toEqual(['requestIdentification', 'holdMessage', 'holdMessage', 'claimEndpoint', 'announceConnected', 'forwardHeldMessages']);
+    expect(result.actions).toEqual([
+      'requestIdentification', 'holdMessage', 'holdMessage', 'claimEndpoint', 'announceConnected', 'forwardHeldMessages', 'grantHeldSubscriptions',
+    ]);
     expect(result.context).toMatchObject({ endpointId: 'ep-1', tokenId: 'tok-1', heldMessages: 0 });
   });
 
@@ -170,6 +172,26 @@ describe('endpoint session chart', () => {
     ]);
     expect(whileRoamed.state).toBe('revoked');
     expect(whileRoamed.actions).not.toContain('announceDisconnected');
+  });
+
+  it('a SUBSCRIBE naming the token identifies the endpoint as a PUBLISH does; its SUBACK waits for the outcome', () => {
+    const subscribed: EndpointSessionEvent = { type: 'kp.subscribed', subscription: 'SUBACK' };
+    const granted = run(endpointSessionMachine, endpointInput, [subscribed, tokenReplied(200)]);
+    expect(granted.state).toBe('active');
+    expect(granted.actions).toEqual([
+      'requestIdentification', 'holdSubscription', 'claimEndpoint', 'announceConnected', 'forwardHeldMessages', 'grantHeldSubscriptions',
+    ]);
+    expect(run(endpointSessionMachine, endpointInput, [tokenReplied(200), subscribed]).actions.at(-1)).toBe('grantSubscription');
+    const refused = run(endpointSessionMachine, endpointInput, [subscribed, tokenReplied(403), subscribed]);
+    expect(refused.state).toBe('rejected');
+    expect(refused.actions.slice(-3)).toEqual(['answerWithRejection', 'refuseHeldSubscriptions', 'refuseSubscription']);
+    expect(run(endpointSessionMachine, endpointInput, [subscribed, tokenReplied(503)]).actions).toContain('refuseHeldSubscriptions');
+    // Subscriptions and messages share one bound while the token is identified.
+    expect(run(endpointSessionMachine, endpointInput, [published, subscribed, subscribed]).actions.at(-1)).toBe('refuseSubscription');
+    // A roamed endpoint whose client subscribes again is taken back, as by a PUBLISH.
+    const back = run(endpointSessionMachine, endpointInput, [tokenReplied(200), { type: 'elce.connected', originatorReplicaId: 'r2' }, subscribed]);
+    expect(back.state).toBe('active');
+    expect(back.actions.slice(-3)).toEqual(['claimEndpoint', 'announceConnected', 'grantSubscription']);
   });
 
   it('closes with its client session', () => {

@@ -112,6 +112,7 @@ export const OTHER_REPLICA = 'replica-2';
 
 export const endpointSessionEvents = [
   named('PUBLISH with the token', { type: 'kp.published', message: 'PUBLISH' }),
+  named('SUBSCRIBE naming the token', { type: 'kp.subscribed', subscription: 'SUBSCRIBE' }),
   named('ECAP 200', { type: 'ecap.replied', statusCode: 200, endpointId: ENDPOINT_ID, tokenId: TOKEN_ID, reasonPhrase: null }),
   named('ECAP 200 without endpoint id', { type: 'ecap.replied', statusCode: 200, endpointId: null, tokenId: null, reasonPhrase: null }),
   named('ECAP 503', { type: 'ecap.replied', statusCode: 503, endpointId: null, tokenId: null, reasonPhrase: 'Provider overloaded' }),

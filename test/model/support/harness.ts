@@ -38,6 +38,8 @@ export const ENDPOINT_ID = 'endpoint-1';
 /** A request ID on every topic, so that every 1/KP error is published back on `<topic>/error`. */
 export const tokenTopic = (requestId: number, token = TOKEN): string => `kp1/${APP_VERSION}/dcx/${token}/data/${requestId}`;
 export const pushTopic = `kp1/${APP_VERSION}/dcx/${TOKEN}/command`;
+/** What Kaa's command clients subscribe to: the token, then a wildcard for `/status` and `/error`. */
+export const commandFilter = (type: number): string => `kp1/${APP_VERSION}/dcx/${TOKEN}/command/type-${type}/+`;
 
 export const USERNAME = 'device-user';
 export const PASSWORD = 'device-secret';
@@ -229,6 +231,11 @@ export interface PublishedMessage {
   acks: number;
 }
 
+export interface SubscribedFilter {
+  filter: string;
+  subacks: Array<'granted' | 'refused'>;
+}
+
 export class Harness {
   readonly clock = new SimulatedClock();
   readonly settings: SessionSettings;
@@ -305,6 +312,13 @@ export class Harness {
       certificate: credentials.certificate ?? null,
     }) as ClientSession; // openSession returns the live ClientSession behind the MqttSession port
     return { connection, session, mqttClientId };
+  }
+
+  /** A SUBSCRIBE filter from a client; the returned record holds its SUBACK once given. */
+  subscribe(client: Client, filter: string): SubscribedFilter {
+    const subscription: SubscribedFilter = { filter, subacks: [] };
+    client.session.subscribe(filter, (granted) => void subscription.subacks.push(granted ? 'granted' : 'refused'));
+    return subscription;
   }
 
   /** A QoS 1 PUBLISH from a client; the returned record counts its acknowledgements. */

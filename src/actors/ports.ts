@@ -1,5 +1,11 @@
-// What the live actors need from the outside world. src/infra implements these; tests can too.
+// What the core needs from the outside world, in the core's own terms. The adapters in src/infra
+// implement these interfaces and convert to and from the wire (MQTT packets, Avro records on NATS
+// subjects); the core never imports an adapter. Tests can implement them too.
 import type { Transport } from '../machines/client-session.machine.js';
+
+export type { Transport };
+
+// ---- MQTT side ----
 
 /** One client's MQTT connection, as the session sees it. */
 export interface MqttConnection {
@@ -50,15 +56,17 @@ export interface MqttSession {
   disconnected(reason: string): void;
 }
 
-/** A credential or token provider's answer, or why there is none. */
-export type ProviderOutcome<T> = { ok: true; reply: T } | { ok: false; reason: 'nats-unavailable' | 'timeout' };
+// ---- credential services (16/ECAP, 22/CAP) ----
 
-/** What a client credential check answered, whichever protocol asked (16/ECAP or 22/CAP). */
+/** A credential service's answer, or why there is none (the caller answers CONNACK 3 / 1/KP 503). */
+export type ValidationOutcome<T> = { ok: true; reply: T } | { ok: false; reason: 'nats-unavailable' | 'timeout' };
+
+/** The answer about a client's credentials (username/password or certificate), whichever protocol asked. */
 export interface ClientCredentialVerdict {
   statusCode: number;
-  reasonPhrase: string | null;
   clientId: string | null;
   credentialId: string | null;
+  reasonPhrase: string | null;
   /** The tenant that owns the credentials (22/CAP); null from 16/ECAP. */
   tenantId: string | null;
 }
@@ -68,23 +76,71 @@ export interface ClientCredentialVerdict {
  * Management) and 22/CAP (Kaa 1.2+'s Client Credentials Management).
  */
 export interface ClientAuthenticator {
-  validateUsernamePassword(username: string | null, password: string | null): Promise<ProviderOutcome<ClientCredentialVerdict>>;
-  validateCertificate(issuer: string, serialNumber: string): Promise<ProviderOutcome<ClientCredentialVerdict>>;
+  validateUsernamePassword(username: string | null, password: string | null): Promise<ValidationOutcome<ClientCredentialVerdict>>;
+  validateCertificate(issuer: string, serialNumber: string): Promise<ValidationOutcome<ClientCredentialVerdict>>;
 }
 
+/** The answer about an endpoint token: which endpoint it identifies. */
 export interface TokenVerdict {
   statusCode: number;
-  reasonPhrase: string | null;
   endpointId: string | null;
   tokenId: string | null;
+  reasonPhrase: string | null;
 }
 
 /** Endpoint identification by token (16/ECAP, whichever protocol authenticates clients). */
 export interface TokenValidator {
-  validateToken(appName: string, token: string): Promise<ProviderOutcome<TokenVerdict>>;
+  validateToken(appName: string, token: string): Promise<ValidationOutcome<TokenVerdict>>;
 }
+
+// ---- endpoint connectivity (9/ELCE) ----
 
 export interface ConnectivityAnnouncer {
   announceConnected(endpoints: Record<string, string>): void;
   announceDisconnected(endpoints: Record<string, string>): void;
+}
+
+/** Endpoints a replica announced connected: endpointId → appVersionName. */
+export interface EndpointsConnected {
+  endpoints: Record<string, string>;
+  originatorReplicaId: string;
+}
+
+// ---- extension traffic (4/ESP) ----
+
+/** One client message for an extension instance, as the core builds it (the adapter encodes it). */
+export interface ClientDataMessage {
+  correlationId: string;
+  timestamp: number;
+  /** How long the extension has to answer, in ms; 0 for no limit. */
+  timeout: number;
+  appVersionName: string;
+  endpointId: string | null;
+  resourcePath: string;
+  requestId: number | null;
+  payload: Buffer;
+}
+
+/**
+ * Where client messages leave the process. `destination` is what the adapter gave the routing
+ * table for the extension instance (see RoutingTable); the core passes it back unread.
+ */
+export interface ClientDataOutbox {
+  /** At most once (QoS 0): `handedOver` runs once the message is on its way; lost if the link is down. */
+  sendAtMostOnce(destination: string, message: ClientDataMessage, handedOver: () => void): void;
+  /** Kept until confirmed, then `confirmed` runs. False (nothing kept) when too many wait for confirmation. */
+  send(destination: string, message: ClientDataMessage, confirmed: () => void): boolean;
+}
+
+/** An extension's reply or push, decoded by the adapter. */
+export interface ExtensionReply {
+  correlationId: string;
+  appVersionName: string | null;
+  extensionInstanceName: string | null;
+  endpointId: string | null;
+  resourcePath: string;
+  requestId: number | null;
+  payload: Buffer | null;
+  statusCode: number;
+  reasonPhrase: string | null;
 }

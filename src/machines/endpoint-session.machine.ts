@@ -1,5 +1,6 @@
-// One endpoint token used by one client session (SPEC §5, §7, §8). Pure: actions are named here
-// and implemented by src/actors/endpoint-session.ts.
+// One endpoint token used by one client session: identified through 16/ECAP, announced with 9/ELCE,
+// ended by token revocation or roaming. Pure: actions are named here
+// and implemented by src/actors/session/endpoint-session.ts.
 //
 // A SUBSCRIBE whose filter names the token identifies the endpoint exactly as a PUBLISH does (Kaa's
 // command clients subscribe and wait, publishing nothing): its SUBACK waits for the outcome like

@@ -1,7 +1,7 @@
-// The process's supervisor (ARCHITECTURE.md "The actors", SPEC §11). Session actors are created
+// The process's supervisor, and its start and graceful shutdown. Session actors are created
 // with this actor as their parent, so their completion and their failures arrive here as
 // `xstate.done.actor.*` and `xstate.error.actor.*` events. The sessions themselves live in maps
-// owned by src/actors/registry.ts, never in this machine's snapshot (it would not scale).
+// owned by src/actors/registry/registry.ts, never in this machine's snapshot (it would not scale).
 import { assign, fromPromise, setup, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
 
 export interface RegistryInput {

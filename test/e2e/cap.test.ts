@@ -5,7 +5,7 @@
 // sessions of that tenant's credentials.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EcapRequestLogEntry } from '../../src/dev/ecap-provider.js';
+import type { EcapRequestLogEntry } from '../../dev/ecap-provider.js';
 import { codecs } from '../../src/infra/nats/codecs.js';
 import { createTestPki, type TestPki } from '../support/certificates.js';
 import { APP_VERSION, ECHO, Inbox, kpTopic, request, startStack, uniqueId, type Stack } from '../support/kp-harness.js';

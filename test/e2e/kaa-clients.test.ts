@@ -1,5 +1,5 @@
 // KPC driven exactly as Kaa's own device clients drive a Kaa cluster, against the stand-ins for
-// Kaa's standard extensions (src/dev/kaa-extensions.ts) on a real nats-server:
+// Kaa's standard extensions (dev/kaa-extensions.ts) on a real nats-server:
 //   - mqtt.js the way @kaaiot/mqtt-client uses it: QoS 0, random request IDs, `<topic>/+` subscribed
 //     before or after the publish, command waits that only SUBSCRIBE;
 //   - paho-mqtt the way Kaa's Python examples use it (its default MQTT 3.1.1 session), as a child
@@ -10,8 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EchoExtension } from '../../src/dev/echo-extension.js';
-import { KaaExtensionStandIn, type KaaExtensionInstance } from '../../src/dev/kaa-extensions.js';
+import { EchoExtension } from '../../dev/echo-extension.js';
+import { KaaExtensionStandIn, type KaaExtensionInstance } from '../../dev/kaa-extensions.js';
 import { APP_NAME, APP_VERSION, DEVICE, Inbox, connectAs, kpTopic, startStack, type Received, type Stack } from '../support/kp-harness.js';
 import { waitUntil } from '../support/waiting.js';
 

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as connectNats } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DevEcapProvider } from '../../src/dev/ecap-provider.js';
-import { EchoExtension } from '../../src/dev/echo-extension.js';
+import { DevEcapProvider } from '../../dev/ecap-provider.js';
+import { EchoExtension } from '../../dev/echo-extension.js';
 import { codecs, type TrafficReportEvent } from '../../src/infra/nats/codecs.js';
 import {
   APP_NAME, APP_VERSION, DEVICE, ECHO, Inbox, NatsRecorder, connectAs, kpTopic, request, startStack, testCredentials, uniqueId,

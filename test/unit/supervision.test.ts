@@ -3,13 +3,13 @@
 // the ports (MQTT connection, credential provider, forwarder, ELCE announcer).
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { TrafficMeter } from '../../src/actors/traffic-meter.js';
-import { AuthenticationGate } from '../../src/actors/authentication-gate.js';
-import { Journal } from '../../src/actors/journal.js';
+import { AuthenticationGate } from '../../src/actors/session/authentication-gate.js';
+import { TrafficMeter } from '../../src/actors/traffic/traffic-meter.js';
+import { Journal } from '../../src/actors/session/journal.js';
 import type { ConnectRequest, MqttConnection, MqttSession } from '../../src/actors/ports.js';
-import { Registry } from '../../src/actors/registry.js';
-import type { SessionHub } from '../../src/actors/session-hub.js';
-import { RoutingTable } from '../../src/protocol/routing.js';
+import { Registry } from '../../src/actors/registry/registry.js';
+import type { SessionHub } from '../../src/actors/session/client-session.js';
+import { RoutingTable } from '../../src/actors/traffic/routing.js';
 
 class RecordingConnection implements MqttConnection {
   readonly remoteAddress = '127.0.0.1';

@@ -3,7 +3,7 @@
 // (test/e2e/traffic-reports.test.ts) checks the same through KPC and a real nats-server.
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { TrafficMeter, type MeteredEndpoint } from '../../src/actors/traffic-meter.js';
+import { TrafficMeter, type MeteredEndpoint } from '../../src/actors/traffic/traffic-meter.js';
 import { codecs } from '../../src/infra/nats/codecs.js';
 import type { ConfirmedPublisher } from '../../src/infra/nats/confirmed-publisher.js';
 import { TrafficReporter } from '../../src/infra/nats/traffic-reports.js';

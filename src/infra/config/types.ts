@@ -1,5 +1,6 @@
 // The service's configuration after loading, defaulting and validation. All durations are in
 // milliseconds here, whatever unit the YAML used. Key names in comments are the YAML paths.
+import type { RoutingConfig } from '../../actors/traffic/routing.js';
 
 export interface TlsListenerConfig {
   enabled: boolean; //           kaa.kpc.transports.mqtt.tls.enabled        (false)
@@ -20,23 +21,6 @@ export interface MqttConfig {
   /** Bytes queued towards a client that does not read; past it the client is cut as a slow consumer. */
   maxOutboundBytes: number; //   kaa.kpc.transports.mqtt.max-outbound-bytes  (4 MiB)
   host: string; //               kaa.kpc.transports.mqtt.host                ('0.0.0.0')
-}
-
-export interface AppVersionConfig {
-  allowedExtensionInstances: string[]; // allowed-extension-instances ([])
-}
-
-export interface ApplicationConfig {
-  /** tenant-id: the tenant that owns the application, named in endpoint traffic reports. */
-  tenantId?: string;
-  versions: Record<string, AppVersionConfig>;
-}
-
-export interface RoutingConfig {
-  /** kaa.applications: appName → versions; appVersionName is unique across applications. */
-  applications: Record<string, ApplicationConfig>;
-  /** kaa.extension-instances: name → { endpoint-aware (false) } */
-  extensionInstances: Record<string, { endpointAware: boolean }>;
 }
 
 export interface KpcConfig {

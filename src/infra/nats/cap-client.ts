@@ -7,7 +7,7 @@
 // without `@` belongs to `default-tenant-id`, and without that setting it is refused (401, CONNACK 4)
 // without asking anyone: there is no tenant to ask about.
 import type { Logger } from 'pino';
-import type { ClientAuthenticator, ClientCredentialVerdict, ProviderOutcome } from '../../actors/ports.js';
+import type { ClientAuthenticator, ClientCredentialVerdict, ValidationOutcome } from '../../actors/ports.js';
 import { codecs, type CapResponse } from './codecs.js';
 import type { NatsLink } from './connection.js';
 import { CorrelatedRequests, type ProviderMetrics } from './correlated-requests.js';
@@ -50,7 +50,7 @@ export class CapClient implements ClientAuthenticator {
     this.requests.stop();
   }
 
-  async validateUsernamePassword(username: string | null, password: string | null): Promise<ProviderOutcome<ClientCredentialVerdict>> {
+  async validateUsernamePassword(username: string | null, password: string | null): Promise<ValidationOutcome<ClientCredentialVerdict>> {
     const scoped = username === null ? null : splitTenant(username, this.options.defaultTenantId);
     if (scoped === null) return refused('No tenant: use a username of the form name@tenant');
     const { name, tenantId } = scoped;
@@ -59,7 +59,7 @@ export class CapClient implements ClientAuthenticator {
     return verdictOf(outcome, tenantId);
   }
 
-  async validateCertificate(issuer: string, serialNumber: string): Promise<ProviderOutcome<ClientCredentialVerdict>> {
+  async validateCertificate(issuer: string, serialNumber: string): Promise<ValidationOutcome<ClientCredentialVerdict>> {
     const outcome = await this.requests.request<CapResponse>('certificate-response', subjects.capCertificateRequest(this.options.providerInstance),
       (correlationId) => codecs.capCertificateRequest.encode({ ...this.requests.envelope(correlationId), issuer, serialNumber }));
     return verdictOf(outcome, null);
@@ -76,12 +76,12 @@ export function splitTenant(username: string, defaultTenantId: string | undefine
 }
 
 /** A basic response names no tenant: it is the one asked about. A certificate response names it. */
-function verdictOf(outcome: ProviderOutcome<CapResponse>, askedTenant: string | null): ProviderOutcome<ClientCredentialVerdict> {
+function verdictOf(outcome: ValidationOutcome<CapResponse>, askedTenant: string | null): ValidationOutcome<ClientCredentialVerdict> {
   if (!outcome.ok) return outcome;
   const { statusCode, reasonPhrase, clientId, credentialsId, tenantId } = outcome.reply;
   return { ok: true, reply: { statusCode, reasonPhrase, clientId, credentialId: credentialsId, tenantId: tenantId ?? askedTenant } };
 }
 
-function refused(reasonPhrase: string): ProviderOutcome<ClientCredentialVerdict> {
+function refused(reasonPhrase: string): ValidationOutcome<ClientCredentialVerdict> {
   return { ok: true, reply: { statusCode: 401, reasonPhrase, clientId: null, credentialId: null, tenantId: null } };
 }

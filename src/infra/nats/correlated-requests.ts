@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Msg } from 'nats';
 import type { Logger } from 'pino';
-import type { ProviderOutcome } from '../../actors/ports.js';
+import type { ValidationOutcome } from '../../actors/ports.js';
 import type { Codec } from './codecs.js';
 import type { NatsLink } from './connection.js';
 
@@ -22,7 +22,7 @@ const SETTLE_GRACE_MS = 250;
 interface Pending {
   type: string;
   timer: NodeJS.Timeout;
-  resolve: (outcome: ProviderOutcome<never>) => void;
+  resolve: (outcome: ValidationOutcome<never>) => void;
 }
 
 /**
@@ -56,7 +56,7 @@ export class CorrelatedRequests<Type extends string> {
     return { correlationId, timestamp: Date.now(), timeout: this.timeoutMs };
   }
 
-  request<T>(type: Type, subject: string, encode: (correlationId: string) => Uint8Array): Promise<ProviderOutcome<T>> {
+  request<T>(type: Type, subject: string, encode: (correlationId: string) => Uint8Array): Promise<ValidationOutcome<T>> {
     this.metrics.ecapRequest(type);
     if (!this.nats.isConnected) {
       this.metrics.ecapOutcome(type, 'nats-unavailable');
@@ -105,7 +105,7 @@ export class CorrelatedRequests<Type extends string> {
     this.settle(reply.correlationId, pending, { ok: true, reply: reply as never });
   }
 
-  private settle(correlationId: string, pending: Pending | undefined, outcome: ProviderOutcome<never>): void {
+  private settle(correlationId: string, pending: Pending | undefined, outcome: ValidationOutcome<never>): void {
     if (pending === undefined) return;
     clearTimeout(pending.timer);
     this.pending.delete(correlationId);

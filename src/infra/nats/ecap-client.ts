@@ -3,7 +3,7 @@
 // validator always, and the client authenticator when `client-protocol` is `ecap`.
 import type { Logger } from 'pino';
 import type {
-  ClientAuthenticator, ClientCredentialVerdict, ProviderOutcome, TokenValidator, TokenVerdict,
+  ClientAuthenticator, ClientCredentialVerdict, ValidationOutcome, TokenValidator, TokenVerdict,
 } from '../../actors/ports.js';
 import { codecs, type ClientCredentialResponse } from './codecs.js';
 import type { NatsLink } from './connection.js';
@@ -42,28 +42,28 @@ export class EcapClient implements ClientAuthenticator, TokenValidator {
     this.requests.stop();
   }
 
-  async validateUsernamePassword(username: string | null, password: string | null): Promise<ProviderOutcome<ClientCredentialVerdict>> {
+  async validateUsernamePassword(username: string | null, password: string | null): Promise<ValidationOutcome<ClientCredentialVerdict>> {
     return verdictOf(await this.requests.request<ClientCredentialResponse>(
       'client-username-password-response', subjects.usernamePasswordRequest(this.options.providerInstance),
       (correlationId) => codecs.usernamePasswordRequest.encode({ ...this.requests.envelope(correlationId), username, password }),
     ));
   }
 
-  async validateCertificate(issuer: string, serialNumber: string): Promise<ProviderOutcome<ClientCredentialVerdict>> {
+  async validateCertificate(issuer: string, serialNumber: string): Promise<ValidationOutcome<ClientCredentialVerdict>> {
     return verdictOf(await this.requests.request<ClientCredentialResponse>(
       'client-certificate-response', subjects.certificateRequest(this.options.providerInstance),
       (correlationId) => codecs.certificateRequest.encode({ ...this.requests.envelope(correlationId), issuer, serialNumber }),
     ));
   }
 
-  validateToken(appName: string, token: string): Promise<ProviderOutcome<TokenVerdict>> {
+  validateToken(appName: string, token: string): Promise<ValidationOutcome<TokenVerdict>> {
     return this.requests.request('ep-token-response', subjects.tokenRequest(this.options.providerInstance),
       (correlationId) => codecs.tokenRequest.encode({ ...this.requests.envelope(correlationId), appName, token }));
   }
 }
 
 /** 16/ECAP names no tenant. */
-function verdictOf(outcome: ProviderOutcome<ClientCredentialResponse>): ProviderOutcome<ClientCredentialVerdict> {
+function verdictOf(outcome: ValidationOutcome<ClientCredentialResponse>): ValidationOutcome<ClientCredentialVerdict> {
   if (!outcome.ok) return outcome;
   const { statusCode, reasonPhrase, clientId, credentialId } = outcome.reply;
   return { ok: true, reply: { statusCode, reasonPhrase, clientId, credentialId, tenantId: null } };

@@ -7,7 +7,7 @@
 // shutdown waits for them.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { TrafficInterval, TrafficRecord } from '../../actors/traffic-meter.js';
+import type { TrafficInterval, TrafficRecord } from '../../actors/traffic/traffic-meter.js';
 import { codecs, type TrafficReportEvent, type TrafficStat } from './codecs.js';
 import type { ConfirmedPublisher } from './confirmed-publisher.js';
 import { subjects } from './subjects.js';

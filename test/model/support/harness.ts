@@ -9,18 +9,19 @@
 // Model tests drive this system with real-world stimuli and assert on what these doubles saw.
 import pino from 'pino';
 import { SimulatedClock } from 'xstate';
-import { AuthenticationGate } from '../../../src/actors/authentication-gate.js';
-import type { ClientDataForwarder, RoutedMessage } from '../../../src/actors/client-data-forwarder.js';
-import type { ClientSession } from '../../../src/actors/client-session.js';
-import { Journal } from '../../../src/actors/journal.js';
+import { AuthenticationGate } from '../../../src/actors/session/authentication-gate.js';
+import type { ClientDataForwarder, RoutedMessage } from '../../../src/actors/traffic/client-data-forwarder.js';
+import type { ClientSession } from '../../../src/actors/session/client-session.js';
+import { Journal } from '../../../src/actors/session/journal.js';
 import type {
-  ClientAuthenticator, ClientCredentialVerdict, ConnectivityAnnouncer, MqttConnection, PresentedCertificate, ProviderOutcome,
-  TokenValidator, TokenVerdict,
+  ClientAuthenticator, ClientCredentialVerdict, ConnectivityAnnouncer, MqttConnection, PresentedCertificate, TokenValidator,
+  TokenVerdict, ValidationOutcome,
 } from '../../../src/actors/ports.js';
-import { Registry } from '../../../src/actors/registry.js';
-import { TrafficMeter } from '../../../src/actors/traffic-meter.js';
-import type { SessionHub, SessionSettings } from '../../../src/actors/session-hub.js';
-import { RoutingTable } from '../../../src/protocol/routing.js';
+import { Registry } from '../../../src/actors/registry/registry.js';
+import type { SessionHub } from '../../../src/actors/session/client-session.js';
+import type { SessionSettings } from '../../../src/actors/session/session-hub.js';
+import { RoutingTable } from '../../../src/actors/traffic/routing.js';
+import { TrafficMeter } from '../../../src/actors/traffic/traffic-meter.js';
 
 // ---- the configuration the live system runs with (the models' inputs mirror it) ----
 
@@ -96,21 +97,21 @@ interface PendingValidation {
   /** What was asked: [username, password], [issuer, serial] or [appName, token]. */
   asked: [string | null, string | null];
   answered: boolean;
-  resolve(outcome: ProviderOutcome<never>): void;
+  resolve(outcome: ValidationOutcome<never>): void;
 }
 
 export class ScriptedCredentials implements ClientAuthenticator, TokenValidator {
   readonly requests: PendingValidation[] = [];
 
-  validateUsernamePassword(username: string | null, password: string | null): Promise<ProviderOutcome<ClientCredentialVerdict>> {
+  validateUsernamePassword(username: string | null, password: string | null): Promise<ValidationOutcome<ClientCredentialVerdict>> {
     return this.ask('username-password', [username, password]);
   }
 
-  validateCertificate(issuer: string, serialNumber: string): Promise<ProviderOutcome<ClientCredentialVerdict>> {
+  validateCertificate(issuer: string, serialNumber: string): Promise<ValidationOutcome<ClientCredentialVerdict>> {
     return this.ask('certificate', [issuer, serialNumber]);
   }
 
-  validateToken(appName: string, token: string): Promise<ProviderOutcome<TokenVerdict>> {
+  validateToken(appName: string, token: string): Promise<ValidationOutcome<TokenVerdict>> {
     return this.ask('token', [appName, token]);
   }
 
@@ -123,29 +124,29 @@ export class ScriptedCredentials implements ClientAuthenticator, TokenValidator 
   }
 
   /** Answers the oldest unanswered validation of this kind; throws when none waits. */
-  answer(kind: ValidationKind, outcome: ProviderOutcome<ClientCredentialVerdict> | ProviderOutcome<TokenVerdict>): void {
+  answer(kind: ValidationKind, outcome: ValidationOutcome<ClientCredentialVerdict> | ValidationOutcome<TokenVerdict>): void {
     const request = this.pending(kind)[0];
     if (request === undefined) throw new Error(`no ${kind} validation is waiting for an answer`);
     request.answered = true;
-    request.resolve(outcome as ProviderOutcome<never>);
+    request.resolve(outcome as ValidationOutcome<never>);
   }
 
-  private ask<T>(kind: ValidationKind, asked: [string | null, string | null]): Promise<ProviderOutcome<T>> {
+  private ask<T>(kind: ValidationKind, asked: [string | null, string | null]): Promise<ValidationOutcome<T>> {
     return new Promise((resolve) => this.requests.push({ kind, asked, answered: false, resolve: resolve as PendingValidation['resolve'] }));
   }
 }
 
-export function credentialReply(statusCode: number, clientId: string | null, credentialId: string | null): ProviderOutcome<ClientCredentialVerdict> {
+export function credentialReply(statusCode: number, clientId: string | null, credentialId: string | null): ValidationOutcome<ClientCredentialVerdict> {
   return { ok: true, reply: { statusCode, clientId, credentialId, reasonPhrase: null, tenantId: null } };
 }
 
 export function tokenReply(
   statusCode: number, endpointId: string | null, tokenId: string | null, reasonPhrase: string | null,
-): ProviderOutcome<TokenVerdict> {
+): ValidationOutcome<TokenVerdict> {
   return { ok: true, reply: { statusCode, endpointId, tokenId, reasonPhrase } };
 }
 
-export const ecapFailure = (reason: 'nats-unavailable' | 'timeout'): ProviderOutcome<never> => ({ ok: false, reason });
+export const ecapFailure = (reason: 'nats-unavailable' | 'timeout'): ValidationOutcome<never> => ({ ok: false, reason });
 
 // ---- 4/ESP ClientData and 9/ELCE ----
 

@@ -2,13 +2,13 @@
 // cross-replica forwarding), revocations, connectivity events (roaming and the cluster table),
 // replica heartbeats and the endpoint lists replicas exchange when they first hear of each other.
 import type { Logger } from 'pino';
-import type { ClientSession } from '../actors/client-session.js';
-import { ClusterTable } from '../actors/cluster-table.js';
-import { ExtensionDataRouter } from '../actors/extension-data-router.js';
-import type { Registry } from '../actors/registry.js';
-import { ReplicaLiveness } from '../actors/replica-liveness.js';
-import type { RequestMemory } from '../actors/request-memory.js';
-import type { TrafficMeter } from '../actors/traffic-meter.js';
+import type { ReplyTarget } from '../actors/traffic/extension-data-router.js';
+import { ClusterTable } from '../actors/cluster/cluster-table.js';
+import { ExtensionDataRouter } from '../actors/traffic/extension-data-router.js';
+import type { Registry } from '../actors/registry/registry.js';
+import { ReplicaLiveness } from '../actors/cluster/replica-liveness.js';
+import type { RequestMemory } from '../actors/traffic/request-memory.js';
+import type { TrafficMeter } from '../actors/traffic/traffic-meter.js';
 import type { KpcConfig } from '../infra/config/types.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { NatsLink } from '../infra/nats/connection.js';
@@ -24,7 +24,7 @@ export function wireClusterTraffic(
   link: NatsLink,
   config: KpcConfig,
   registry: Registry,
-  requests: RequestMemory<ClientSession>,
+  requests: RequestMemory<ReplyTarget>,
   traffic: TrafficMeter,
   metrics: Metrics,
   logger: Logger,
@@ -62,12 +62,11 @@ export function wireClusterTraffic(
     count: (outcome) => metrics.extensionData.inc({ outcome }),
     traffic,
   });
-  subscribeExtensionData(
-    link,
-    { replicaId, instanceName },
-    (bytes, subject, viaInstance) => router.route(bytes, subject, viaInstance),
-    () => metrics.extensionData.inc({ outcome: 'no-responders' }),
-  );
+  subscribeExtensionData(link, { replicaId, instanceName }, logger, {
+    received: (data, bytes, viaInstance) => router.route(data, bytes, viaInstance),
+    undecodable: () => metrics.extensionData.inc({ outcome: 'undecodable' }),
+    noResponders: () => metrics.extensionData.inc({ outcome: 'no-responders' }),
+  });
 
   subscribeRevocations(link, logger, {
     credentialRevoked: (event) => metrics.countRevocations('credential', registry.credentialRevoked(event.credentialId)),

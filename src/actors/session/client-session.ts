@@ -6,18 +6,40 @@
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import {
   clientSessionMachine, type ClientSessionContext, type ClientSessionEvent, type CredentialKind,
-} from '../machines/client-session.machine.js';
-import { errorPayload, errorTopic } from '../protocol/responses.js';
-import type { NamedEndpoint } from '../protocol/routing.js';
-import type { RoutedMessage } from './client-data-forwarder.js';
-import { credentialKey, type CredentialKey } from './authentication-gate.js';
-import { EndpointSession } from './endpoint-session.js';
-import type { Journal } from './journal.js';
+} from '../../machines/client-session.machine.js';
+import { errorPayload, errorTopic } from '../traffic/responses.js';
 import type {
-  ClientCredentialVerdict, ConnectRequest, IncomingPublish, MqttConnection, MqttSession, ProviderOutcome, PublishAck,
-  SubscriptionAnswer,
-} from './ports.js';
-import type { SessionHub } from './session-hub.js';
+  ClientAuthenticator, ClientCredentialVerdict, ConnectRequest, IncomingPublish, MqttConnection, MqttSession, PublishAck,
+  SubscriptionAnswer, ValidationOutcome,
+} from '../ports.js';
+import type { ClientDataForwarder, RoutedMessage } from '../traffic/client-data-forwarder.js';
+import type { ReplyTarget } from '../traffic/extension-data-router.js';
+import type { NamedEndpoint, RoutingTable } from '../traffic/routing.js';
+import { credentialKey, type AuthenticationGate, type CredentialKey } from './authentication-gate.js';
+import { EndpointSession, type EndpointClient, type EndpointDirectory, type EndpointSessionHub } from './endpoint-session.js';
+import type { Journal } from './journal.js';
+import type { MeteredEndpoint } from '../traffic/traffic-meter.js';
+import type { SessionCounters } from './session-hub.js';
+
+/** The registry's bookkeeping, as client sessions see it. */
+export interface SessionDirectory extends EndpointDirectory {
+  clientAccepted(session: ClientSession, credentialIds: readonly string[]): void;
+  clientEnded(session: ClientSession): void;
+  holds(session: EndpointSession): boolean;
+  /** False while NATS is down or the connection limit is reached (CONNACK 3). */
+  acceptingConnections(): boolean;
+}
+
+/** Everything a client session needs from the rest of the process (it hands its endpoint sessions the shared part). */
+export interface SessionHub extends EndpointSessionHub {
+  /** CONNECT credentials: 16/ECAP or 22/CAP, as configured. */
+  readonly clientAuthentication: ClientAuthenticator;
+  routing(): RoutingTable;
+  readonly authentication: AuthenticationGate;
+  readonly forwarder: ClientDataForwarder<ReplyTarget>;
+  readonly directory: SessionDirectory;
+  readonly counters: SessionCounters;
+}
 
 const live = new WeakMap<AnyActorRef, ClientSession>();
 const on = (self: AnyActorRef): ClientSession => live.get(self)!;
@@ -38,7 +60,7 @@ let nextConnectionNumber = 0;
 /** Finished endpoint sessions kept per client session for inspection. */
 const FINISHED_ENDPOINTS_KEPT = 16;
 
-export class ClientSession implements MqttSession {
+export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
   readonly actor: Actor<typeof clientSessionLogic>;
   readonly journal: Journal;
   readonly connectionId: string;
@@ -139,7 +161,7 @@ export class ClientSession implements MqttSession {
       return;
     }
     const message: RoutedMessage = { packet, route, ack };
-    if (!route.endpointAware) this.hub.forwarder.forward(this, message, null);
+    if (!route.endpointAware) this.forward(message, null);
     else this.endpointFor(route).receive(message);
   }
 
@@ -164,6 +186,14 @@ export class ClientSession implements MqttSession {
     if (!this.isActive) return false;
     this.connection.deliver(topic, payload, qos);
     return true;
+  }
+
+  /**
+   * Forwards a routed message to its extension instance; `endpointId` and the endpoint session null
+   * for endpoint-unaware instances. False when it was refused (too many wait for NATS confirmation).
+   */
+  forward(message: RoutedMessage, endpointId: string | null, endpoint: MeteredEndpoint | null = null): boolean {
+    return this.hub.forwarder.forward(this, message, endpointId, endpoint);
   }
 
   /** A 1/KP error for one message (only when it has a request ID), then its acknowledgement. */
@@ -204,7 +234,7 @@ export class ClientSession implements MqttSession {
     this.hub.authentication.release(this.request.transport);
   }
 
-  private reportCredential(kind: CredentialKind, validation: Promise<ProviderOutcome<ClientCredentialVerdict>>): void {
+  private reportCredential(kind: CredentialKind, validation: Promise<ValidationOutcome<ClientCredentialVerdict>>): void {
     validation.then((outcome) =>
       this.send(
         outcome.ok

@@ -5,10 +5,10 @@
 //   negative-cache period, without asking the provider;
 // - identical credentials arriving while they are being validated share that one validation.
 import { createHash } from 'node:crypto';
-import type { Transport } from '../machines/client-session.machine.js';
-import type { ClientCredentialVerdict, ProviderOutcome } from './ports.js';
+import type { Transport } from '../../machines/client-session.machine.js';
+import type { ClientCredentialVerdict, ValidationOutcome } from '../ports.js';
 
-type Validation = Promise<ProviderOutcome<ClientCredentialVerdict>>;
+type Validation = Promise<ValidationOutcome<ClientCredentialVerdict>>;
 
 export class AuthenticationGate {
   private readonly inFlight = new Map<Transport, number>();
@@ -71,7 +71,7 @@ export class AuthenticationGate {
 /** Bounds the memory an attacker with random passwords can make the cache take. */
 const MAX_REMEMBERED_REFUSALS = 10_000;
 
-function refusal(statusCode: number): ProviderOutcome<ClientCredentialVerdict> {
+function refusal(statusCode: number): ValidationOutcome<ClientCredentialVerdict> {
   return { ok: true, reply: { statusCode, clientId: null, credentialId: null, reasonPhrase: null, tenantId: null } };
 }
 

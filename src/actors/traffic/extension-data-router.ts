@@ -1,19 +1,32 @@
-// Extension → client (SPEC §6): an ExtensionData goes to the client whose request it answers
+// Extension → client: an extension's reply or push goes to the client whose request it answers
 // (by correlationId), else to the session holding its endpoint here (a push), else to the replica
-// the cluster table says holds it, else it is dropped and counted.
+// the cluster table says holds it, else it is dropped and counted. The NATS adapter decodes the
+// message; what does not decode never reaches this router.
 import type { Logger } from 'pino';
-import { codecs, type ExtensionData } from '../infra/nats/codecs.js';
-import { errorPayload, errorTopic, pushTopic, statusTopic } from '../protocol/responses.js';
-import type { ClientSession } from './client-session.js';
-import type { EndpointSession } from './endpoint-session.js';
-import type { RequestMemory } from './request-memory.js';
+import type { ExtensionReply } from '../ports.js';
+import type { RememberedRequest } from './request-memory.js';
+import { errorPayload, errorTopic, pushTopic, statusTopic } from './responses.js';
 import type { TrafficMeter } from './traffic-meter.js';
 
-export type ExtensionDataOutcome = 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'undecodable' | 'unroutable';
+/** The client a remembered request came from. */
+export interface ReplyTarget {
+  readonly isActive: boolean;
+  deliver(topic: string, payload: Buffer, qos: 0 | 1): void;
+}
+
+/** The local session that receives an endpoint's pushes. */
+export interface PushTarget {
+  readonly appVersionName: string;
+  readonly token: string;
+  /** `endpointId`: the endpoint the push is for (its traffic is counted). */
+  deliverPush(topic: string, payload: Buffer, endpointId: string): void;
+}
+
+export type ExtensionDataOutcome = 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'unroutable';
 
 export interface ExtensionDataRouterDeps {
-  requests: RequestMemory<ClientSession>;
-  holderOf(endpointId: string): EndpointSession | undefined;
+  requests: { take(correlationId: string): RememberedRequest<ReplyTarget> | undefined };
+  holderOf(endpointId: string): PushTarget | undefined;
   /** The replica that holds an endpoint elsewhere in the cluster, if any (never this one). */
   remoteReplicaOf(endpointId: string): string | undefined;
   /** Republishes the message unchanged to that replica's ExtensionData subject. */
@@ -24,7 +37,7 @@ export interface ExtensionDataRouterDeps {
 }
 
 export class ExtensionDataRouter {
-  private readonly requests: RequestMemory<ClientSession>;
+  private readonly requests: ExtensionDataRouterDeps['requests'];
   private readonly logger: Logger;
   private readonly count: (outcome: ExtensionDataOutcome) => void;
 
@@ -32,17 +45,11 @@ export class ExtensionDataRouter {
     ({ requests: this.requests, logger: this.logger, count: this.count } = deps);
   }
 
-  /** `forwardable`: false for what another replica already forwarded here, so nothing loops. */
-  route(bytes: Uint8Array, subject: string, forwardable: boolean): void {
-    let data: ExtensionData;
-    try {
-      data = codecs.extensionData.decode(bytes);
-    } catch (error) {
-      this.count('undecodable');
-      this.logger.warn({ subject, bytes: bytes.length, err: (error as Error).message }, 'undecodable ExtensionData dropped');
-      return;
-    }
-
+  /**
+   * `bytes`: the message as received, forwarded unchanged to another replica when that one holds
+   * the endpoint. `forwardable`: false for what another replica already forwarded here, so nothing loops.
+   */
+  route(data: ExtensionReply, bytes: Uint8Array, forwardable: boolean): void {
     const request = this.requests.take(data.correlationId);
     if (request !== undefined) {
       if (!request.session.isActive) return this.dropped('client-gone', data);
@@ -69,14 +76,14 @@ export class ExtensionDataRouter {
     this.count('push');
   }
 
-  private dropped(outcome: ExtensionDataOutcome, data: ExtensionData): void {
+  private dropped(outcome: ExtensionDataOutcome, data: ExtensionReply): void {
     this.count(outcome);
     this.logger.debug({ outcome, correlationId: data.correlationId, endpointId: data.endpointId }, 'ExtensionData dropped');
   }
 }
 
 /** `/status` with the payload bytes unchanged below 400, `/error` with a JSON error from 400 on. */
-function response(requestTopic: string, data: ExtensionData): [string, Buffer] {
+function response(requestTopic: string, data: ExtensionReply): [string, Buffer] {
   if (data.statusCode < 400) return [statusTopic(requestTopic), data.payload ?? Buffer.alloc(0)];
   return [errorTopic(requestTopic), errorPayload(data.statusCode, data.reasonPhrase ?? '')];
 }

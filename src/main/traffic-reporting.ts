@@ -2,12 +2,12 @@
 // publishes one report per `kaa.kpc.traffic-reporting.interval`. `flush()` publishes the partial
 // interval; the shutdown calls it before it waits for NATS to confirm everything and drains.
 import type { Logger } from 'pino';
-import { TrafficMeter } from '../actors/traffic-meter.js';
+import { TrafficMeter } from '../actors/traffic/traffic-meter.js';
 import type { KpcConfig } from '../infra/config/types.js';
 import type { ConfirmedPublisher } from '../infra/nats/confirmed-publisher.js';
 import type { NatsLink } from '../infra/nats/connection.js';
 import { TrafficReporter } from '../infra/nats/traffic-reports.js';
-import type { RoutingTable } from '../protocol/routing.js';
+import type { RoutingTable } from '../actors/traffic/routing.js';
 
 /** nats-server's default max_payload, used until the server has told its own. */
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;

@@ -2,14 +2,42 @@
 // (src/machines/endpoint-session.machine.ts) decides; this class carries the decisions out and owns
 // what cannot live in a pure snapshot (the token, the messages waiting for identification).
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
-import { endpointSessionMachine, type EndpointSessionEvent } from '../machines/endpoint-session.machine.js';
-import { secretHash } from '../infra/logger.js';
-import type { RoutedMessage } from './client-data-forwarder.js';
-import type { SubscriptionAnswer } from './ports.js';
-import type { ClientSession } from './client-session.js';
-import type { SessionHub } from './session-hub.js';
+import { endpointSessionMachine, type EndpointSessionEvent } from '../../machines/endpoint-session.machine.js';
+import type { SubscriptionAnswer, TokenValidator } from '../ports.js';
+import type { RoutedMessage } from '../traffic/client-data-forwarder.js';
+import type { MeteredEndpoint, TrafficMeter, TrafficRecord } from '../traffic/traffic-meter.js';
 import type { Journal } from './journal.js';
-import type { MeteredEndpoint, TrafficRecord } from './traffic-meter.js';
+import { secretHash } from './secret-hash.js';
+import type { SharedHub, Supervision } from './session-hub.js';
+
+/** The registry's endpoint bookkeeping, as an endpoint session sees it. */
+export interface EndpointDirectory extends Supervision {
+  /** This endpoint session now receives the endpoint's pushes; any other local one is roamed. */
+  claimEndpoint(session: EndpointSession, endpointId: string): void;
+  releaseEndpoint(session: EndpointSession, endpointId: string | null): void;
+}
+
+export interface EndpointSessionHub extends SharedHub {
+  readonly directory: EndpointDirectory;
+  /** Endpoint tokens (16/ECAP). */
+  readonly tokens: TokenValidator;
+  /** Endpoint traffic for 9/ELCE traffic reports. */
+  readonly traffic: TrafficMeter;
+}
+
+/** The client session an endpoint session belongs to, as the endpoint session sees it. */
+export interface EndpointClient {
+  readonly request: { readonly mqttClientId: string };
+  /** The tenant of the client's credentials (22/CAP), if any. */
+  readonly tenantId: string | null;
+  /** Sends a PUBLISH to the client if its session is still active; says whether it did. */
+  deliver(topic: string, payload: Buffer, qos: 0 | 1): boolean;
+  /** Forwards a message for this endpoint to its extension instance; false when it was refused. */
+  forward(message: RoutedMessage, endpointId: string, endpoint: MeteredEndpoint): boolean;
+  /** A 1/KP error for one message (only when it has a request ID), then its acknowledgement. */
+  answerError(message: RoutedMessage, statusCode: number, reasonPhrase: string): void;
+  endpointFinished(endpoint: EndpointSession): void;
+}
 
 const live = new WeakMap<AnyActorRef, EndpointSession>();
 const on = (self: AnyActorRef): EndpointSession => live.get(self)!;
@@ -61,8 +89,8 @@ export class EndpointSession implements MeteredEndpoint {
   trafficInterval = 0;
 
   constructor(
-    readonly hub: SessionHub,
-    readonly client: ClientSession,
+    readonly hub: EndpointSessionHub,
+    readonly client: EndpointClient,
     readonly token: string,
     readonly appName: string,
     readonly appVersionName: string,
@@ -132,13 +160,13 @@ export class EndpointSession implements MeteredEndpoint {
     for (const answer of waiting) answer(granted);
   }
 
-  /** Delivers an extension's push (SPEC §6 rule 2) to this endpoint's client. */
+  /** Delivers an extension's push (ExtensionData that answers no remembered request) to this endpoint's client, at QoS 1. */
   deliverPush(topic: string, payload: Buffer, endpointId: string): void {
     if (this.client.deliver(topic, payload, 1)) this.hub.traffic.sent(this, endpointId, payload.length);
   }
 
   forward(message: RoutedMessage, endpointId: string): void {
-    if (this.hub.forwarder.forward(this.client, message, endpointId, this)) this.hub.traffic.received(this, endpointId, message.packet.payload.length);
+    if (this.client.forward(message, endpointId, this)) this.hub.traffic.received(this, endpointId, message.packet.payload.length);
   }
 
   forwardHeld(endpointId: string): void {

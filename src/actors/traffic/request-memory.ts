@@ -1,5 +1,5 @@
 // Requests this replica forwarded, by correlationId, so that an extension's reply goes back to
-// exactly the client and topic it answers (SPEC §6 rule 1). Bounded in size and age: extensions
+// exactly the client and topic it answers, and to no other client. Bounded in size and age: extensions
 // need not answer every message, and a reply after the bound is routed as a push instead.
 import type { MeteredEndpoint } from './traffic-meter.js';
 

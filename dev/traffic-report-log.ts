@@ -1,7 +1,7 @@
 // DEVELOPMENT ONLY. Prints a line for every endpoint traffic report (9/ELCE) KPC publishes, so the
 // dev stack shows what a Kaa 1.4 cluster's usage statistics would receive.
-import { codecs } from '../infra/nats/codecs.js';
-import { subjects } from '../infra/nats/subjects.js';
+import { codecs } from '../src/infra/nats/codecs.js';
+import { subjects } from '../src/infra/nats/subjects.js';
 import { warn, type DevLogger } from './dev-logger.js';
 import { connectToNats } from './nats-connection.js';
 

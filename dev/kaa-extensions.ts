@@ -15,7 +15,7 @@
 //
 // Commands (`sendCommand`) and configuration changes (`setConfiguration`) are pushed to the
 // endpoint through KPC, as the real extensions push them.
-import type { ClientData, ExtensionData } from '../infra/nats/codecs.js';
+import type { ClientData, ExtensionData } from '../src/infra/nats/codecs.js';
 import type { EchoExtension } from './echo-extension.js';
 
 export const KAA_EXTENSION_INSTANCES = ['dcx', 'epmx', 'cex', 'cmx', 'cmx_ota', 'epr'] as const;

@@ -103,7 +103,7 @@ async function main(): Promise<void> {
       traffic: trafficReporting.meter,
       counters: metrics.sessionCounters(),
       logger,
-      newJournal: (machine) => new Journal(config.kpc.inspection.journalLength, machine),
+      newJournal: (machine, actorId) => new Journal(config.kpc.inspection.journalLength, machine, actorId),
     },
     {
       replicaId,

@@ -61,7 +61,7 @@ export const machine = createMachine({
       on: {
         'kp.published': { actions: 'forwardMessage' },
         'kp.subscribed': { actions: 'grantSubscription' },
-        'elce.connected': 'roamed',
+        'elce.connected': { target: 'roamed', actions: ['releaseEndpoint', 'countRoaming'] },
         'token.revoked': {
           guard: 'usesRevokedToken',
           target: 'revoked',

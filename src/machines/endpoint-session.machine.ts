@@ -1,14 +1,16 @@
 // One endpoint token used by one client session: identified through 16/ECAP, announced with 9/ELCE,
 // ended by token revocation or roaming. Pure: actions are named here
-// and implemented by src/actors/session/endpoint-session.ts.
+// and implemented by src/actors/session/endpoint-session.ts. Every PUBLISH for the token is a
+// `kp.published` event, in every state: what this chart draws for it is what happens to it.
 //
 // A SUBSCRIBE whose filter names the token identifies the endpoint exactly as a PUBLISH does (Kaa's
 // command clients subscribe and wait, publishing nothing): its SUBACK waits for the outcome like
 // a held message, and is granted once the endpoint is identified, or refused (0x80) when not.
 //
-// While the session is `active`, the live actor forwards messages without sending an event per
-// message (the hot path); the `active` state's `kp.published / forwardMessage` is what that fast
-// path does, drawn here so the chart stays the whole truth.
+// Roaming: an endpoint's pushes go to exactly one session. Whenever another session announces the
+// endpoint connected — a client session on another replica (9/ELCE), or another client session on
+// this one — every other session identified as that endpoint receives `elce.connected`, and an
+// active one becomes `roamed` here.
 import { assign, setup } from 'xstate';
 
 export interface EndpointSessionInput {
@@ -31,13 +33,13 @@ export interface EndpointSessionContext extends EndpointSessionInput {
 }
 
 export type EndpointSessionEvent =
-  /** A PUBLISH for this token while the session is not active. `message` is opaque to the machine. */
-  | { type: 'kp.published'; message: unknown }
-  /** A SUBSCRIBE filter naming this token. `subscription` (its SUBACK) is opaque to the machine. */
-  | { type: 'kp.subscribed'; subscription: unknown }
+  /** A PUBLISH for this token. `message` is opaque to the machine (and left out of journals). */
+  | { type: 'kp.published'; message?: unknown }
+  /** A SUBSCRIBE filter naming this token. `subscription` (its SUBACK) is opaque to the machine (and left out of journals). */
+  | { type: 'kp.subscribed'; subscription?: unknown }
   | { type: 'ecap.replied'; statusCode: number; endpointId: string | null; tokenId: string | null; reasonPhrase: string | null }
   | { type: 'ecap.failed'; reason: string }
-  /** Another session (here or on another replica) announced this endpoint connected. */
+  /** Another session (on another replica, or another client session here) announced this endpoint connected. */
   | { type: 'elce.connected'; originatorReplicaId: string }
   | { type: 'token.revoked'; tokenIds: string[] }
   | { type: 'session.ended' };
@@ -67,6 +69,7 @@ export const endpointSessionMachine = setup({
     releaseEndpoint: () => {},
     announceConnected: () => {},
     announceDisconnected: () => {},
+    countRoaming: () => {},
     countHeldMessage: assign({ heldMessages: ({ context }) => context.heldMessages + 1 }),
     clearHeldMessages: assign({ heldMessages: 0 }),
     recordIdentity: assign(({ event }) =>
@@ -127,7 +130,7 @@ export const endpointSessionMachine = setup({
       on: {
         'kp.published': { actions: 'forwardMessage' },
         'kp.subscribed': { actions: 'grantSubscription' },
-        'elce.connected': 'roamed',
+        'elce.connected': { target: 'roamed', actions: ['releaseEndpoint', 'countRoaming'] },
         'token.revoked': {
           guard: 'usesRevokedToken',
           target: 'revoked',

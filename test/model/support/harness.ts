@@ -219,6 +219,8 @@ export interface HarnessOptions {
   natsConnected?: boolean;
   /** Sends `nats.connected` right away, as src/main.ts does once its listeners are up. */
   running?: boolean;
+  /** Credential validations allowed in flight per transport (`max-in-flight`); 0: every CONNECT with credentials finds them all taken. */
+  authenticationSlots?: number;
 }
 
 export interface Client {
@@ -265,12 +267,12 @@ export class Harness {
       traffic: new TrafficMeter(false, () => 'default'),
       clientAuthentication: this.credentials,
       tokens: this.credentials,
-      authentication: new AuthenticationGate(100, NEGATIVE_CACHE_MS),
+      authentication: new AuthenticationGate(options.authenticationSlots ?? 100, NEGATIVE_CACHE_MS),
       forwarder: this.forwarder as unknown as ClientDataForwarder<ClientSession>,
       connectivity: this.announcer,
       counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
       logger,
-      newJournal: (machine) => new Journal(64, machine),
+      newJournal: (machine, actorId) => new Journal(64, machine, actorId),
     };
     this.registry = new Registry(
       hub,

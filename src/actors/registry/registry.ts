@@ -12,6 +12,7 @@ import type { Supervised } from '../session/session-hub.js';
 import type { ConnectRequest, EndpointsConnected, MqttConnection, MqttSession } from '../ports.js';
 import { Directory } from './directory.js';
 import { EndedSessions } from './ended-sessions.js';
+import { PacedDrain, type DrainPace } from './paced-drain.js';
 import { describeSession, journalsOf } from './session-inspection.js';
 import { SessionInspector } from './session-inspector.js';
 
@@ -32,6 +33,8 @@ export interface RegistryOptions {
   logger: Logger;
   onActorFailed(): void;
   retainEnded: { count: number; forMs: number };
+  /** How fast client connections are closed on shutdown; absent: all at once. */
+  drainPace?: DrainPace;
   /** Timers of every session chart (`after` delays); tests pass xstate's SimulatedClock. */
   clock?: { setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown; clearTimeout(id: unknown): void };
 }
@@ -46,6 +49,8 @@ export class Registry implements SessionDirectory {
   private readonly sessions = new Set<ClientSession>();
   private readonly directory = new Directory<EndpointSession, ClientSession>();
   private readonly ended: EndedSessions;
+  /** Settles once every session has been asked to stop (shutdown closes them at a pace). */
+  private sessionsStopping: Promise<void> = Promise.resolve();
 
   constructor(
     hub: Omit<SessionHub, 'directory'>,
@@ -178,14 +183,19 @@ export class Registry implements SessionDirectory {
         announceReady: () => this.hooks.announceReady(),
         stopAccepting: () => this.hooks.stopAccepting(),
         endAllSessions: () => {
-          for (const session of [...this.sessions]) session.send({ type: 'service.stopping' });
+          const drain = new PacedDrain<ClientSession>(this.options.drainPace ?? { ratePerSecond: 0, windowMs: 0 });
+          this.sessionsStopping = drain.run(this.sessions, (session) => session.send({ type: 'service.stopping' }));
         },
         reportShutdownTimeout: () => this.hooks.shutdownTimedOut(),
         discardFailedActor: ({ event }) => this.discardFailedActor(actorIdOf(event.type), (event as { error?: unknown }).error),
         forgetActor: ({ event }) => this.forgetActor(actorIdOf(event.type)),
       },
       actors: {
-        drainOutbound: fromPromise(() => this.hooks.drainOutbound()),
+        // What the sessions announce as they stop (9/ELCE disconnected) is flushed too.
+        drainOutbound: fromPromise(async () => {
+          await this.sessionsStopping;
+          await this.hooks.drainOutbound();
+        }),
       },
     });
   }

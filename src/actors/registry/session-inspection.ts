@@ -9,6 +9,8 @@ export interface SessionSummary {
   connectionId: string;
   clientId: string | null;
   transport: string;
+  /** The client's address (the one a PROXY protocol header named, behind a load balancer). */
+  remoteAddress: string | null;
   state: string;
   endpointCount: number;
   connectedSince: string | null;
@@ -40,6 +42,7 @@ export function summarizeSession(session: ClientSession): SessionSummary {
     connectionId: context.connectionId,
     clientId: context.clientId,
     transport: context.transport,
+    remoteAddress: session.connection.remoteAddress ?? null,
     state: value as string,
     endpointCount: session.endpointSessions.length,
     connectedSince: context.connectedAt === null ? null : new Date(context.connectedAt).toISOString(),

@@ -34,6 +34,8 @@ export interface ExtensionDataRouterDeps {
   logger: Logger;
   count(outcome: ExtensionDataOutcome): void;
   traffic: TrafficMeter;
+  /** A request was answered, `ms` after its ClientData was published. */
+  answered?(ms: number): void;
 }
 
 export class ExtensionDataRouter {
@@ -57,6 +59,7 @@ export class ExtensionDataRouter {
       request.session.deliver(topic, payload, request.qos);
       if (request.endpoint !== null) this.deps.traffic.sent(request.endpoint, request.endpointId!, payload.length);
       this.count('reply');
+      this.deps.answered?.(Date.now() - request.at);
       return;
     }
 

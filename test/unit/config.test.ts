@@ -88,8 +88,12 @@ describe('parseConfig defaults', () => {
           maxOutboundBytes: 4 * 1024 ** 2,
           host: '0.0.0.0',
         },
-        authentication: { serviceInstanceName: 'cm', timeoutMs: 5_000, allowAnonymous: false, negativeCacheMs: 10_000, maxInFlight: 1_000 },
+        authentication: {
+          serviceInstanceName: 'cm', timeoutMs: 5_000, allowAnonymous: false, negativeCacheMs: 10_000, maxInFlight: 1_000,
+          clientProtocol: 'ecap', clientServiceInstanceName: 'ccm',
+        },
         extensionTimeoutMs: 0,
+        trafficReporting: { intervalMs: 60_000, defaultTenantId: 'default' },
         maxUnconfirmed: 10_000,
         maxPendingPerToken: 100,
         workers: 1,
@@ -131,8 +135,12 @@ describe('parseConfig full example', () => {
           maxOutboundBytes: 4 * 1024 ** 2,
           host: '0.0.0.0',
         },
-        authentication: { serviceInstanceName: 'cm', timeoutMs: 5_000, allowAnonymous: false, negativeCacheMs: 10_000, maxInFlight: 1_000 },
+        authentication: {
+          serviceInstanceName: 'cm', timeoutMs: 5_000, allowAnonymous: false, negativeCacheMs: 10_000, maxInFlight: 1_000,
+          clientProtocol: 'ecap', clientServiceInstanceName: 'ccm',
+        },
         extensionTimeoutMs: 0,
+        trafficReporting: { intervalMs: 60_000, defaultTenantId: 'default' },
         maxUnconfirmed: 10_000,
         maxPendingPerToken: 100,
         workers: 1,
@@ -481,6 +489,25 @@ kaa:
     expect(config.routing.extensionInstances).toEqual({ dcx: { endpointAware: true }, plain: { endpointAware: false }, bare: { endpointAware: false } });
   });
 
+  it('an application may name its tenant (tenant-id), for endpoint traffic reports', () => {
+    const config = parse('kaa: { applications: { a: { tenant-id: acme, versions: { v: {} } }, b: {} } }');
+    expect(config.routing.applications.a!.tenantId).toBe('acme');
+    expect(config.routing.applications.b!.tenantId).toBeUndefined();
+    expect(errorOf('kaa: { applications: { a: { tenant-id: [x] } } }')).toContain("'kaa.applications.a.tenant-id'");
+  });
+
+  it('22/CAP client authentication and traffic reporting keys', () => {
+    const config = parse(`
+kaa.kpc:
+  authentication: { client-protocol: cap, client-service-instance-name: ccm-2, default-tenant-id: acme }
+  traffic-reporting: { interval: 5s, default-tenant-id: t0 }
+`);
+    expect(config.kpc.authentication).toMatchObject({ clientProtocol: 'cap', clientServiceInstanceName: 'ccm-2', defaultTenantId: 'acme' });
+    expect(config.kpc.trafficReporting).toEqual({ intervalMs: 5_000, defaultTenantId: 't0' });
+    expect(parse('kaa.kpc.traffic-reporting.interval: 0').kpc.trafficReporting.intervalMs).toBe(0);
+    expect(errorOf('kaa.kpc.authentication.client-protocol: ldap')).toContain("'kaa.kpc.authentication.client-protocol'");
+  });
+
   it('an application without versions, and a version without a list, are empty', () => {
     const config = parse('kaa: { applications: { a: {}, b: { versions: { v: {} } } } }');
     expect(config.routing.applications).toEqual({ a: { versions: {} }, b: { versions: { v: { allowedExtensionInstances: [] } } } });
@@ -559,7 +586,7 @@ describe('unknown keys', () => {
   });
 
   it('the example configurations shipped with KPC have none', () => {
-    const configMap = readFileSync(join(repoRoot, 'deploy/kubernetes/configmap.yaml'), 'utf8');
+    const configMap = readFileSync(join(repoRoot, 'deploy/kubernetes/base/configmap.yaml'), 'utf8');
     const embedded = (parseYaml(configMap) as { data: Record<string, string> }).data['service-config.yml']!;
     for (const yaml of [readFileSync(join(repoRoot, 'dev/service-config.yml'), 'utf8'), readFileSync(join(repoRoot, 'deploy/service-config.yml'), 'utf8'), embedded, FULL_EXAMPLE]) {
       expect(parse(yaml).warnings).toEqual([]);

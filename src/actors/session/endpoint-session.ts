@@ -3,7 +3,9 @@
 // what cannot live in a pure snapshot (the token, the messages waiting for identification).
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import { endpointSessionMachine, type EndpointSessionEvent, type EndpointSessionInput } from '../../machines/endpoint-session.machine.js';
+import type { SubscriptionAnswer, TokenValidator } from '../ports.js';
 import type { RoutedMessage } from '../traffic/client-data-forwarder.js';
+import type { MeteredEndpoint, TrafficMeter, TrafficRecord } from '../traffic/traffic-meter.js';
 import { keepJournal, type Journal } from './journal.js';
 import { secretHash } from './secret-hash.js';
 import { runReactions, SteadyReactions } from './steady-reactions.js';
@@ -20,15 +22,21 @@ export interface EndpointDirectory extends Supervision {
 
 export interface EndpointSessionHub extends SharedHub {
   readonly directory: EndpointDirectory;
+  /** Endpoint tokens (16/ECAP). */
+  readonly tokens: TokenValidator;
+  /** Endpoint traffic for 9/ELCE traffic reports. */
+  readonly traffic: TrafficMeter;
 }
 
 /** The client session an endpoint session belongs to, as the endpoint session sees it. */
 export interface EndpointClient {
   readonly request: { readonly mqttClientId: string };
-  /** Sends a PUBLISH to the client if its session is still active. */
-  deliver(topic: string, payload: Buffer, qos: 0 | 1): void;
-  /** Forwards a message for this endpoint to its extension instance. */
-  forward(message: RoutedMessage, endpointId: string): void;
+  /** The tenant of the client's credentials (22/CAP), if any. */
+  readonly tenantId: string | null;
+  /** Sends a PUBLISH to the client if its session is still active; says whether it did. */
+  deliver(topic: string, payload: Buffer, qos: 0 | 1): boolean;
+  /** Forwards a message for this endpoint to its extension instance; false when it was refused. */
+  forward(message: RoutedMessage, endpointId: string, endpoint: MeteredEndpoint): boolean;
   /** A 1/KP error for one message (only when it has a request ID), then its acknowledgement. */
   answerError(message: RoutedMessage, statusCode: number, reasonPhrase: string): void;
   endpointFinished(endpoint: EndpointSession): void;
@@ -38,6 +46,8 @@ const live = new WeakMap<AnyActorRef, EndpointSession>();
 const on = (self: AnyActorRef): EndpointSession => live.get(self)!;
 const messageOf = (event: EndpointSessionEvent): RoutedMessage =>
   (event as Extract<EndpointSessionEvent, { type: 'kp.published' }>).message as RoutedMessage;
+const subackOf = (event: EndpointSessionEvent): SubscriptionAnswer =>
+  (event as Extract<EndpointSessionEvent, { type: 'kp.subscribed' }>).subscription as SubscriptionAnswer;
 
 // Actions receive the context of the transition being taken; getSnapshot() inside an action would
 // still show the previous snapshot, so everything an action needs comes from its arguments.
@@ -45,6 +55,11 @@ export const endpointSessionLogic = endpointSessionMachine.provide({
   actions: {
     requestIdentification: ({ self }) => on(self).requestIdentification(),
     holdMessage: ({ self, event }) => on(self).held.push(messageOf(event)),
+    holdSubscription: ({ self, event }) => on(self).heldSubscriptions.push(subackOf(event)),
+    grantSubscription: ({ event }) => subackOf(event)(true),
+    refuseSubscription: ({ event }) => subackOf(event)(false),
+    grantHeldSubscriptions: ({ self }) => on(self).answerHeldSubscriptions(true),
+    refuseHeldSubscriptions: ({ self }) => on(self).answerHeldSubscriptions(false),
     forwardHeldMessages: ({ self, context }) => on(self).forwardHeld(context.endpointId!),
     forwardMessage: ({ self, context, event }) => on(self).forward(messageOf(event), context.endpointId!),
     refuseMessage: ({ self, event }, params) => on(self).client.answerError(messageOf(event), params.statusCode, params.reasonPhrase),
@@ -69,12 +84,17 @@ export const endpointSessionLogic = endpointSessionMachine.provide({
 /** What the chart does with a PUBLISH in states where it always does the same (see steady-reactions.ts). */
 const publishReactions = new SteadyReactions(endpointSessionLogic, 'kp.published');
 
-export class EndpointSession {
+export class EndpointSession implements MeteredEndpoint {
   readonly actor: Actor<typeof endpointSessionLogic>;
   readonly journal: Journal;
   private readonly input: EndpointSessionInput;
   /** Messages that arrived while the token was being identified, in arrival order. */
   held: RoutedMessage[] = [];
+  /** SUBACKs of SUBSCRIBE filters naming the token that wait for identification. */
+  heldSubscriptions: SubscriptionAnswer[] = [];
+  /** This interval's traffic counters (see TrafficMeter). */
+  traffic: TrafficRecord | undefined;
+  trafficInterval = 0;
 
   constructor(
     readonly hub: EndpointSessionHub,
@@ -113,6 +133,10 @@ export class EndpointSession {
     return this.actor.getSnapshot().context.endpointId;
   }
 
+  get clientTenantId(): string | null {
+    return this.client.tenantId;
+  }
+
   get isActive(): boolean {
     return this.actor.getSnapshot().value === 'active';
   }
@@ -141,13 +165,24 @@ export class EndpointSession {
     this.actor.send(event);
   }
 
+  /** A SUBSCRIBE filter names this token: `answer` is its SUBACK, given when the chart decides. */
+  subscribed(answer: SubscriptionAnswer): void {
+    this.send({ type: 'kp.subscribed', subscription: answer });
+  }
+
+  answerHeldSubscriptions(granted: boolean): void {
+    const waiting = this.heldSubscriptions;
+    this.heldSubscriptions = [];
+    for (const answer of waiting) answer(granted);
+  }
+
   /** Delivers an extension's push (ExtensionData that answers no remembered request) to this endpoint's client, at QoS 1. */
-  deliverPush(topic: string, payload: Buffer): void {
-    this.client.deliver(topic, payload, 1);
+  deliverPush(topic: string, payload: Buffer, endpointId: string): void {
+    if (this.client.deliver(topic, payload, 1)) this.hub.traffic.sent(this, endpointId, payload.length);
   }
 
   forward(message: RoutedMessage, endpointId: string): void {
-    this.client.forward(message, endpointId);
+    if (this.client.forward(message, endpointId, this)) this.hub.traffic.received(this, endpointId, message.packet.payload.length);
   }
 
   forwardHeld(endpointId: string): void {
@@ -161,7 +196,7 @@ export class EndpointSession {
   }
 
   requestIdentification(): void {
-    this.hub.credentials.validateToken(this.appName, this.token).then((outcome) =>
+    this.hub.tokens.validateToken(this.appName, this.token).then((outcome) =>
       this.send(
         outcome.ok
           ? {
@@ -179,6 +214,7 @@ export class EndpointSession {
   /** Called by the supervisor when this actor threw: answer what waits, stop routing to it. */
   discard(): void {
     for (const message of this.takeHeld()) this.client.answerError(message, 503, 'Service unavailable');
+    this.answerHeldSubscriptions(false);
     this.hub.directory.releaseEndpoint(this, this.endpointId);
   }
 

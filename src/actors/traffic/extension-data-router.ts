@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { ExtensionReply } from '../ports.js';
 import type { RememberedRequest } from './request-memory.js';
 import { errorPayload, errorTopic, pushTopic, statusTopic } from './responses.js';
+import type { TrafficMeter } from './traffic-meter.js';
 
 /** The client a remembered request came from. */
 export interface ReplyTarget {
@@ -17,7 +18,8 @@ export interface ReplyTarget {
 export interface PushTarget {
   readonly appVersionName: string;
   readonly token: string;
-  deliverPush(topic: string, payload: Buffer): void;
+  /** `endpointId`: the endpoint the push is for (its traffic is counted). */
+  deliverPush(topic: string, payload: Buffer, endpointId: string): void;
 }
 
 export type ExtensionDataOutcome = 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'unroutable';
@@ -31,6 +33,7 @@ export interface ExtensionDataRouterDeps {
   forwardToReplica(replicaId: string, bytes: Uint8Array): void;
   logger: Logger;
   count(outcome: ExtensionDataOutcome): void;
+  traffic: TrafficMeter;
   /** A request was answered, `ms` after its ClientData was published. */
   answered?(ms: number): void;
 }
@@ -54,6 +57,7 @@ export class ExtensionDataRouter {
       if (!request.session.isActive) return this.dropped('client-gone', data);
       const [topic, payload] = response(request.topic, data);
       request.session.deliver(topic, payload, request.qos);
+      if (request.endpoint !== null) this.deps.traffic.sent(request.endpoint, request.endpointId!, payload.length);
       this.count('reply');
       this.deps.answered?.(Date.now() - request.at);
       return;
@@ -71,7 +75,7 @@ export class ExtensionDataRouter {
     if (data.extensionInstanceName === null) return this.dropped('unroutable', data);
     const base = pushTopic(data.appVersionName ?? holder.appVersionName, data.extensionInstanceName, holder.token, data.resourcePath, data.requestId);
     const [topic, payload] = response(base, data);
-    holder.deliverPush(topic, payload);
+    holder.deliverPush(topic, payload, data.endpointId);
     this.count('push');
   }
 

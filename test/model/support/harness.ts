@@ -14,13 +14,14 @@ import type { ClientDataForwarder, RoutedMessage } from '../../../src/actors/tra
 import type { ClientSession } from '../../../src/actors/session/client-session.js';
 import { Journal } from '../../../src/actors/session/journal.js';
 import type {
-  ClientCredentialVerdict, ConnectivityAnnouncer, CredentialValidator, MqttConnection, PresentedCertificate, TokenVerdict,
-  ValidationOutcome,
+  ClientAuthenticator, ClientCredentialVerdict, ConnectivityAnnouncer, MqttConnection, PresentedCertificate, TokenValidator,
+  TokenVerdict, ValidationOutcome,
 } from '../../../src/actors/ports.js';
 import { Registry } from '../../../src/actors/registry/registry.js';
 import type { SessionHub } from '../../../src/actors/session/client-session.js';
 import type { SessionSettings } from '../../../src/actors/session/session-hub.js';
 import { RoutingTable } from '../../../src/actors/traffic/routing.js';
+import { TrafficMeter } from '../../../src/actors/traffic/traffic-meter.js';
 
 // ---- the configuration the live system runs with (the models' inputs mirror it) ----
 
@@ -38,6 +39,8 @@ export const ENDPOINT_ID = 'endpoint-1';
 /** A request ID on every topic, so that every 1/KP error is published back on `<topic>/error`. */
 export const tokenTopic = (requestId: number, token = TOKEN): string => `kp1/${APP_VERSION}/dcx/${token}/data/${requestId}`;
 export const pushTopic = `kp1/${APP_VERSION}/dcx/${TOKEN}/command`;
+/** What Kaa's command clients subscribe to: the token, then a wildcard for `/status` and `/error`. */
+export const commandFilter = (type: number): string => `kp1/${APP_VERSION}/dcx/${TOKEN}/command/type-${type}/+`;
 
 export const USERNAME = 'device-user';
 export const PASSWORD = 'device-secret';
@@ -97,7 +100,7 @@ interface PendingValidation {
   resolve(outcome: ValidationOutcome<never>): void;
 }
 
-export class ScriptedCredentials implements CredentialValidator {
+export class ScriptedCredentials implements ClientAuthenticator, TokenValidator {
   readonly requests: PendingValidation[] = [];
 
   validateUsernamePassword(username: string | null, password: string | null): Promise<ValidationOutcome<ClientCredentialVerdict>> {
@@ -134,7 +137,7 @@ export class ScriptedCredentials implements CredentialValidator {
 }
 
 export function credentialReply(statusCode: number, clientId: string | null, credentialId: string | null): ValidationOutcome<ClientCredentialVerdict> {
-  return { ok: true, reply: { statusCode, clientId, credentialId, reasonPhrase: null } };
+  return { ok: true, reply: { statusCode, clientId, credentialId, reasonPhrase: null, tenantId: null } };
 }
 
 export function tokenReply(
@@ -150,9 +153,10 @@ export const ecapFailure = (reason: 'nats-unavailable' | 'timeout'): ValidationO
 export class RecordingForwarder {
   readonly forwarded: Array<{ topic: string; endpointId: string | null; mqttClientId: string }> = [];
 
-  forward(session: ClientSession, message: RoutedMessage, endpointId: string | null): void {
+  forward(session: ClientSession, message: RoutedMessage, endpointId: string | null): boolean {
     this.forwarded.push({ topic: message.packet.topic, endpointId, mqttClientId: session.request.mqttClientId });
     message.ack(); // NATS confirmed it: the PUBLISH is acknowledged
+    return true;
   }
 
   of(mqttClientId: string): string[] {
@@ -230,6 +234,11 @@ export interface PublishedMessage {
   acks: number;
 }
 
+export interface SubscribedFilter {
+  filter: string;
+  subacks: Array<'granted' | 'refused'>;
+}
+
 export class Harness {
   readonly clock = new SimulatedClock();
   readonly settings: SessionSettings;
@@ -255,7 +264,9 @@ export class Harness {
       settings: this.settings,
       replicaId: REPLICA_ID,
       routing: () => routing,
-      credentials: this.credentials,
+      traffic: new TrafficMeter(false, () => 'default'),
+      clientAuthentication: this.credentials,
+      tokens: this.credentials,
       authentication: new AuthenticationGate(options.authenticationSlots ?? 100, NEGATIVE_CACHE_MS),
       forwarder: this.forwarder as unknown as ClientDataForwarder<ClientSession>,
       connectivity: this.announcer,
@@ -304,6 +315,13 @@ export class Harness {
       certificate: credentials.certificate ?? null,
     }) as ClientSession; // openSession returns the live ClientSession behind the MqttSession port
     return { connection, session, mqttClientId };
+  }
+
+  /** A SUBSCRIBE filter from a client; the returned record holds its SUBACK once given. */
+  subscribe(client: Client, filter: string): SubscribedFilter {
+    const subscription: SubscribedFilter = { filter, subacks: [] };
+    client.session.subscribe(filter, (granted) => void subscription.subacks.push(granted ? 'granted' : 'refused'));
+    return subscription;
   }
 
   /** A QoS 1 PUBLISH from a client; the returned record counts its acknowledgements. */

@@ -1,7 +1,7 @@
 // Composition root: read the configuration, build the I/O adapters, build the actor system, start,
 // and stop gracefully on SIGTERM/SIGINT. Read top-down, this is the whole service.
 //
-// One PUBLISH:  socket → listeners.ts → aedes (packet size checked at its parser) → MqttBroker.authorizePublish → ClientSession.publish
+// One PUBLISH:  socket → listeners.ts → PacketSizeGuard → MqttBroker.authorizePublish → ClientSession.publish
 //               → RoutingTable.resolve → EndpointSession.receive → ClientDataForwarder.forward → NATS
 // One reply:    NATS → subscribeExtensionData (main/cluster-traffic.ts) → ExtensionDataRouter.route
 //               → ClientSession.deliver → AedesConnection.deliver → socket
@@ -151,12 +151,7 @@ async function main(): Promise<void> {
 
   const { mqtt } = config.kpc;
   metrics.connectionLimit.set(mqtt.maxConnections);
-  broker = await MqttBroker.create(
-    { id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes, maxPacketBytes: mqtt.maxPacketBytes },
-    registry,
-    logger,
-    metrics,
-  );
+  broker = await MqttBroker.create({ id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes }, registry, logger, metrics);
   status.listeners.push(...createListeners(mqtt, broker, listenerEvents(metrics, logger)));
   clusterTraffic = status.cluster = wireClusterTraffic(link, config, registry, requests, trafficReporting.meter, metrics, logger, connectivity);
   ecap.start();

@@ -3,10 +3,12 @@ import type { AuthenticateError, Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { Duplex } from 'node:stream';
 import type { MqttConnection } from '../../actors/ports.js';
+import { PacketSizeGuard } from './packet-size-guard.js';
 
 export type ConnackCallback = (error: AuthenticateError | null, success: boolean | null) => void;
 
 export class AedesConnection implements MqttConnection {
+  readonly remoteAddress: string | undefined;
   private connack: ConnackCallback | null;
 
   constructor(
@@ -14,11 +16,10 @@ export class AedesConnection implements MqttConnection {
     connack: ConnackCallback,
     private readonly logger: Logger,
     private readonly maxOutboundBytes: number,
-    /** The socket's peer: for a WebSocket the stream aedes reads has none of its own. */
-    readonly remoteAddress: string | undefined,
     private readonly onSlowConsumer: () => void = () => {},
   ) {
     this.connack = connack;
+    this.remoteAddress = (client.conn as { remoteAddress?: string }).remoteAddress;
   }
 
   accept(): void {
@@ -33,7 +34,7 @@ export class AedesConnection implements MqttConnection {
 
   deliver(topic: string, payload: Buffer, qos: 0 | 1): void {
     // A client that stops reading would make Node buffer for it without bound: cut it instead.
-    if ((this.client.conn as Duplex).writableLength > this.maxOutboundBytes) {
+    if (outboundBytes(this.client.conn as Duplex) > this.maxOutboundBytes) {
       this.logger.warn({ event: 'connection.slow-consumer', mqttClientId: this.client.id }, 'client does not read; disconnecting it');
       this.onSlowConsumer();
       this.client.close();
@@ -57,4 +58,9 @@ export class AedesConnection implements MqttConnection {
     this.connack = null; // exactly one CONNACK per connection
     connack?.(error, success);
   }
+}
+
+/** Bytes written towards the client and not yet handed to the kernel (the guard's and the socket's). */
+function outboundBytes(stream: Duplex): number {
+  return stream.writableLength + (stream instanceof PacketSizeGuard ? stream.inner.writableLength : 0);
 }

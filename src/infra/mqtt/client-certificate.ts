@@ -4,9 +4,10 @@ import { X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
 import type { PresentedCertificate } from '../../actors/ports.js';
+import { PacketSizeGuard } from './packet-size-guard.js';
 
 export function presentedCertificate(stream: Duplex): PresentedCertificate | null {
-  const socket = stream;
+  const socket = stream instanceof PacketSizeGuard ? stream.inner : stream;
   if (!(socket instanceof TLSSocket)) return null;
   const peer = socket.getPeerCertificate();
   if (peer === null || peer.raw === undefined) return null;

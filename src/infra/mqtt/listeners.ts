@@ -1,20 +1,20 @@
 // The three MQTT transports, all feeding one protocol engine: plain TCP, TLS (with optional
 // client certificates) and WebSocket. Each listens through a front door (rate limit, PROXY
-// protocol; front-door.ts) that hands admitted sockets on. Each client socket gets TCP_NODELAY
-// (without it QoS 1 round trips sit at ~40 ms: Nagle + delayed ACK); packet sizes are checked at
-// aedes's parser (packet-size-guard.ts). The TLS listener re-reads its certificate files when they change.
+// protocol; front-door.ts) that hands admitted sockets on. Each client stream passes the
+// packet-size guard and gets TCP_NODELAY (without it QoS 1 round trips sit at ~40 ms: Nagle +
+// delayed ACK). The TLS listener re-reads its certificate files when they change.
 import { createServer as createHttpServer } from 'node:http';
 import type { Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { createWebSocketStream, WebSocketServer } from 'ws';
-import type { Transport } from '../../actors/ports.js';
 import type { MqttConfig, TlsListenerConfig } from '../config/types.js';
 import { ListenError } from '../listen-error.js';
 import { CertificateReloader, loadTlsFiles, type LoadedTlsFiles, type TlsFiles } from './certificate-reloader.js';
 import { ConnectionRateLimit } from './connection-rate-limit.js';
 import { clientAddress, createFrontDoor, type FrontDoorEvents, type HandOff } from './front-door.js';
 import type { MqttBroker } from './mqtt-broker.js';
+import { PacketSizeGuard } from './packet-size-guard.js';
 
 /** What the listeners report; the composition root logs and counts it. */
 export interface ListenerEvents extends FrontDoorEvents {
@@ -61,9 +61,9 @@ class ServerListener implements Listener {
 
 export function createListeners(mqtt: MqttConfig, broker: MqttBroker, events: ListenerEvents): Listener[] {
   const listeners: Listener[] = [];
-  const handle = (transport: Transport, socket: Socket, stream: Duplex = socket) => {
+  const guarded = (socket: Socket, stream: Duplex = socket) => {
     socket.setNoDelay(true);
-    broker.handle(stream, transport, clientAddress(socket));
+    return new PacketSizeGuard(stream, mqtt.maxPacketBytes, clientAddress(socket));
   };
   const at = (port: number) => ({ host: mqtt.host, port });
   const frontDoor = (listener: string, proxyProtocol: boolean, handOff: HandOff) =>
@@ -81,7 +81,7 @@ export function createListeners(mqtt: MqttConfig, broker: MqttBroker, events: Li
   if (mqtt.tcp.enabled) {
     const server = frontDoor('mqtt-tcp', mqtt.tcp.proxyProtocol, (socket, bytesAfterHeader) => {
       if (bytesAfterHeader.length > 0) socket.unshift(bytesAfterHeader);
-      handle('tcp', socket);
+      broker.handle(guarded(socket), 'tcp');
     });
     listeners.push(new ServerListener('mqtt-tcp', server, at(mqtt.tcp.port)));
   }
@@ -89,7 +89,9 @@ export function createListeners(mqtt: MqttConfig, broker: MqttBroker, events: Li
     const name = 'mqtt-tls';
     const files = mqtt.tls as TlsFiles; // cert-file and key-file are required when enabled (load-config.ts)
     const loaded = loadTlsFiles(files);
-    const tlsServer = createTlsServer({ ...tlsOptions(mqtt.tls, loaded), handshakeTimeout: mqtt.connectTimeoutMs }, (socket) => handle('tls', socket));
+    const tlsServer = createTlsServer({ ...tlsOptions(mqtt.tls, loaded), handshakeTimeout: mqtt.connectTimeoutMs }, (socket) =>
+      broker.handle(guarded(socket), 'tls'),
+    );
     // A failed handshake (bad certificate, garbage, timeout) concerns that socket only.
     tlsServer.on('tlsClientError', (_error, socket) => socket.destroy());
     const reloader = new CertificateReloader(
@@ -111,7 +113,7 @@ export function createListeners(mqtt: MqttConfig, broker: MqttBroker, events: Li
   if (mqtt.ws.enabled) {
     const httpServer = createHttpServer((_request, response) => response.writeHead(426, { Upgrade: 'websocket' }).end());
     const wss = new WebSocketServer({ server: httpServer, path: mqtt.ws.path, handleProtocols: chooseMqttSubprotocol });
-    wss.on('connection', (ws, request) => handle('ws', request.socket, createWebSocketStream(ws)));
+    wss.on('connection', (ws, request) => broker.handle(guarded(request.socket, createWebSocketStream(ws)), 'ws'));
     // Node's HTTP server reads the socket's handle directly and would never see bytes already read
     // into JavaScript: those after a PROXY header are given to its 'data' listener instead.
     const server = frontDoor('mqtt-ws', mqtt.ws.proxyProtocol, (socket, bytesAfterHeader) => {

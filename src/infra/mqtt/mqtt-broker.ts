@@ -11,7 +11,6 @@ import type { Logger } from 'pino';
 import type { ConnectRequest, MqttConnection, MqttSession, Transport } from '../../actors/ports.js';
 import { AedesConnection, type ConnackCallback } from './aedes-connection.js';
 import { presentedCertificate } from './client-certificate.js';
-import { checkPacketSizeAtParser } from './packet-size-guard.js';
 
 export interface SessionOpener {
   openSession(connection: MqttConnection, request: ConnectRequest): MqttSession;
@@ -33,19 +32,18 @@ const ONE_DAY_MS = 86_400_000;
 export class MqttBroker {
   private readonly sessions = new WeakMap<Client, MqttSession>();
   private readonly closeReasons = new WeakMap<Client, string>();
-  private readonly origins = new WeakMap<Duplex, { transport: Transport; remoteAddress: string | undefined }>();
+  private readonly transports = new WeakMap<Duplex, Transport>();
 
   private constructor(
     readonly aedes: Aedes,
     private readonly opener: SessionOpener,
     private readonly logger: Logger,
     private readonly maxOutboundBytes: number,
-    private readonly maxPacketBytes: number,
     private readonly observer: ConnectionObserver,
   ) {}
 
   static async create(
-    options: { id: string; connectTimeoutMs: number; maxOutboundBytes: number; maxPacketBytes: number },
+    options: { id: string; connectTimeoutMs: number; maxOutboundBytes: number },
     opener: SessionOpener,
     logger: Logger,
     observer: ConnectionObserver = NO_OBSERVER,
@@ -66,17 +64,16 @@ export class MqttBroker {
       authorizePublish: (client, packet, done) => broker.authorizePublish(client, packet, done),
       authorizeSubscribe: (client, subscription, done) => broker.authorizeSubscribe(client, subscription, done),
     });
-    broker = new MqttBroker(aedes, opener, logger, options.maxOutboundBytes, options.maxPacketBytes, observer);
+    broker = new MqttBroker(aedes, opener, logger, options.maxOutboundBytes, observer);
     disableFanOut(aedes);
     broker.watchConnectionEnds();
     return broker;
   }
 
   /** Hands a new client stream (TCP socket, TLS socket or WebSocket stream) to the protocol engine. */
-  handle(stream: Duplex, transport: Transport, remoteAddress: string | undefined): void {
-    this.origins.set(stream, { transport, remoteAddress });
+  handle(stream: Duplex, transport: Transport): void {
+    this.transports.set(stream, transport);
     const parser = parserOf(this.aedes.handle(stream));
-    checkPacketSizeAtParser(parser, stream, this.maxPacketBytes);
     parser.prependListener('packet', capSubscribeQos);
     parser.prependListener('packet', forgetConnectPacket);
   }
@@ -91,11 +88,8 @@ export class MqttBroker {
     password: Buffer | undefined,
     done: ConnackCallback,
   ): void {
-    const origin = this.origins.get(client.conn as Duplex);
-    const transport = origin?.transport ?? 'tcp';
-    const connection = new AedesConnection(
-      client, this.timed(transport, done), this.logger, this.maxOutboundBytes, origin?.remoteAddress, this.observer.slowConsumer,
-    );
+    const transport = this.transports.get(client.conn as Duplex) ?? 'tcp';
+    const connection = new AedesConnection(client, this.timed(transport, done), this.logger, this.maxOutboundBytes, this.observer.slowConsumer);
     const session = this.opener.openSession(connection, {
       mqttClientId: client.id,
       transport,
@@ -154,7 +148,7 @@ export class MqttBroker {
   }
 }
 
-type PacketParser = NodeJS.EventEmitter & { parse(data: Buffer): number; settings: object };
+type PacketParser = NodeJS.EventEmitter & { settings: object };
 
 /** aedes's per-client mqtt-packet parser (a private field, pinned with aedes's version). */
 function parserOf(client: Client): PacketParser {

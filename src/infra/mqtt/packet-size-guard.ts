@@ -1,8 +1,8 @@
-// Aedes buffers any PUBLISH whole, however large (a 50 MiB one is accepted). This check reads each
-// packet's fixed header (type byte + Remaining Length, MQTT 3.1.1 section 2.2) as the bytes reach
-// aedes's parser, and cuts the connection as soon as a header announces a packet over the limit,
-// before its body is buffered anywhere.
-import type { Duplex } from 'node:stream';
+// Aedes buffers any PUBLISH whole, however large (a 50 MiB one is accepted). This stream sits
+// between the socket and aedes, reads each packet's fixed header (type byte + Remaining Length,
+// MQTT 3.1.1 §2.2) as bytes pass, and cuts the connection as soon as a header announces a packet
+// over the limit, before its body is buffered anywhere.
+import { Duplex } from 'node:stream';
 
 export class PacketTooLargeError extends Error {}
 
@@ -46,23 +46,58 @@ export class FixedHeaderScanner {
   }
 }
 
-/** The slice of aedes's per-client mqtt-packet parser this check wraps. */
-interface PacketParser {
-  parse(data: Buffer): number;
-}
-
 /**
- * Checks every chunk at the parser, before mqtt-packet buffers it: the first header that announces
- * a packet over the limit destroys `stream` with a PacketTooLargeError (aedes reports it as the
- * client's error and closes). This replaced a stream stage in front of aedes, which cost every
- * connection a Duplex with two buffers and four listeners for the same few comparisons.
+ * The client stream as aedes sees it: same bytes both ways, but it errors (and closes the inner
+ * stream) on an oversized packet. `inner` is the TCP socket, TLS socket or WebSocket stream.
  */
-export function checkPacketSizeAtParser(parser: PacketParser, stream: Duplex, maxPacketBytes: number): void {
-  const scanner = new FixedHeaderScanner(maxPacketBytes);
-  const parse = parser.parse;
-  parser.parse = function parseWithinLimit(this: PacketParser, data: Buffer): number {
-    if (scanner.accept(data)) return parse.call(this, data);
-    stream.destroy(new PacketTooLargeError(`MQTT packet larger than ${maxPacketBytes} bytes`));
-    return 0;
-  };
+export class PacketSizeGuard extends Duplex {
+  private readonly scanner: FixedHeaderScanner;
+
+  constructor(
+    readonly inner: Duplex,
+    maxPacketBytes: number,
+    readonly remoteAddress: string | undefined,
+  ) {
+    super();
+    this.scanner = new FixedHeaderScanner(maxPacketBytes);
+    inner.on('data', (chunk: Buffer) => {
+      if (!this.scanner.accept(chunk)) {
+        inner.destroy();
+        this.destroy(new PacketTooLargeError(`MQTT packet larger than ${maxPacketBytes} bytes`));
+      } else if (!this.push(chunk)) {
+        inner.pause();
+      }
+    });
+    inner.on('end', () => this.push(null));
+    inner.on('close', () => this.destroy());
+    inner.on('error', (error) => this.destroy(error));
+  }
+
+  override _read(): void {
+    this.inner.resume();
+  }
+
+  // Writes pass straight through and complete at once unless the socket pushes back: waiting for
+  // each write to flush would turn mqtt-packet's corked batch into one syscall per packet.
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.passOn(chunk, callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    this.passOn(chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map(({ chunk }) => chunk)), callback);
+  }
+
+  private passOn(data: Buffer, callback: (error?: Error | null) => void): void {
+    if (this.inner.write(data)) callback();
+    else this.inner.once('drain', () => callback());
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.inner.end(callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.inner.destroy();
+    callback(error);
+  }
 }

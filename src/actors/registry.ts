@@ -1,10 +1,11 @@
-// The live registry: supervisor of every session actor (their parent), and the process's answer
-// to "which session holds endpoint X / credential Y". Its lifecycle chart is
+// The live registry: supervisor of every session actor (through their xstate parent, see
+// session-supervisor.ts), and the process's answer to "which session holds endpoint X /
+// credential Y". Its lifecycle chart is
 // src/machines/registry.machine.ts; the lookups are plain maps here, because holding thousands of
 // children in a machine snapshot does not scale (ARCHITECTURE.md, scale facts).
 import { createActor, fromPromise, type Actor, type AnyActorRef, type InspectionEvent } from 'xstate';
 import type { Logger } from 'pino';
-import { registryMachine } from '../machines/registry.machine.js';
+import { registryMachine, type RegistryEvent, type SessionReport } from '../machines/registry.machine.js';
 import type { ConnectivityEvent } from '../infra/nats/codecs.js';
 import { ClientSession } from './client-session.js';
 import { EndedSessions } from './ended-sessions.js';
@@ -13,6 +14,7 @@ import { Journal } from './journal.js';
 import type { ConnectRequest, MqttConnection, MqttSession } from './ports.js';
 import { describeEndpoint, describeSession, summarizeSession, type SessionDetails, type SessionSummary } from './session-inspection.js';
 import type { SessionDirectory, SessionHub } from './session-hub.js';
+import { sessionSupervisor } from './session-supervisor.js';
 
 /** What the composition root does for the registry's chart. */
 export interface RegistryHooks {
@@ -42,6 +44,8 @@ interface Supervised {
 
 export class Registry implements SessionDirectory {
   readonly actor: Actor<ReturnType<Registry['logic']>>;
+  /** The sessions' xstate parent: relays their ends to this registry's chart (see session-supervisor.ts). */
+  private readonly sessionParent: AnyActorRef;
   readonly hub: SessionHub;
   private readonly supervised = new Map<string, Supervised>();
   private readonly sessions = new Set<ClientSession>();
@@ -66,14 +70,16 @@ export class Registry implements SessionDirectory {
       // xstate treats `clock: undefined` as a clock: pass the option only when there is one.
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
+    this.sessionParent = createActor(sessionSupervisor((report) => this.actor.send(report)), { parent: this.actor, id: 'sessions' });
   }
 
   get supervisor(): AnyActorRef {
-    return this.actor;
+    return this.sessionParent;
   }
 
   start(): void {
     this.actor.start();
+    this.sessionParent.start();
   }
 
   get state(): string {
@@ -233,8 +239,11 @@ export class Registry implements SessionDirectory {
           for (const session of [...this.sessions]) session.send({ type: 'service.stopping' });
         },
         reportShutdownTimeout: () => this.hooks.shutdownTimedOut(),
-        discardFailedActor: ({ event }) => this.discardFailedActor(actorIdOf(event.type), (event as { error?: unknown }).error),
-        forgetActor: ({ event }) => this.forgetActor(actorIdOf(event.type)),
+        discardFailedActor: ({ event }) => {
+          const { actorId, error } = reportOf<'session.failed'>(event);
+          this.discardFailedActor(actorId, error);
+        },
+        forgetActor: ({ event }) => this.forgetActor(reportOf<'session.finished'>(event).actorId),
       },
       actors: {
         drainOutbound: fromPromise(() => this.hooks.drainOutbound()),
@@ -285,7 +294,7 @@ export class Registry implements SessionDirectory {
   }
 }
 
-function actorIdOf(eventType: string): string {
-  // xstate.done.actor.<id> / xstate.error.actor.<id>
-  return eventType.slice(eventType.indexOf('.actor.') + '.actor.'.length);
+/** The chart calls these actions only for the report named. */
+function reportOf<T extends SessionReport['type']>(event: RegistryEvent): Extract<SessionReport, { type: T }> {
+  return event as Extract<SessionReport, { type: T }>;
 }

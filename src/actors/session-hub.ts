@@ -28,7 +28,7 @@ export interface SessionCounters {
 
 /** The registry's bookkeeping, as sessions see it. */
 export interface SessionDirectory {
-  /** The actor that supervises sessions: their done and error events go there. */
+  /** The xstate parent of session actors: their ends and failures reach the registry through it. */
   readonly supervisor: AnyActorRef;
   supervise(actorId: string, session: { discard(error: unknown): void; forgotten(): void }): void;
   clientAccepted(session: ClientSession, credentialIds: readonly string[]): void;

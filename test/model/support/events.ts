@@ -163,9 +163,8 @@ export const registryEvents = [
   named('drain finished', { type: `xstate.done.actor.${DRAIN}` }),
   named('drain failed', { type: `xstate.error.actor.${DRAIN}`, error: 'NATS drain failed' }),
   named('graceful shutdown timeout', { type: 'xstate.after.gracefulShutdown.registry.draining' }),
-  // Concrete stand-ins for the chart's wildcards `xstate.error.actor.*` and `xstate.done.actor.*`.
-  named('a session action threw', { type: 'xstate.error.actor.session.c1', error: 'a session action threw' }),
-  named('a session finished', { type: 'xstate.done.actor.session.c1' }),
+  named('a session action threw', { type: 'session.failed', actorId: 'session.c1', error: 'a session action threw' }),
+  named('a session finished', { type: 'session.finished', actorId: 'session.c1' }),
 ] as const;
 
 export const registryInput: RegistryInput = { gracefulShutdownMs: GRACEFUL_SHUTDOWN_MS };

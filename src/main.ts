@@ -64,8 +64,8 @@ async function main(): Promise<void> {
     providerInstance: authentication.serviceInstanceName,
     timeoutMs: authentication.timeoutMs,
   }, logger, metrics);
-  const requests = new RequestMemory<ClientSession>(REMEMBERED_REQUESTS.maxEntries, REMEMBERED_REQUESTS.maxAgeMs);
-  const forwarder = new ClientDataForwarder<ClientSession>(publisher, requests, {
+  const requests = new RequestMemory<string>(REMEMBERED_REQUESTS.maxEntries, REMEMBERED_REQUESTS.maxAgeMs);
+  const forwarder = new ClientDataForwarder<string>(publisher, requests, {
     replicaId,
     extensionTimeoutMs: config.kpc.extensionTimeoutMs,
   }, { forwarded: () => metrics.clientData.inc(), overflow: () => metrics.refusedForCapacity.inc() });

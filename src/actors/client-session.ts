@@ -134,7 +134,7 @@ export class ClientSession implements MqttSession {
       return;
     }
     const message: RoutedMessage = { packet, route, ack };
-    if (!route.endpointAware) this.hub.forwarder.forward(this, message, null);
+    if (!route.endpointAware) this.hub.forwarder.forward(this.connectionId, message, null);
     else this.endpointFor(route).receive(message);
   }
 

@@ -109,7 +109,7 @@ export class EndpointSession {
   }
 
   forward(message: RoutedMessage, endpointId: string): void {
-    this.hub.forwarder.forward(this.client, message, endpointId);
+    this.hub.forwarder.forward(this.client.connectionId, message, endpointId);
   }
 
   forwardHeld(endpointId: string): void {

@@ -11,7 +11,9 @@ import type { RequestMemory } from './request-memory.js';
 export type ExtensionDataOutcome = 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'undecodable' | 'unroutable';
 
 export interface ExtensionDataRouterDeps {
-  requests: RequestMemory<ClientSession>;
+  /** Requests by the connection id of the client session that sent them. */
+  requests: RequestMemory<string>;
+  liveSession(connectionId: string): ClientSession | undefined;
   holderOf(endpointId: string): EndpointSession | undefined;
   /** The replica that holds an endpoint elsewhere in the cluster, if any (never this one). */
   remoteReplicaOf(endpointId: string): string | undefined;
@@ -22,7 +24,7 @@ export interface ExtensionDataRouterDeps {
 }
 
 export class ExtensionDataRouter {
-  private readonly requests: RequestMemory<ClientSession>;
+  private readonly requests: RequestMemory<string>;
   private readonly logger: Logger;
   private readonly count: (outcome: ExtensionDataOutcome) => void;
 
@@ -43,9 +45,10 @@ export class ExtensionDataRouter {
 
     const request = this.requests.take(data.correlationId);
     if (request !== undefined) {
-      if (!request.session.isActive) return this.dropped('client-gone', data);
+      const session = this.deps.liveSession(request.session);
+      if (session === undefined || !session.isActive) return this.dropped('client-gone', data);
       const [topic, payload] = response(request.topic, data);
-      request.session.deliver(topic, payload, request.qos);
+      session.deliver(topic, payload, request.qos);
       this.count('reply');
       return;
     }

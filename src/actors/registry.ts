@@ -48,7 +48,8 @@ export class Registry implements SessionDirectory {
   private readonly sessionParent: AnyActorRef;
   readonly hub: SessionHub;
   private readonly supervised = new Map<string, Supervised>();
-  private readonly sessions = new Set<ClientSession>();
+  /** Live client sessions by connection id. */
+  private readonly sessions = new Map<string, ClientSession>();
   /** endpointId → the endpoint session that receives its pushes. */
   private readonly holders = new Map<string, EndpointSession>();
   /** endpointId → every local endpoint session identified as it (active or roamed), for revocation. */
@@ -93,9 +94,13 @@ export class Registry implements SessionDirectory {
   /** The MQTT adapter's entry point: a CONNECT arrived. */
   openSession(connection: MqttConnection, request: ConnectRequest): MqttSession {
     const session = new ClientSession(this.hub, connection, request);
-    this.sessions.add(session);
+    this.sessions.set(session.connectionId, session);
     session.start();
     return session;
+  }
+
+  liveSessionByConnection(connectionId: string): ClientSession | undefined {
+    return this.sessions.get(connectionId);
   }
 
   holderOf(endpointId: string): EndpointSession | undefined {
@@ -139,7 +144,7 @@ export class Registry implements SessionDirectory {
 
   inspectSessions(): { live: SessionSummary[]; ended: SessionSummary[] } {
     return {
-      live: [...this.sessions].map(summarizeSession),
+      live: [...this.sessions.values()].map(summarizeSession),
       ended: this.ended.list(Date.now()).map(({ credentialIds, endReason, endpoints, journal, journalDropped, ...summary }) => summary),
     };
   }
@@ -172,7 +177,7 @@ export class Registry implements SessionDirectory {
   }
 
   private liveSession(mqttClientId: string): ClientSession | undefined {
-    for (const session of this.sessions) if (session.request.mqttClientId === mqttClientId) return session;
+    for (const session of this.sessions.values()) if (session.request.mqttClientId === mqttClientId) return session;
     return undefined;
   }
 
@@ -199,7 +204,7 @@ export class Registry implements SessionDirectory {
   }
 
   clientEnded(session: ClientSession): void {
-    this.sessions.delete(session);
+    this.sessions.delete(session.connectionId);
     for (const credentialId of session.credentialIds) {
       const holders = this.credentialHolders.get(credentialId);
       holders?.delete(session);
@@ -236,7 +241,7 @@ export class Registry implements SessionDirectory {
         announceReady: () => this.hooks.announceReady(),
         stopAccepting: () => this.hooks.stopAccepting(),
         endAllSessions: () => {
-          for (const session of [...this.sessions]) session.send({ type: 'service.stopping' });
+          for (const session of [...this.sessions.values()]) session.send({ type: 'service.stopping' });
         },
         reportShutdownTimeout: () => this.hooks.shutdownTimedOut(),
         discardFailedActor: ({ event }) => {
@@ -269,7 +274,7 @@ export class Registry implements SessionDirectory {
     if (actor === undefined) return;
     this.supervised.delete(actorId);
     if (actor instanceof ClientSession) {
-      this.sessions.delete(actor);
+      this.sessions.delete(actor.connectionId);
       this.ended.add(describeSession(actor), Date.now());
     }
     if (actor instanceof EndpointSession) this.forgetEndpoint(actor);

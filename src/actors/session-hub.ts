@@ -47,7 +47,8 @@ export interface SessionHub {
   routing(): RoutingTable;
   readonly credentials: CredentialValidator;
   readonly authentication: AuthenticationGate;
-  readonly forwarder: ClientDataForwarder<ClientSession>;
+  /** Remembers requests by the client session's connection id, never by the session itself. */
+  readonly forwarder: ClientDataForwarder<string>;
   readonly connectivity: ConnectivityAnnouncer;
   readonly directory: SessionDirectory;
   readonly counters: SessionCounters;

@@ -23,7 +23,7 @@ export function wireClusterTraffic(
   link: NatsLink,
   config: KpcConfig,
   registry: Registry,
-  requests: RequestMemory<ClientSession>,
+  requests: RequestMemory<string>,
   metrics: Metrics,
   logger: Logger,
 ): () => void {
@@ -50,6 +50,7 @@ export function wireClusterTraffic(
 
   const router = new ExtensionDataRouter({
     requests,
+    liveSession: (connectionId) => registry.liveSessionByConnection(connectionId),
     holderOf: (endpointId) => registry.holderOf(endpointId),
     remoteReplicaOf: (endpointId) => {
       const replica = cluster.replicaOf(endpointId);

@@ -152,8 +152,12 @@ export const ecapFailure = (reason: 'nats-unavailable' | 'timeout'): EcapOutcome
 export class RecordingForwarder {
   readonly forwarded: Array<{ topic: string; endpointId: string | null; mqttClientId: string }> = [];
 
-  forward(session: ClientSession, message: RoutedMessage, endpointId: string | null): void {
-    this.forwarded.push({ topic: message.packet.topic, endpointId, mqttClientId: session.request.mqttClientId });
+  /** Sessions reach the forwarder by connection id; `sessionOf` tells which client that is. */
+  constructor(private readonly sessionOf: (connectionId: string) => ClientSession | undefined) {}
+
+  forward(connectionId: string, message: RoutedMessage, endpointId: string | null): void {
+    const mqttClientId = this.sessionOf(connectionId)?.request.mqttClientId ?? `unknown connection ${connectionId}`;
+    this.forwarded.push({ topic: message.packet.topic, endpointId, mqttClientId });
     message.ack(); // NATS confirmed it: the PUBLISH is acknowledged
   }
 
@@ -234,7 +238,7 @@ export class Harness {
   readonly clock = new SimulatedClock();
   readonly settings: SessionSettings;
   readonly credentials = new ScriptedCredentials();
-  readonly forwarder = new RecordingForwarder();
+  readonly forwarder = new RecordingForwarder((connectionId) => this.registry.liveSessionByConnection(connectionId));
   readonly announcer = new RecordingAnnouncer();
   readonly hooks = new RecordingHooks();
   /** One entry per onActorFailed() call. */
@@ -257,7 +261,7 @@ export class Harness {
       routing: () => routing,
       credentials: this.credentials,
       authentication: new AuthenticationGate(100, NEGATIVE_CACHE_MS),
-      forwarder: this.forwarder as unknown as ClientDataForwarder<ClientSession>,
+      forwarder: this.forwarder as unknown as ClientDataForwarder<string>,
       connectivity: this.announcer,
       counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
       logger,

@@ -13,12 +13,14 @@ import { Registry } from './actors/registry.js';
 import { RequestMemory } from './actors/request-memory.js';
 import { ConfigError, loadConfig } from './infra/config/load-config.js';
 import type { KpcConfig } from './infra/config/types.js';
+import { LogThrottle } from './infra/log-throttle.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { Metrics } from './infra/metrics.js';
 import { createListeners, type Listener } from './infra/mqtt/listeners.js';
 import { MqttBroker } from './infra/mqtt/mqtt-broker.js';
 import { ConfirmedPublisher } from './infra/nats/confirmed-publisher.js';
 import { NatsLink } from './infra/nats/connection.js';
+import { UndecodableMessages } from './infra/nats/decode-or-warn.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
 import { wireClusterTraffic } from './wiring/cluster-traffic.js';
@@ -38,6 +40,8 @@ async function main(): Promise<void> {
   });
 
   const metrics = new Metrics();
+  const throttledLog = new LogThrottle(logger);
+  const undecodable = new UndecodableMessages(throttledLog, (subject) => metrics.undecodable.inc({ subject }));
   const status: ServiceStatus = { listeners: [], extraProblems: [] };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
@@ -63,7 +67,7 @@ async function main(): Promise<void> {
     replicaId,
     providerInstance: authentication.serviceInstanceName,
     timeoutMs: authentication.timeoutMs,
-  }, logger, metrics);
+  }, logger, metrics, undecodable);
   const requests = new RequestMemory<string>(REMEMBERED_REQUESTS.maxEntries, REMEMBERED_REQUESTS.maxAgeMs);
   const forwarder = new ClientDataForwarder<string>(publisher, requests, {
     replicaId,
@@ -88,6 +92,7 @@ async function main(): Promise<void> {
       connectivity: new ConnectivityEvents(publisher, { instanceName, replicaId }, (type) => metrics.elceEvents.inc({ type })),
       counters: metrics.sessionCounters(),
       logger,
+      warnings: throttledLog,
       newJournal: (machine) => new Journal(config.kpc.inspection.journalLength, machine),
     },
     {
@@ -124,9 +129,23 @@ async function main(): Promise<void> {
   });
 
   const { mqtt } = config.kpc;
-  broker = await MqttBroker.create({ id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes }, registry, logger);
+  broker = await MqttBroker.create(
+    { id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes, maxSubscriptions: mqtt.maxSubscriptions },
+    registry,
+    logger,
+    {
+      violation: (kind, fields) => {
+        metrics.protocolViolations.inc({ kind });
+        throttledLog.warn('connection.protocol-violation', kind, fields, 'MQTT protocol violation; connection closed');
+      },
+      slowConsumer: (fields) => {
+        metrics.slowConsumers.inc();
+        throttledLog.warn('connection.slow-consumer', 'mqtt', fields, 'client does not read; disconnecting it');
+      },
+    },
+  );
   status.listeners.push(...createListeners(mqtt, broker));
-  const stopClusterTraffic = wireClusterTraffic(link, config, registry, requests, metrics, logger);
+  const stopClusterTraffic = wireClusterTraffic(link, config, registry, requests, metrics, logger, undecodable);
   ecap.start();
   await link.connection.flush(); // every subscription is registered before the first client arrives
 

@@ -59,6 +59,17 @@ export const machine = createMachine({
             actions: { type: 'refuseConnection', params: { returnCode: 3 } },
           },
           {
+            guard: 'acceptedWithoutCredentialId',
+            target: 'rejected',
+            actions: [
+              {
+                type: 'reportProviderFault',
+                params: { problem: 'answered 200 without a credentialId' },
+              },
+              { type: 'refuseConnection', params: { returnCode: 3 } },
+            ],
+          },
+          {
             guard: 'lastCredentialAccepted',
             target: 'active',
             actions: ['recordValidCredential', 'acceptConnection'],

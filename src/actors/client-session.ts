@@ -30,6 +30,7 @@ export const clientSessionLogic = clientSessionMachine.provide({
     refuseConnection: ({ self }, params) => on(self).refuse(params.returnCode),
     closeConnection: ({ self, context }) => on(self).connection.close(context.endReason ?? 'closed by KPC'),
     endEndpointSessions: ({ self, context }) => on(self).endEndpointSessions(context),
+    reportProviderFault: ({ self, context, event }, params) => on(self).reportProviderFault(params.problem, event.type === 'ecap.replied' ? event.kind : undefined, context),
   },
 });
 
@@ -213,6 +214,12 @@ export class ClientSession implements MqttSession {
     this.connection.refuse(returnCode);
     this.hub.counters.connection(`refused-${returnCode}`);
     this.hub.logger.info(this.logFields({ event: 'connection.refused', returnCode }), 'client refused');
+  }
+
+  reportProviderFault(problem: string, kind: CredentialKind | undefined, context: ClientSessionContext): void {
+    const { provider } = this.hub.credentials;
+    this.hub.warnings.error('ecap.provider-fault', provider, this.logFields({ provider, credential: kind }, context),
+      `credential provider '${provider}' ${problem}; refused with CONNACK 3`);
   }
 
   /** The session is over (closed or revoked): end every endpoint session, announce them gone. */

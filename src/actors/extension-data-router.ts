@@ -3,12 +3,17 @@
 // the cluster table says holds it, else it is dropped and counted.
 import type { Logger } from 'pino';
 import { codecs, type ExtensionData } from '../infra/nats/codecs.js';
+import { publishPacketBytes } from '../protocol/packet-size.js';
 import { errorPayload, errorTopic, pushTopic, statusTopic } from '../protocol/responses.js';
 import type { ClientSession } from './client-session.js';
 import type { EndpointSession } from './endpoint-session.js';
 import type { RequestMemory } from './request-memory.js';
 
-export type ExtensionDataOutcome = 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'undecodable' | 'unroutable';
+export type ExtensionDataOutcome =
+  | 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'undecodable' | 'unroutable' | 'too-large';
+
+/** The 1/KP error a request gets instead of a reply too large to send. */
+export const REPLY_TOO_LARGE = { statusCode: 413, reasonPhrase: 'Response larger than the maximum MQTT packet size' } as const;
 
 export interface ExtensionDataRouterDeps {
   /** Requests by the connection id of the client session that sent them. */
@@ -20,6 +25,10 @@ export interface ExtensionDataRouterDeps {
   /** Republishes the message unchanged to that replica's ExtensionData subject. */
   forwardToReplica(replicaId: string, bytes: Uint8Array): void;
   logger: Logger;
+  /** kaa.kpc.transports.mqtt.max-packet-bytes: nothing larger is sent to a client either. */
+  maxPacketBytes: number;
+  /** An ExtensionData that does not decode: counted and logged at most once per interval. */
+  undecodable(subject: string, fields: Record<string, unknown>): void;
   count(outcome: ExtensionDataOutcome): void;
 }
 
@@ -39,7 +48,7 @@ export class ExtensionDataRouter {
       data = codecs.extensionData.decode(bytes);
     } catch (error) {
       this.count('undecodable');
-      this.logger.warn({ subject, bytes: bytes.length, err: (error as Error).message }, 'undecodable ExtensionData dropped');
+      this.deps.undecodable(subject, { bytes: bytes.length, err: (error as Error).message });
       return;
     }
 
@@ -48,9 +57,14 @@ export class ExtensionDataRouter {
       const session = this.deps.liveSession(request.session);
       if (session === undefined || !session.isActive) return this.dropped('client-gone', data);
       const [topic, payload] = response(request.topic, data);
-      session.deliver(topic, payload, request.qos);
-      this.count('reply');
-      return;
+      if (this.fits(topic, payload, request.qos)) {
+        session.deliver(topic, payload, request.qos);
+        this.count('reply');
+        return;
+      }
+      const [refusalTopic, refusal] = [errorTopic(request.topic), errorPayload(REPLY_TOO_LARGE.statusCode, REPLY_TOO_LARGE.reasonPhrase)];
+      if (this.fits(refusalTopic, refusal, request.qos)) session.deliver(refusalTopic, refusal, request.qos);
+      return this.dropped('too-large', data);
     }
 
     if (data.endpointId === null) return this.dropped('unroutable', data);
@@ -65,8 +79,13 @@ export class ExtensionDataRouter {
     if (data.extensionInstanceName === null) return this.dropped('unroutable', data);
     const base = pushTopic(data.appVersionName ?? holder.appVersionName, data.extensionInstanceName, holder.token, data.resourcePath, data.requestId);
     const [topic, payload] = response(base, data);
+    if (!this.fits(topic, payload, 1)) return this.dropped('too-large', data);
     holder.deliverPush(topic, payload);
     this.count('push');
+  }
+
+  private fits(topic: string, payload: Buffer, qos: 0 | 1): boolean {
+    return publishPacketBytes(topic, payload.length, qos) <= this.deps.maxPacketBytes;
   }
 
   private dropped(outcome: ExtensionDataOutcome, data: ExtensionData): void {

@@ -48,6 +48,8 @@ export interface MqttSession {
 }
 
 export interface CredentialValidator {
+  /** The provider's service instance name, for log lines about its answers. */
+  readonly provider: string;
   validateUsernamePassword(username: string | null, password: string | null): Promise<EcapOutcome<ClientCredentialResponse>>;
   validateCertificate(issuer: string, serialNumber: string): Promise<EcapOutcome<ClientCredentialResponse>>;
   validateToken(appName: string, token: string): Promise<EcapOutcome<TokenResponse>>;

@@ -41,6 +41,11 @@ export interface SessionDirectory {
   acceptingConnections(): boolean;
 }
 
+/** Log lines a peer could repeat at will: at most one per kind and source per interval (infra/log-throttle.ts). */
+export interface RateLimitedLog {
+  error(kind: string, source: string, fields: Record<string, unknown>, message: string): void;
+}
+
 export interface SessionHub {
   readonly settings: SessionSettings;
   readonly replicaId: string;
@@ -53,5 +58,6 @@ export interface SessionHub {
   readonly directory: SessionDirectory;
   readonly counters: SessionCounters;
   readonly logger: Logger;
+  readonly warnings: RateLimitedLog;
   newJournal(machine: AnyStateMachine): Journal;
 }

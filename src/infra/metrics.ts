@@ -18,6 +18,9 @@ export class Metrics {
   readonly roamed = this.counter('kpc_endpoints_roamed_total', 'Endpoint sessions moved to roamed');
   readonly revocations = this.counter('kpc_revocations_total', 'Revocation events that ended a local session', ['kind']);
   readonly failedActors = this.counter('kpc_session_actor_failures_total', 'Session actors that threw and were discarded');
+  readonly undecodable = this.counter('kpc_nats_undecodable_total', 'Messages on KPC\'s NATS subscriptions that did not decode, by subscription subject', ['subject']);
+  readonly protocolViolations = this.counter('kpc_protocol_violations_total', 'MQTT connections closed for breaking the protocol, by kind', ['kind']);
+  readonly slowConsumers = this.counter('kpc_slow_consumers_total', 'Clients disconnected because they did not read what KPC sent them');
   readonly publishesByQos = [0, 1, 2].map((qos) => this.publishes.labels(String(qos)));
 
   constructor() {

@@ -69,6 +69,8 @@ export const clientSessionMachine = setup({
     refuseConnection: (_, _params: { returnCode: 3 | 4 | 5 }) => {},
     closeConnection: () => {},
     endEndpointSessions: () => {},
+    /** The provider broke 16/ECAP: logged as its fault, naming it. */
+    reportProviderFault: (_, _params: { problem: string }) => {},
     rememberCredentials: assign(({ event }) => {
       if (event.type !== 'mqtt.connect') return {};
       const awaiting: CredentialKind[] = [];
@@ -98,6 +100,8 @@ export const clientSessionMachine = setup({
     credentialInvalid: ({ event }) => event.type === 'ecap.replied' && INVALID_CREDENTIAL_CODES.has(event.statusCode),
     /** Checked after credentialInvalid: any other non-200 answer (5xx …) means the provider failed. */
     providerErrored: ({ event }) => event.type === 'ecap.replied' && event.statusCode !== 200,
+    /** A 200 without a credentialId: no revocation event could ever name (and end) such a session. */
+    acceptedWithoutCredentialId: ({ event }) => event.type === 'ecap.replied' && event.statusCode === 200 && event.credentialId === null,
     lastCredentialAccepted: ({ context, event }) =>
       event.type === 'ecap.replied' && context.awaiting.length === 1 && context.awaiting[0] === event.kind,
     holdsRevokedCredential: ({ context, event }) =>
@@ -142,6 +146,14 @@ export const clientSessionMachine = setup({
         'ecap.replied': [
           { guard: 'credentialInvalid', ...refuseWith(ConnackCode.badUserNameOrPassword) },
           { guard: 'providerErrored', ...refuseWith(ConnackCode.serverUnavailable) },
+          {
+            guard: 'acceptedWithoutCredentialId',
+            target: 'rejected',
+            actions: [
+              { type: 'reportProviderFault', params: { problem: 'answered 200 without a credentialId' } },
+              { type: 'refuseConnection', params: { returnCode: ConnackCode.serverUnavailable } },
+            ],
+          },
           { guard: 'lastCredentialAccepted', target: 'active', actions: ['recordValidCredential', 'acceptConnection'] },
           { actions: 'recordValidCredential' },
         ],

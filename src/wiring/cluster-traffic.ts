@@ -8,6 +8,7 @@ import { ExtensionDataRouter } from '../actors/extension-data-router.js';
 import type { Registry } from '../actors/registry.js';
 import { ReplicaLiveness } from '../actors/replica-liveness.js';
 import type { RequestMemory } from '../actors/request-memory.js';
+import type { UndecodableMessages } from '../infra/nats/decode-or-warn.js';
 import type { KpcConfig } from '../infra/config/types.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { NatsLink } from '../infra/nats/connection.js';
@@ -26,12 +27,13 @@ export function wireClusterTraffic(
   requests: RequestMemory<string>,
   metrics: Metrics,
   logger: Logger,
+  undecodable: UndecodableMessages,
 ): () => void {
   const { instanceName, replicaId } = config.service;
   const { heartbeatIntervalMs, missedHeartbeats } = config.kpc.cluster;
 
   const cluster = new ClusterTable();
-  const sync = runEndpointSync(link, replicaId, logger, {
+  const sync = runEndpointSync(link, replicaId, undecodable, {
     heldHere: () => registry.heldEndpoints(),
     learned: (replica, endpoints) => {
       cluster.learned(Object.keys(endpoints), replica);
@@ -58,6 +60,8 @@ export function wireClusterTraffic(
     },
     forwardToReplica: (replica, bytes) => link.connection.publish(subjects.replicaExtensionData(replica), bytes),
     logger,
+    maxPacketBytes: config.kpc.mqtt.maxPacketBytes,
+    undecodable: (subject, fields) => undecodable.report(subject, 'ExtensionData', fields),
     count: (outcome) => metrics.extensionData.inc({ outcome }),
   });
   subscribeExtensionData(
@@ -67,12 +71,12 @@ export function wireClusterTraffic(
     () => metrics.extensionData.inc({ outcome: 'no-responders' }),
   );
 
-  subscribeRevocations(link, logger, {
+  subscribeRevocations(link, undecodable, {
     credentialRevoked: (event) => metrics.countRevocations('credential', registry.credentialRevoked(event.credentialId)),
     tokenRevoked: (event) => metrics.countRevocations('token', registry.tokenRevoked(event.endpointId, event.tokenIds)),
   });
 
-  subscribeConnectivity(link, logger, {
+  subscribeConnectivity(link, undecodable, {
     connected: (event) => {
       liveness.seen(event.originatorReplicaId, Date.now());
       cluster.connected(Object.keys(event.endpoints), event.originatorReplicaId);
@@ -81,7 +85,7 @@ export function wireClusterTraffic(
     disconnected: (event) => cluster.disconnected(Object.keys(event.endpoints), event.originatorReplicaId),
   });
 
-  const stopHeartbeats = runHeartbeats(link, { instanceName, replicaId, intervalMs: heartbeatIntervalMs }, logger, (replica) =>
+  const stopHeartbeats = runHeartbeats(link, { instanceName, replicaId, intervalMs: heartbeatIntervalMs }, undecodable, (replica) =>
     liveness.seen(replica, Date.now()),
   );
   const sweeper = setInterval(() => liveness.sweep(Date.now()), heartbeatIntervalMs);

@@ -49,6 +49,7 @@ function startRegistry(forwarder: SessionHub['forwarder'] = { forward: (_session
     replicaId: 'r1',
     routing: () => new RoutingTable({ applications: { app: { versions: { v1: { allowedExtensionInstances: ['dcx'] } } } }, extensionInstances: { dcx: { endpointAware: true } } }, (i) => i),
     credentials: {
+      provider: 'cm',
       validateUsernamePassword: async (username) => accepted(`cred-${username}`),
       validateCertificate: async () => ({ ok: false, reason: 'nats-unavailable' }),
       validateToken: async (_app, token) => ({
@@ -61,6 +62,7 @@ function startRegistry(forwarder: SessionHub['forwarder'] = { forward: (_session
     connectivity: { announceConnected: () => {}, announceDisconnected: () => {} },
     counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
     logger: pino({ level: 'silent' }),
+    warnings: { error: () => {} },
     newJournal: (machine) => new Journal(16, machine),
   };
   const registry = new Registry(hub, {

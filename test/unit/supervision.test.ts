@@ -31,6 +31,7 @@ function startRegistry() {
     replicaId: 'r1',
     routing: () => new RoutingTable({ applications: { app: { versions: { v1: { allowedExtensionInstances: ['x'] } } } }, extensionInstances: {} }, (i) => i),
     credentials: {
+      provider: 'cm',
       validateUsernamePassword: async () => ({ ok: true, reply: { correlationId: '', timestamp: 0, timeout: 0, statusCode: 200, clientId: 'c', credentialId: 'cred', reasonPhrase: null } }),
       validateCertificate: async () => ({ ok: false, reason: 'nats-unavailable' }),
       validateToken: async () => ({ ok: false, reason: 'nats-unavailable' }),
@@ -40,6 +41,7 @@ function startRegistry() {
     connectivity: { announceConnected: () => {}, announceDisconnected: () => {} },
     counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
     logger: pino({ level: 'silent' }),
+    warnings: { error: () => {} },
     newJournal: (machine) => new Journal(16, machine),
   };
   const registry = new Registry(hub, {

@@ -45,7 +45,7 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
 
   return {
     service: { instanceName: v.instanceName, replicaId: v.replicaId, gracefulShutdownMs: v.gracefulShutdownMs },
-    server: { port: v.serverPort, adminToken: v.adminToken },
+    server: { port: v.serverPort, host: v.serverHost, adminToken: v.adminToken },
     natsUrls: v.natsUrls,
     kpc: {
       mqtt: {
@@ -63,6 +63,7 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
         maxPacketBytes: v.maxPacketBytes,
         maxConnections: v.maxConnections,
         maxOutboundBytes: v.maxOutboundBytes,
+        maxSubscriptions: v.maxSubscriptions,
         host: v.host,
       },
       authentication: {

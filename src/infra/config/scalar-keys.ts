@@ -40,6 +40,7 @@ export const SCALAR_KEYS = {
   replicaId: key('service.instance.replica.id', subjectToken, () => `kpc-${randomBytes(6).toString('hex')}`),
   gracefulShutdownMs: key('service.graceful-shutdown', duration('s'), 30_000),
   serverPort: key('server.port', port, 8008),
+  serverHost: key('server.host', text, '0.0.0.0'),
   adminToken: optional('server.admin-token', text),
   natsUrls: key('nats.urls', natsUrls, () => ['nats://localhost:4222'], { envOnly: true }),
   logLevel: key('logging.level', oneOf(LOG_LEVELS), 'info', { aliases: ['LOG_LEVEL'] }),
@@ -59,6 +60,7 @@ export const SCALAR_KEYS = {
   maxPacketBytes: key(`${MQTT}.max-packet-bytes`, size(MQTT_MAX_PACKET, '256MiB'), 1024 ** 2),
   maxConnections: key(`${MQTT}.max-connections`, count, 100_000),
   maxOutboundBytes: key(`${MQTT}.max-outbound-bytes`, size(MQTT_MAX_PACKET, '256MiB'), 4 * 1024 ** 2),
+  maxSubscriptions: key(`${MQTT}.max-subscriptions`, count, 1_000),
   host: key(`${MQTT}.host`, text, '0.0.0.0'),
 
   authServiceInstanceName: key('kaa.kpc.authentication.service-instance-name', subjectToken, 'cm'),

@@ -11,6 +11,9 @@ import type { Transport } from '../../machines/client-session.machine.js';
 import type { ConnectRequest, MqttConnection, MqttSession } from '../../actors/ports.js';
 import { AedesConnection, type ConnackCallback } from './aedes-connection.js';
 import { presentedCertificate } from './client-certificate.js';
+import { violationOf, type ClientProblems } from './client-problems.js';
+import { ExactlyOnceReceipts } from './exactly-once.js';
+import { enforceUtf8Strings } from './utf8-strings.js';
 
 export interface SessionOpener {
   openSession(connection: MqttConnection, request: ConnectRequest): MqttSession;
@@ -19,19 +22,31 @@ export interface SessionOpener {
 const SUBSCRIBABLE_PREFIX = 'kp1/';
 const ONE_DAY_MS = 86_400_000;
 
+export interface MqttBrokerOptions {
+  id: string;
+  connectTimeoutMs: number;
+  maxOutboundBytes: number;
+  /** Filters one connection may hold; past it SUBSCRIBE gets 0x80 for the filter (SPEC §6). */
+  maxSubscriptions: number;
+}
+
 export class MqttBroker {
   private readonly sessions = new WeakMap<Client, MqttSession>();
   private readonly closeReasons = new WeakMap<Client, string>();
   private readonly transports = new WeakMap<Duplex, Transport>();
+  /** Per connection: the filters it holds (bounded by maxSubscriptions), and its QoS 2 receipts. */
+  private readonly filters = new WeakMap<Client, Set<string>>();
+  private readonly receipts = new WeakMap<Client, ExactlyOnceReceipts>();
 
   private constructor(
     readonly aedes: Aedes,
     private readonly opener: SessionOpener,
     private readonly logger: Logger,
-    private readonly maxOutboundBytes: number,
+    private readonly options: MqttBrokerOptions,
+    private readonly problems: ClientProblems,
   ) {}
 
-  static async create(options: { id: string; connectTimeoutMs: number; maxOutboundBytes: number }, opener: SessionOpener, logger: Logger): Promise<MqttBroker> {
+  static async create(options: MqttBrokerOptions, opener: SessionOpener, logger: Logger, problems: ClientProblems): Promise<MqttBroker> {
     let broker!: MqttBroker;
     const aedes = await Aedes.createBroker({
       id: options.id,
@@ -45,9 +60,9 @@ export class MqttBroker {
       },
       authenticate: (client, username, password, done) => broker.authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => broker.authorizePublish(client, packet, done),
-      authorizeSubscribe: (_client, subscription, done) => done(null, grantSubscription(subscription)),
+      authorizeSubscribe: (client, subscription, done) => done(null, broker.authorizeSubscribe(client, subscription)),
     });
-    broker = new MqttBroker(aedes, opener, logger, options.maxOutboundBytes);
+    broker = new MqttBroker(aedes, opener, logger, options, problems);
     disableFanOut(aedes);
     broker.watchConnectionEnds();
     return broker;
@@ -56,7 +71,10 @@ export class MqttBroker {
   /** Hands a new client stream (TCP socket, TLS socket or WebSocket stream) to the protocol engine. */
   handle(stream: Duplex, transport: Transport): void {
     this.transports.set(stream, transport);
-    capSubscribeQos(this.aedes.handle(stream));
+    const client = this.aedes.handle(stream);
+    const parser = (client as unknown as { _parser: NodeJS.EventEmitter })._parser;
+    enforceUtf8Strings(parser);
+    parser.prependListener('packet', (packet: ParsedPacket) => this.beforeAedesHandles(client, packet));
   }
 
   close(): Promise<void> {
@@ -69,7 +87,7 @@ export class MqttBroker {
     password: Buffer | undefined,
     done: ConnackCallback,
   ): void {
-    const connection = new AedesConnection(client, done, this.logger, this.maxOutboundBytes);
+    const connection = new AedesConnection(client, done, this.logger, this.options.maxOutboundBytes, this.problems);
     const session = this.opener.openSession(connection, {
       mqttClientId: client.id,
       transport: this.transports.get(client.conn as Duplex) ?? 'tcp',
@@ -88,20 +106,70 @@ export class MqttBroker {
     else conn.once('close', ended);
   }
 
-  private authorizePublish(client: Client | null, packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2 }, done: (error?: Error | null) => void): void {
+  private authorizePublish(
+    client: Client | null,
+    packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2; messageId?: number },
+    done: (error?: Error | null) => void,
+  ): void {
     const session = client === null ? undefined : this.sessions.get(client);
     if (session === undefined) return done(null);
+    let ack: (error?: Error) => void = done;
+    if (packet.qos === 2 && packet.messageId !== undefined) {
+      let receipts = this.receipts.get(client!);
+      if (receipts === undefined) this.receipts.set(client!, (receipts = new ExactlyOnceReceipts()));
+      const first = receipts.receive(packet.messageId, done);
+      if (first === undefined) return; // a retransmission before PUBREL: relayed once already
+      ack = first;
+    }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    session.publish({ topic: packet.topic, payload, qos: packet.qos }, done);
+    session.publish({ topic: packet.topic, payload, qos: packet.qos }, ack);
+  }
+
+  private authorizeSubscribe(client: Client, subscription: Subscription): Subscription | null {
+    const granted = grantSubscription(subscription);
+    if (granted === null) return null;
+    let held = this.filters.get(client);
+    if (held === undefined) this.filters.set(client, (held = new Set()));
+    if (!held.has(subscription.topic) && held.size >= this.options.maxSubscriptions) {
+      this.logger.debug({ mqttClientId: client.id, limit: this.options.maxSubscriptions }, 'SUBSCRIBE past max-subscriptions refused');
+      return null;
+    }
+    held.add(subscription.topic);
+    return granted;
+  }
+
+  /** Sees each packet as parsed, before aedes handles it. */
+  private beforeAedesHandles(client: Client, packet: ParsedPacket): void {
+    switch (packet.cmd) {
+      case 'subscribe':
+        // aedes writes the SUBACK with the *requested* QoS whatever authorizeSubscribe grants, so
+        // the SPEC §6 cap (QoS ≤ 1) is applied to the parsed packet.
+        for (const sub of packet.subscriptions ?? []) sub.qos = Math.min(sub.qos, 1);
+        break;
+      case 'unsubscribe':
+        for (const filter of packet.unsubscriptions ?? []) this.filters.get(client)?.delete(filter);
+        break;
+      case 'pubrel':
+        if (packet.messageId !== undefined) this.receipts.get(client)?.released(packet.messageId);
+        break;
+    }
   }
 
   private watchConnectionEnds(): void {
     this.aedes.on('keepaliveTimeout', (client) => this.closeReasons.set(client, 'keepalive timeout'));
     this.aedes.on('clientError', (client, error) => {
       if (!this.closeReasons.has(client)) this.closeReasons.set(client, error.message);
-      this.logger.debug({ mqttClientId: client.id, err: error.message }, 'client connection error');
+      this.reportError(client, error, 'client connection error');
     });
-    this.aedes.on('connectionError', (_client, error) => this.logger.debug({ err: error.message }, 'connection error before CONNECT completed'));
+    this.aedes.on('connectionError', (client, error) => this.reportError(client, error, 'connection error before CONNECT completed'));
+  }
+
+  /** Protocol violations are counted and logged (rate-limited); network errors only at debug. */
+  private reportError(client: Client, error: Error, debugMessage: string): void {
+    const kind = violationOf(error);
+    const fields = { mqttClientId: client.id || undefined, transport: this.transports.get(client.conn as Duplex) ?? 'tcp', reason: error.message };
+    if (kind !== undefined) this.problems.violation(kind, fields);
+    else this.logger.debug({ ...fields, err: error.message }, debugMessage);
   }
 }
 
@@ -111,15 +179,12 @@ function grantSubscription(subscription: Subscription): Subscription | null {
   return { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 };
 }
 
-/**
- * aedes writes the SUBACK with the *requested* QoS whatever authorizeSubscribe grants, so the
- * SPEC §6 cap (QoS ≤ 1) is applied to the parsed SUBSCRIBE before aedes handles it.
- */
-function capSubscribeQos(client: Client): void {
-  const parser = (client as unknown as { _parser: NodeJS.EventEmitter })._parser;
-  parser.prependListener('packet', (packet: { cmd: string; subscriptions?: Array<{ qos: number }> }) => {
-    if (packet.cmd === 'subscribe') for (const sub of packet.subscriptions ?? []) sub.qos = Math.min(sub.qos, 1);
-  });
+/** The fields of mqtt-packet's parsed packets read before aedes handles them. */
+interface ParsedPacket {
+  cmd: string;
+  messageId?: number;
+  subscriptions?: Array<{ qos: number }>;
+  unsubscriptions?: string[];
 }
 
 function disableFanOut(aedes: Aedes): void {

@@ -8,6 +8,7 @@ import type { Msg } from 'nats';
 import type { Logger } from 'pino';
 import { codecs, type Codec, type ClientCredentialResponse, type TokenResponse } from './codecs.js';
 import type { NatsLink } from './connection.js';
+import type { UndecodableMessages } from './decode-or-warn.js';
 import { subjects, type EcapResponseType } from './subjects.js';
 
 export type EcapOutcome<T> = { ok: true; reply: T } | { ok: false; reason: 'nats-unavailable' | 'timeout' };
@@ -40,7 +41,13 @@ export class EcapClient {
     private readonly options: { replicaId: string; providerInstance: string; timeoutMs: number },
     private readonly logger: Logger,
     private readonly metrics: EcapMetrics,
+    private readonly undecodable: UndecodableMessages,
   ) {}
+
+  /** The 16/ECAP provider's service instance name, for log lines about its answers. */
+  get provider(): string {
+    return this.options.providerInstance;
+  }
 
   start(): void {
     this.nats.subscribe(subjects.ecapResponses(this.options.replicaId), (msg) => this.onResponse(msg));
@@ -96,7 +103,7 @@ export class EcapClient {
     const type = msg.subject.slice(msg.subject.lastIndexOf('.') + 1) as EcapResponseType;
     const codec = responseCodecs[type];
     if (codec === undefined) {
-      this.logger.warn({ subject: msg.subject }, 'message on an ECAP reply subject of unknown type ignored');
+      this.undecodable.report(subjects.ecapResponses(this.options.replicaId), 'message of unknown type on an ECAP reply subject', { subject: msg.subject });
       return;
     }
     let reply: { correlationId: string };
@@ -105,7 +112,7 @@ export class EcapClient {
     } catch (error) {
       // An undecodable reply cannot be matched to its request: that request times out (CONNACK 3 / 503).
       this.metrics.ecapOutcome(type, 'undecodable-reply');
-      this.logger.warn({ subject: msg.subject, bytes: msg.data.length, err: (error as Error).message }, 'undecodable ECAP reply dropped');
+      this.undecodable.report(subjects.ecapResponses(this.options.replicaId), 'ECAP reply', { subject: msg.subject, bytes: msg.data.length, err: (error as Error).message });
       return;
     }
     const pending = this.pending.get(reply.correlationId);

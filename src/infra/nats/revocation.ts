@@ -1,8 +1,7 @@
 // 16/ECAP revocation broadcasts (SPEC §8) from any credential provider.
-import type { Logger } from 'pino';
 import { codecs, type CredentialRevokedEvent, type TokenRevokedEvent } from './codecs.js';
 import type { NatsLink } from './connection.js';
-import { decodeOrWarn } from './decode-or-warn.js';
+import type { UndecodableMessages } from './decode-or-warn.js';
 import { subjects } from './subjects.js';
 
 export interface RevocationHandler {
@@ -10,13 +9,13 @@ export interface RevocationHandler {
   tokenRevoked(event: TokenRevokedEvent): void;
 }
 
-export function subscribeRevocations(nats: NatsLink, logger: Logger, handler: RevocationHandler): void {
+export function subscribeRevocations(nats: NatsLink, undecodable: UndecodableMessages, handler: RevocationHandler): void {
   nats.subscribe(subjects.credentialRevoked, (msg) => {
-    const event = decodeOrWarn(() => codecs.credentialRevoked.decode(msg.data), msg.subject, logger, 'revocation event');
+    const event = undecodable.decode(() => codecs.credentialRevoked.decode(msg.data), subjects.credentialRevoked, msg.subject, 'revocation event');
     if (event) handler.credentialRevoked(event);
   });
   nats.subscribe(subjects.tokenRevoked, (msg) => {
-    const event = decodeOrWarn(() => codecs.tokenRevoked.decode(msg.data), msg.subject, logger, 'revocation event');
+    const event = undecodable.decode(() => codecs.tokenRevoked.decode(msg.data), subjects.tokenRevoked, msg.subject, 'revocation event');
     if (event) handler.tokenRevoked(event);
   });
 }

@@ -63,6 +63,7 @@ export const clientSessionEvents = [
   connect('CONNECT while NATS is down', withPassword, false, false),
   named('ECAP 200 for the password', { type: 'ecap.replied', kind: 'username-password', statusCode: 200, clientId: CLIENT_ID, credentialId: PASSWORD_CREDENTIAL }),
   named('ECAP 200 for the certificate', { type: 'ecap.replied', kind: 'certificate', statusCode: 200, clientId: CLIENT_ID, credentialId: CERTIFICATE_CREDENTIAL }),
+  named('ECAP 200 without a credentialId', { type: 'ecap.replied', kind: 'username-password', statusCode: 200, clientId: CLIENT_ID, credentialId: null }),
   named('ECAP 401 for the password', { type: 'ecap.replied', kind: 'username-password', statusCode: 401, clientId: null, credentialId: null }),
   named('ECAP 503 for the password', { type: 'ecap.replied', kind: 'username-password', statusCode: 503, clientId: null, credentialId: null }),
   named('ECAP request failed', { type: 'ecap.failed', kind: 'username-password', reason: 'nats-unavailable' }),

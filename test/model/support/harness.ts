@@ -98,6 +98,9 @@ interface PendingValidation {
 }
 
 export class ScriptedCredentials implements CredentialValidator {
+  readonly provider = 'cm';
+  /** Provider faults KPC reported (rate-limited error log lines). */
+  readonly faults: string[] = [];
   readonly requests: PendingValidation[] = [];
 
   validateUsernamePassword(username: string | null, password: string | null): Promise<EcapOutcome<ClientCredentialResponse>> {
@@ -265,6 +268,7 @@ export class Harness {
       connectivity: this.announcer,
       counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
       logger,
+      warnings: { error: (_kind, _source, _fields, message) => this.credentials.faults.push(message) },
       newJournal: (machine) => new Journal(64, machine),
     };
     this.registry = new Registry(

@@ -2,6 +2,14 @@
 // default Node process metrics under the same prefix.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 
+/**
+ * A status code as a label value. Codes come from other services (the credential provider): a
+ * label per arbitrary integer would grow the metric without bound, so only HTTP's range is kept.
+ */
+export function statusLabel(statusCode: number): string {
+  return Number.isInteger(statusCode) && statusCode >= 100 && statusCode <= 599 ? String(statusCode) : 'out-of-range';
+}
+
 export class Metrics {
   readonly registry = new Registry();
 
@@ -43,7 +51,7 @@ export class Metrics {
   sessionCounters() {
     return {
       publishReceived: (qos: number) => this.publishesByQos[qos]!.inc(),
-      kpError: (statusCode: number) => this.kpErrors.inc({ status: String(statusCode) }),
+      kpError: (statusCode: number) => this.kpErrors.inc({ status: statusLabel(statusCode) }),
       connection: (outcome: string) => this.connections.inc({ outcome }),
       sessionEnded: (state: string) => this.sessionEnds.inc({ state }),
       roamed: () => this.roamed.inc(),

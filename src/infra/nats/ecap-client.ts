@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Msg } from 'nats';
 import type { Logger } from 'pino';
 import { codecs, type Codec, type ClientCredentialResponse, type TokenResponse } from './codecs.js';
+import { statusLabel } from '../metrics.js';
 import type { NatsLink } from './connection.js';
 import type { UndecodableMessages } from './decode-or-warn.js';
 import { subjects, type EcapResponseType } from './subjects.js';
@@ -121,7 +122,7 @@ export class EcapClient {
       this.logger.debug({ subject: msg.subject, correlationId: reply.correlationId }, 'ECAP reply for no outstanding request');
       return;
     }
-    this.metrics.ecapOutcome(type, String((reply as unknown as { statusCode: number }).statusCode));
+    this.metrics.ecapOutcome(type, statusLabel((reply as unknown as { statusCode: number }).statusCode));
     this.settle(reply.correlationId, pending, { ok: true, reply: reply as never });
   }
 

@@ -10,13 +10,13 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { AuthenticationGate } from '../../src/actors/authentication-gate.js';
 import { ClientDataForwarder } from '../../src/actors/client-data-forwarder.js';
-import { Journal } from '../../src/actors/journal.js';
 import type { MqttConnection } from '../../src/actors/ports.js';
 import { Registry } from '../../src/actors/registry.js';
 import { RequestMemory } from '../../src/actors/request-memory.js';
 import type { SessionHub } from '../../src/actors/session-hub.js';
 import type { ConfirmedPublisher } from '../../src/infra/nats/confirmed-publisher.js';
 import { RoutingTable } from '../../src/protocol/routing.js';
+import { idleRegistryHooks, quietHubParts } from '../support/registry-doubles.js';
 
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
@@ -59,16 +59,12 @@ function startRegistry(forwarder: SessionHub['forwarder'] = { forward: (_session
     },
     authentication: new AuthenticationGate(SESSIONS_PER_ROUND, 1_000),
     forwarder,
-    connectivity: { announceConnected: () => {}, announceDisconnected: () => {} },
-    counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
-    logger: pino({ level: 'silent' }),
-    warnings: { error: () => {} },
-    newJournal: (machine) => new Journal(16, machine),
+    ...quietHubParts(),
   };
   const registry = new Registry(hub, {
     replicaId: 'r1', gracefulShutdownMs: 1_000, maxConnections: SESSIONS_PER_ROUND * 2, natsConnected: () => true,
     logger: pino({ level: 'silent' }), onActorFailed: () => {}, retainEnded: { count: 10, forMs: 60_000 },
-  }, { announceReady: () => {}, stopAccepting: () => {}, drainOutbound: async () => {}, shutdownTimedOut: () => {} });
+  }, idleRegistryHooks());
   registry.start();
   registry.actor.send({ type: 'nats.connected' });
   return registry;

@@ -4,11 +4,11 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { AuthenticationGate } from '../../src/actors/authentication-gate.js';
-import { Journal } from '../../src/actors/journal.js';
 import type { ConnectRequest, MqttConnection, MqttSession } from '../../src/actors/ports.js';
 import { Registry } from '../../src/actors/registry.js';
 import type { SessionHub } from '../../src/actors/session-hub.js';
 import { RoutingTable } from '../../src/protocol/routing.js';
+import { idleRegistryHooks, quietHubParts } from '../support/registry-doubles.js';
 
 class RecordingConnection implements MqttConnection {
   readonly remoteAddress = '127.0.0.1';
@@ -38,16 +38,12 @@ function startRegistry() {
     },
     authentication: new AuthenticationGate(10, 1000),
     forwarder: { forward: (_session: unknown, message: { packet: { topic: string }; ack: () => void }) => { forwarded.push(message.packet.topic); message.ack(); } } as never,
-    connectivity: { announceConnected: () => {}, announceDisconnected: () => {} },
-    counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
-    logger: pino({ level: 'silent' }),
-    warnings: { error: () => {} },
-    newJournal: (machine) => new Journal(16, machine),
+    ...quietHubParts(),
   };
   const registry = new Registry(hub, {
     replicaId: 'r1', gracefulShutdownMs: 1000, maxConnections: 10, natsConnected: () => true,
     logger: pino({ level: 'silent' }), onActorFailed: () => failures.push(1), retainEnded: { count: 10, forMs: 60_000 },
-  }, { announceReady: () => {}, stopAccepting: () => {}, drainOutbound: async () => {}, shutdownTimedOut: () => {} });
+  }, idleRegistryHooks());
   registry.start();
   registry.actor.send({ type: 'nats.connected' });
   return { registry, forwarded, failures };

@@ -11,12 +11,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify as toYaml } from 'yaml';
-import { killOnExit, terminate } from '../dist/dev/child-cleanup.js';
-import { DevEcapProvider } from '../dist/dev/ecap-provider.js';
-import { EchoExtension } from '../dist/dev/echo-extension.js';
-import { waitForHealthy } from '../dist/dev/health.js';
-import { startNatsServer } from '../dist/dev/nats-server-process.js';
-import { getFreePort } from '../dist/dev/ports.js';
+import { killOnExit, terminate } from '../dist-dev/dev/child-cleanup.js';
+import { DevEcapProvider } from '../dist-dev/dev/ecap-provider.js';
+import { EchoExtension } from '../dist-dev/dev/echo-extension.js';
+import { waitForHealthy } from '../dist-dev/dev/health.js';
+import { startNatsServer } from '../dist-dev/dev/nats-server-process.js';
+import { getFreePort } from '../dist-dev/dev/ports.js';
 import { formatStats, goodRequest, randomSeed, runFuzz } from '../test/support/mqtt-fuzzer.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -1,16 +1,15 @@
 // Composition root: read the configuration, build the I/O adapters, build the actor system, start,
-// and stop on SIGTERM/SIGINT (SPEC §11). Read top-down, this is the whole service.
+// and stop gracefully on SIGTERM/SIGINT. Read top-down, this is the whole service.
 //
 // One PUBLISH:  socket → listeners.ts → PacketSizeGuard → MqttBroker.authorizePublish → ClientSession.publish
 //               → RoutingTable.resolve → EndpointSession.receive → ClientDataForwarder.forward → NATS
-// One reply:    NATS → subscribeExtensionData (wiring/cluster-traffic.ts) → ExtensionDataRouter.route
+// One reply:    NATS → subscribeExtensionData (main/cluster-traffic.ts) → ExtensionDataRouter.route
 //               → ClientSession.deliver → AedesConnection.deliver → socket
-import { AuthenticationGate } from './actors/authentication-gate.js';
-import { ClientDataForwarder } from './actors/client-data-forwarder.js';
-import type { ClientSession } from './actors/client-session.js';
-import { Journal } from './actors/journal.js';
-import { Registry } from './actors/registry.js';
-import { RequestMemory } from './actors/request-memory.js';
+import { AuthenticationGate } from './actors/session/authentication-gate.js';
+import { ClientDataForwarder } from './actors/traffic/client-data-forwarder.js';
+import { Journal } from './actors/session/journal.js';
+import { Registry } from './actors/registry/registry.js';
+import { RequestMemory } from './actors/traffic/request-memory.js';
 import { ConfigError, loadConfig } from './infra/config/load-config.js';
 import type { KpcConfig } from './infra/config/types.js';
 import { LogThrottle } from './infra/log-throttle.js';
@@ -18,14 +17,15 @@ import { createLogger, type Logger } from './infra/logger.js';
 import { Metrics } from './infra/metrics.js';
 import { createListeners, type Listener } from './infra/mqtt/listeners.js';
 import { MqttBroker } from './infra/mqtt/mqtt-broker.js';
+import { NatsClientDataOutbox } from './infra/nats/client-data-outbox.js';
 import { ConfirmedPublisher } from './infra/nats/confirmed-publisher.js';
 import { NatsLink } from './infra/nats/connection.js';
 import { UndecodableMessages } from './infra/nats/decode-or-warn.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
-import { wireClusterTraffic } from './wiring/cluster-traffic.js';
-import { startManagement, type ServiceStatus } from './wiring/management.js';
-import { openRoutingSource } from './wiring/routing-source.js';
+import { wireClusterTraffic } from './main/cluster-traffic.js';
+import { startManagement, type ServiceStatus } from './main/management.js';
+import { openRoutingSource } from './main/routing-source.js';
 
 /** Requests remembered for replies: enough for a busy replica, bounded so silence cannot leak memory. */
 const REMEMBERED_REQUESTS = { maxEntries: 200_000, maxAgeMs: 5 * 60_000 };
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
 
   logger.info({ servers: config.natsUrls }, 'connecting to NATS');
   const link = (status.nats = await NatsLink.open(config.natsUrls, `kpc ${replicaId}`, logger));
-  // The file's routing, or Tekton's (SPEC §9): read before any listener opens.
+  // The file's routing, or Tekton's (17/SCMP): read before any listener opens.
   const routing = await openRoutingSource(config, link, logger).catch((error: Error) => {
     logger.fatal({ event: 'routing.unavailable' }, error.message);
     process.exit(1);
@@ -68,9 +68,9 @@ async function main(): Promise<void> {
     providerInstance: authentication.serviceInstanceName,
     timeoutMs: authentication.timeoutMs,
   }, logger, metrics, undecodable);
+  // Requests are remembered by the client session's connection id, never by the session itself.
   const requests = new RequestMemory<string>(REMEMBERED_REQUESTS.maxEntries, REMEMBERED_REQUESTS.maxAgeMs);
-  const forwarder = new ClientDataForwarder<string>(publisher, requests, {
-    replicaId,
+  const forwarder = new ClientDataForwarder<string>(new NatsClientDataOutbox(publisher, replicaId), requests, {
     extensionTimeoutMs: config.kpc.extensionTimeoutMs,
   }, { forwarded: () => metrics.clientData.inc(), overflow: () => metrics.refusedForCapacity.inc() });
 

@@ -1,9 +1,9 @@
 // Child processes of the benchmark: spawned in their own process group (a terminal's Ctrl-C
 // reaches only the orchestrator, which stops them in order), SIGKILLed if the orchestrator exits
-// anyhow (the dist/dev exit hook), and every wait for them bounded.
+// anyhow (the exit hook of dist-dev/dev/child-cleanup.js), and every wait for them bounded.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { killOnExit, terminate } from '../../dist/dev/child-cleanup.js';
+import { killOnExit, terminate } from '../../dist-dev/dev/child-cleanup.js';
 import { repoRoot } from './paths.mjs';
 import { withTimeout } from './timeout.mjs';
 

@@ -4,7 +4,7 @@
 // check and the server's listen() (EADDRINUSE). 127.0.0.1 only.
 import { readFileSync } from 'node:fs';
 
-const { isPortFree } = await import('../../dist/dev/ports.js');
+const { isPortFree } = await import('../../dist-dev/dev/ports.js');
 
 function ephemeralRange() {
   try {

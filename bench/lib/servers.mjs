@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exitReason, spawnChild, spawnNode, stopChild, waitForLine } from './children.mjs';
 
-const { findNatsServer } = await import('../../dist/dev/nats-server-process.js');
-const { waitForPort } = await import('../../dist/dev/ports.js');
+const { findNatsServer } = await import('../../dist-dev/dev/nats-server-process.js');
+const { waitForPort } = await import('../../dist-dev/dev/ports.js');
 const { getFreePort } = await import('./ports.mjs');
-const { waitForHealthy } = await import('../../dist/dev/health.js');
+const { waitForHealthy } = await import('../../dist-dev/dev/health.js');
 
 export const START_TIMEOUT_MS = 20_000;
 const KPC_STOP_GRACE_MS = 20_000; // it drains and, with --cpu-prof, writes the profile

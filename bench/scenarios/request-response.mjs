@@ -1,5 +1,5 @@
 // Scenario 2, request/response round trip through KPC and an echo extension in its own process
-// (bench/workers/echo-extension.mjs → dist/dev/echo-extension.js, answering ClientData that carry
+// (bench/workers/echo-extension.mjs → dist-dev/dev/echo-extension.js, answering ClientData that carry
 // a request id with an ExtensionData of the same payload). Load: bench/workers/request-response.mjs.
 // First the maximum request rate (closed loop: N clients × W requests outstanding), then an open
 // loop at a fraction (default 50 %) of it, where the round-trip percentiles are what counts.

@@ -1,11 +1,11 @@
-// The dev 16/ECAP provider (dist/dev/ecap-provider.js) in its own process, so the CPU it spends
+// The dev 16/ECAP provider (dist-dev/dev/ecap-provider.js) in its own process, so the CPU it spends
 // validating thousands of credentials is not counted against KPC. Users bench-<i>/pw-<i>
 // (credentialId cred-bench-<i>) and tokens token-<i> → endpoint-<i>, i = 0..users-1.
 // Usage: node bench/workers/ecap-provider.mjs --nats URL --users N   (prints `READY`)
 import { parseArgs } from 'node:util';
 import { exitOnSignal } from '../lib/announce.mjs';
 
-const { DevEcapProvider } = await import('../../dist/dev/ecap-provider.js');
+const { DevEcapProvider } = await import('../../dist-dev/dev/ecap-provider.js');
 const { values: opts } = parseArgs({ options: { nats: { type: 'string' }, users: { type: 'string', default: '100' } } });
 if (!opts.nats) throw new Error('--nats URL is required');
 

@@ -1,7 +1,11 @@
-// What the live actors need from the outside world. src/infra implements these; tests can too.
+// What the core needs from the outside world, in the core's own terms. The adapters in src/infra
+// implement these interfaces and convert to and from the wire (MQTT packets, Avro records on NATS
+// subjects); the core never imports an adapter. Tests can implement them too.
 import type { Transport } from '../machines/client-session.machine.js';
-import type { ClientCredentialResponse, TokenResponse } from '../infra/nats/codecs.js';
-import type { EcapOutcome } from '../infra/nats/ecap-client.js';
+
+export type { Transport };
+
+// ---- MQTT side ----
 
 /** One client's MQTT connection, as the session sees it. */
 export interface MqttConnection {
@@ -47,15 +51,90 @@ export interface MqttSession {
   disconnected(reason: string): void;
 }
 
+// ---- credential service (16/ECAP) ----
+
+/** A credential service's answer, or why there is none (the caller answers CONNACK 3 / 1/KP 503). */
+export type ValidationOutcome<T> = { ok: true; reply: T } | { ok: false; reason: 'nats-unavailable' | 'timeout' };
+
+/** The answer about a client's credentials (username/password or certificate). */
+export interface ClientCredentialVerdict {
+  statusCode: number;
+  clientId: string | null;
+  credentialId: string | null;
+  reasonPhrase: string | null;
+}
+
+/** The answer about an endpoint token: which endpoint it identifies. */
+export interface TokenVerdict {
+  statusCode: number;
+  endpointId: string | null;
+  tokenId: string | null;
+  reasonPhrase: string | null;
+}
+
 export interface CredentialValidator {
   /** The provider's service instance name, for log lines about its answers. */
   readonly provider: string;
-  validateUsernamePassword(username: string | null, password: string | null): Promise<EcapOutcome<ClientCredentialResponse>>;
-  validateCertificate(issuer: string, serialNumber: string): Promise<EcapOutcome<ClientCredentialResponse>>;
-  validateToken(appName: string, token: string): Promise<EcapOutcome<TokenResponse>>;
+  validateUsernamePassword(username: string | null, password: string | null): Promise<ValidationOutcome<ClientCredentialVerdict>>;
+  validateCertificate(issuer: string, serialNumber: string): Promise<ValidationOutcome<ClientCredentialVerdict>>;
+  validateToken(appName: string, token: string): Promise<ValidationOutcome<TokenVerdict>>;
 }
+
+// ---- logging ----
+
+/** Log lines a peer could repeat at will: at most one per kind and source per interval. */
+export interface RateLimitedLog {
+  error(kind: string, source: string, fields: Record<string, unknown>, message: string): void;
+}
+
+// ---- endpoint connectivity (9/ELCE) ----
 
 export interface ConnectivityAnnouncer {
   announceConnected(endpoints: Record<string, string>): void;
   announceDisconnected(endpoints: Record<string, string>): void;
+}
+
+/** Endpoints a replica announced connected: endpointId → appVersionName. */
+export interface EndpointsConnected {
+  endpoints: Record<string, string>;
+  originatorReplicaId: string;
+}
+
+// ---- extension traffic (4/ESP) ----
+
+/** One client message for an extension instance, as the core builds it (the adapter encodes it). */
+export interface ClientDataMessage {
+  correlationId: string;
+  timestamp: number;
+  /** How long the extension has to answer, in ms; 0 for no limit. */
+  timeout: number;
+  appVersionName: string;
+  endpointId: string | null;
+  resourcePath: string;
+  requestId: number | null;
+  payload: Buffer;
+}
+
+/**
+ * Where client messages leave the process. `destination` is what the adapter gave the routing
+ * table for the extension instance (see RoutingTable); the core passes it back unread.
+ */
+export interface ClientDataOutbox {
+  /** At most once (QoS 0): `handedOver` runs once the message is on its way; lost if the link is down. */
+  sendAtMostOnce(destination: string, message: ClientDataMessage, handedOver: () => void): void;
+  /** Kept until confirmed, then `confirmed` runs. False (nothing kept) when too many wait for confirmation. */
+  send(destination: string, message: ClientDataMessage, confirmed: () => void): boolean;
+}
+
+/** An extension's reply or push, decoded by the adapter. */
+export interface ExtensionReply {
+  correlationId: string;
+  appVersionName: string | null;
+  extensionInstanceName: string | null;
+  endpointId: string | null;
+  resourcePath: string;
+  requestId: number | null;
+  payload: Buffer | null;
+  statusCode: number;
+  reasonPhrase: string | null;
 }

@@ -4,6 +4,7 @@
 // next line that gets through says how many were left out since the previous one. Metrics count
 // every event; this only decides what reaches the log.
 import type { Logger } from 'pino';
+import type { RateLimitedLog } from '../actors/ports.js';
 
 /** Distinct (kind, source) pairs remembered; sources come from small fixed sets, this is a backstop. */
 const MAX_TRACKED = 1_000;
@@ -13,7 +14,7 @@ interface Seen {
   suppressed: number;
 }
 
-export class LogThrottle {
+export class LogThrottle implements RateLimitedLog {
   private readonly seen = new Map<string, Seen>();
 
   constructor(

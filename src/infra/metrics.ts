@@ -1,4 +1,4 @@
-// Prometheus metrics (SPEC §10): `kpc_` names, no per-client or per-endpoint labels, plus the
+// Prometheus metrics: `kpc_` names, no per-client or per-endpoint labels, plus the
 // default Node process metrics under the same prefix.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 

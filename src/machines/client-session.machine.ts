@@ -1,5 +1,6 @@
-// One MQTT connection, from CONNECT to its end (ARCHITECTURE.md "The actors", SPEC §3 and §8).
-// Pure: actions are named here and implemented by src/actors/client-session.ts.
+// One MQTT connection, from CONNECT (authentication through 16/ECAP, CONNACK) to its end (client
+// disconnect, credential revocation, operator, shutdown).
+// Pure: actions are named here and implemented by src/actors/session/client-session.ts.
 import { assign, setup } from 'xstate';
 
 export type Transport = 'tcp' | 'tls' | 'ws';
@@ -50,7 +51,7 @@ export type ClientSessionEvent =
 
 const INVALID_CREDENTIAL_CODES = new Set([400, 401, 403, 404]);
 
-/** MQTT 3.1.1 CONNACK return codes KPC uses (SPEC §3). */
+/** MQTT 3.1.1 CONNACK return codes KPC uses (MQTT 3.1.1 section 3.2.2.3). */
 export const ConnackCode = { serverUnavailable: 3, badUserNameOrPassword: 4, notAuthorized: 5 } as const;
 
 /** The transition that ends a CONNECT with a refusal: CONNACK `returnCode`, state `rejected`. */

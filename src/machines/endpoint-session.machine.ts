@@ -1,5 +1,6 @@
-// One endpoint token used by one client session (SPEC §5, §7, §8). Pure: actions are named here
-// and implemented by src/actors/endpoint-session.ts.
+// One endpoint token used by one client session: identified through 16/ECAP, announced with 9/ELCE,
+// ended by token revocation or roaming. Pure: actions are named here
+// and implemented by src/actors/session/endpoint-session.ts.
 //
 // While the session is `active`, the live actor forwards messages without sending an event per
 // message (the hot path); the `active` state's `kp.published / forwardMessage` is what that fast

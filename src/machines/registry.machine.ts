@@ -1,9 +1,9 @@
-// The process's supervisor (ARCHITECTURE.md "The actors", SPEC §11). Every session actor's end
+// The process's supervisor, and its start and graceful shutdown. Every session actor's end
 // arrives here as `session.finished`, and a session action that threw as `session.failed`, with
 // the actor's id as data: event types come from a fixed set, because xstate memoizes transition
 // candidates per event type for the machine's lifetime (one type per session would grow without
-// bound). The sessions themselves live in maps owned by src/actors/registry.ts, never in this
-// machine's snapshot (it would not scale).
+// bound). The sessions themselves live in maps owned by src/actors/registry/registry.ts, never in
+// this machine's snapshot (it would not scale).
 import { assign, fromPromise, setup } from 'xstate';
 
 export interface RegistryInput {

@@ -1,4 +1,4 @@
-// Bad input from one client costs that client at most its own connection (SPEC §4: a bad publish is
+// Bad input from one client costs that client at most its own connection (a bad publish is
 // dropped and acknowledged, never a reason to disconnect; a connection that breaks the MQTT
 // protocol is closed by the protocol engine). The process, and every other client, go on.
 import { connect as connectTcp, type Socket } from 'node:net';

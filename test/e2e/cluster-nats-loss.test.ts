@@ -1,6 +1,6 @@
 // One node of a 3-node NATS cluster dies (SIGKILL) under QoS 1 load: the KPC replica connected to
 // it reconnects to another node through its NATS_URLS list, reports itself down on /health while it
-// has no NATS and up again after, and loses no PUBACKed message (SPEC §6 last paragraph, §10).
+// has no NATS and up again after, and loses no PUBACKed message.
 //
 // Replica R lists all three nodes (through its own TCP gates, see test/support/cluster-stack.ts)
 // and is pinned to node n0; the provider, the echo extension and the test's connections are on n1,

@@ -1,5 +1,5 @@
 // Several KPC replicas of one instance on a 3-node NATS cluster, as operators run them behind a
-// TCP load balancer (SPEC §6 rule 3, §7, §11): pushes published to the instance-wide subject reach
+// TCP load balancer: pushes published to the instance-wide subject reach
 // the one client holding the endpoint exactly once whichever replica the queue group picked;
 // roaming works across replicas and back; a replica killed with SIGKILL is noticed by the others'
 // heartbeat watch and its endpoints stop being forwarded to it; a replica shut down with SIGTERM

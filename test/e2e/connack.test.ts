@@ -1,4 +1,4 @@
-// SPEC §3: every row of the CONNACK table, against the built KPC with a real nats-server, the dev
+// Every row of the CONNACK table (README), against the built KPC with a real nats-server, the dev
 // ECAP provider and real MQTT clients. MQTT 3.1 must work as well as 3.1.1.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Msg } from 'nats';
@@ -29,7 +29,7 @@ function codeFor(kpc: KpcHandle, credentials: { username?: string; password?: st
   return connackCode(kpc.mqttUrl, { clientId: uniqueId('connack'), ...credentials, ...extra });
 }
 
-describe('CONNACK mapping (SPEC §3)', () => {
+describe('CONNACK mapping', () => {
   let stack: Stack;
 
   beforeAll(async () => {
@@ -206,7 +206,7 @@ describe('CONNACK mapping (SPEC §3)', () => {
   });
 });
 
-describe('CONNACK while NATS is down (SPEC §3)', () => {
+describe('CONNACK while NATS is down', () => {
   let stack: Stack;
 
   beforeAll(async () => {

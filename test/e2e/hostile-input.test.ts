@@ -1,4 +1,4 @@
-// Clients that misbehave on purpose (SPEC §2, §3): oversized packets, silent sockets, too many
+// Clients that misbehave on purpose: oversized packets, silent sockets, too many
 // connections, authentication floods, clients that never read, and a check that no secret a
 // client presents ever reaches KPC's log. Raw sockets are used wherever mqtt.js would be polite.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';

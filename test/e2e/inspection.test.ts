@@ -7,8 +7,8 @@ import { initialTransition, transition, type AnyStateMachine } from 'xstate';
 import type { MqttClient } from 'mqtt';
 import { clientSessionMachine } from '../../src/machines/client-session.machine.js';
 import { endpointSessionMachine } from '../../src/machines/endpoint-session.machine.js';
-import type { JournalEntry } from '../../src/actors/journal.js';
-import type { SessionDetails, SessionSummary } from '../../src/actors/session-inspection.js';
+import type { JournalEntry } from '../../src/actors/session/journal.js';
+import type { SessionDetails, SessionSummary } from '../../src/actors/registry/session-inspection.js';
 import { connectClient } from '../support/mqtt-client.js';
 import { DEVICE, GATEWAY, Inbox, kpTopic, request, startStack, waitUntil, type Stack, APP_VERSION, ECHO } from '../support/kp-harness.js';
 

@@ -1,4 +1,4 @@
-// SPEC §4 (KPC's own 1/KP errors) and §5 (endpoint identification): error topics and payloads,
+// KPC's own 1/KP errors and endpoint identification (16/ECAP tokens): error topics and payloads,
 // acknowledgement of bad publishes, silence without a request id, the negative cache, one token
 // request per session, and in-order delivery of messages held during identification.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -64,7 +64,7 @@ async function expectWorks(inbox: Inbox, token = 'token-1') {
   expect(response.payload.toString()).toBe('ok');
 }
 
-describe("KPC's own 1/KP errors (SPEC §4)", () => {
+describe("KPC's own 1/KP errors", () => {
   it.each([
     ['not under kp1/', 'kp2/demo_application_v1/echo/token-1/hello/11'],
     ['not under kp1/ (other root)', 'foo/bar/12'],
@@ -174,7 +174,7 @@ describe("KPC's own 1/KP errors (SPEC §4)", () => {
   });
 });
 
-describe('endpoint identification (SPEC §5)', () => {
+describe('endpoint identification', () => {
   it.each([
     ['unknown', () => uniqueId('unknown'), { statusCode: 404, reasonPhrase: 'Unknown token' }],
     [

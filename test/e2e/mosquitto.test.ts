@@ -2,8 +2,8 @@
 // (MQTT 3.1.1). Skipped, with a message, when they are not installed.
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findExecutable } from '../../src/dev/executables.js';
-import { killOnExit } from '../../src/dev/child-cleanup.js';
+import { findExecutable } from '../../dev/executables.js';
+import { killOnExit } from '../../dev/child-cleanup.js';
 import { APP_VERSION, DEVICE, ECHO, kpTopic, startStack, uniqueId, waitUntil, type Stack } from '../support/kp-harness.js';
 
 const mosquittoPub = findExecutable('mosquitto_pub');

@@ -1,5 +1,5 @@
 // NATS killed (SIGKILL) and restarted on the same port while MQTT clients keep QoS 1 traffic going
-// (SPEC §6 last paragraph, §3, §10).
+// (QoS 1 PUBACK only after NATS confirmed; CONNACK 3 and /health 500 while NATS is down).
 //
 // WHAT THIS TESTS. KPC's promise is: a PUBACK is sent only once the NATS server has accepted the
 // ClientData; what NATS did not confirm is kept and published again after the reconnect. So every

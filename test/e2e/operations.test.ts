@@ -1,4 +1,4 @@
-// What an operator sees (SPEC §9 configuration errors, §10 management HTTP, §3 logging rules):
+// What an operator sees (configuration errors, management HTTP, logging rules):
 // a bad configuration stops start-up with a message naming the key; /health and /metrics answer
 // as documented; logs are JSON, carry one line per connection lifecycle event, and never a
 // password or a full token.
@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killOnExit } from '../../src/dev/child-cleanup.js';
+import { killOnExit } from '../../dev/child-cleanup.js';
 import type { KpcHandle } from '../support/kpc-process.js';
 import { connackCode } from '../support/mqtt-client.js';
 import { getFreePort } from '../support/nats-server.js';

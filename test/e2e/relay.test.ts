@@ -1,4 +1,4 @@
-// SPEC §6 and §7: client → extension (ClientData) and extension → client (replies and pushes),
+// 4/ESP and 9/ELCE: client → extension (ClientData) and extension → client (replies and pushes),
 // isolation between clients, SUBSCRIBE grants, 9/ELCE connectivity events, and ExtensionData
 // that cannot be delivered.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -70,7 +70,7 @@ async function identify(inbox: Inbox, token: string): Promise<void> {
   expect(reply.topic).toBe(`${topic}/status`);
 }
 
-describe('request and reply (SPEC §6)', () => {
+describe('request and reply', () => {
   it.each([0, 1] as const)('QoS %i: reply on <topic>/status at the request QoS, payload bytes unchanged', async (qos) => {
     await withClients([DEVICE], async (inbox) => {
       const payload = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.from(uniqueId('binary'))]);
@@ -180,7 +180,7 @@ describe('request and reply (SPEC §6)', () => {
   });
 });
 
-describe('pushes (SPEC §6 rule 2)', () => {
+describe('pushes', () => {
   it.each([
     ['with a request id', 77, '/cmd/77/status'],
     ['without a request id', null, '/cmd/status'],
@@ -220,7 +220,7 @@ describe('pushes (SPEC §6 rule 2)', () => {
   });
 });
 
-describe('isolation between clients (SPEC §1, §6)', () => {
+describe('isolation between clients', () => {
   it("A and B each get only their own replies and pushes; a kp1/# subscriber sees nobody else's traffic", async () => {
     await withClients([DEVICE, GATEWAY, DEVICE], async (a, b, watcher) => {
       const tokenA = stack.newToken('a');
@@ -253,7 +253,7 @@ describe('isolation between clients (SPEC §1, §6)', () => {
   });
 });
 
-describe('SUBSCRIBE grants (SPEC §6)', () => {
+describe('SUBSCRIBE grants', () => {
   it.each(['#', 'foo/bar', '$SYS/#', '+/demo_application_v1/#', 'kp2/#'])('%s → SUBACK 0x80', async (filter) => {
     await withClients([DEVICE], async (inbox) => {
       expect(await subackCode(inbox.client, filter, 1)).toBe(0x80);
@@ -272,7 +272,7 @@ describe('SUBSCRIBE grants (SPEC §6)', () => {
   });
 });
 
-describe('9/ELCE connectivity events (SPEC §7)', () => {
+describe('9/ELCE connectivity events', () => {
   it('the first valid token announces connected once; the disconnect announces all the endpoints once', async () => {
     const events = await NatsRecorder.start(stack.nc, subjects.connectivityEvents, (subject, data): ConnectivityEvent =>
       subject.endsWith('.disconnected') ? codecs.endpointDisconnected.decode(data) : codecs.endpointConnected.decode(data),
@@ -339,7 +339,7 @@ describe('9/ELCE connectivity events (SPEC §7)', () => {
   });
 });
 
-describe('ExtensionData that cannot be delivered (SPEC §6 rule 4)', () => {
+describe('ExtensionData that cannot be delivered', () => {
   const count = (outcome: string) => metricValue(stack.kpc, 'kpc_extension_data_total', { outcome });
 
   it('undecodable ExtensionData on both subjects is dropped and counted; KPC keeps working', async () => {

@@ -1,4 +1,4 @@
-// Revocation events from the 16/ECAP provider (SPEC §8), published by the dev provider exactly as
+// Revocation events from the 16/ECAP provider, published by the dev provider exactly as
 // a credential management service would: a revoked credential closes the connections holding it;
 // a revoked token ends only that endpoint session, and the token is validated again on next use.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

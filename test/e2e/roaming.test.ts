@@ -1,4 +1,4 @@
-// Roaming (SPEC §7, with §6 rules 2 and 3), one KPC replica: an endpoint announced `connected` by
+// Roaming (9/ELCE), pushes and their republishing to the holding replica, one KPC replica: an endpoint announced `connected` by
 // another session (here or on another replica) moves the local endpoint session to `roamed`: it
 // gets no pushes and announces no `disconnected`; its client speaking for the token again makes it
 // active again.
@@ -140,7 +140,7 @@ describe('roaming to another replica', () => {
     expect(backend.elce.find(listing('disconnected', 'endpoint-6'), since), 'endpoint-6 announced disconnected when A left').toEqual([]);
   });
 
-  it('a push for an endpoint another replica announced is republished to that replica (SPEC §6 rule 3)', async () => {
+  it('a push for an endpoint another replica announced is republished to that replica', async () => {
     const other = 'other-replica-2';
     const forwarded = backend.observer.subscribe(subjects.replicaExtensionData(other), { max: 1 });
     await announceFromOtherReplica('endpoint-8', other);

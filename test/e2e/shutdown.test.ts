@@ -1,4 +1,4 @@
-// Graceful shutdown (SPEC §11): on SIGTERM/SIGINT KPC stops accepting, marks /health down, closes
+// Graceful shutdown: on SIGTERM/SIGINT KPC stops accepting, marks /health down, closes
 // the client connections announcing their endpoints disconnected, flushes what it owes NATS, and
 // exits 0 within `service.graceful-shutdown`.
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -1,4 +1,4 @@
-// Routing configuration from Tekton (SPEC §9, 17/SCMP): the applications tree is read from Tekton's
+// Routing configuration from Tekton (17/SCMP): the applications tree is read from Tekton's
 // app-configs at start and again on every configuration event; changes apply to the next request
 // without dropping connections; a failing re-fetch keeps the last good tree, shows on /health and
 // is retried; Tekton unavailable at start stops KPC with a message naming its URL.
@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { codecs } from '../../src/infra/nats/codecs.js';
-import { getFreePort } from '../../src/dev/ports.js';
-import { waitForExit } from '../../src/dev/child-cleanup.js';
+import { getFreePort } from '../../dev/ports.js';
+import { waitForExit } from '../../dev/child-cleanup.js';
 import { DEVICE, ECHO, ECHO_UNAWARE, Inbox, connectAs, errorBody, kpTopic, request, startStack, type Stack } from '../support/kp-harness.js';
 import { startKpc, type KpcHandle } from '../support/kpc-process.js';
 import { TektonStandIn } from '../support/tekton-stand-in.js';
@@ -123,7 +123,7 @@ const notAllowed = (instance: string, version: string) => ({
 
 // ---- tests ----
 
-describe('routing configuration from Tekton (SPEC §9)', () => {
+describe('routing configuration from Tekton', () => {
   it('reads the applications from Tekton at start-up instead of the file', async () => {
     expect(standIn.appConfigRequests(INSTANCE).length).toBeGreaterThanOrEqual(1);
     expect(standIn.appConfigRequests(INSTANCE)[0]).toMatchObject({ method: 'GET', path: `/api/v1/service-instances/${INSTANCE}/app-configs` });

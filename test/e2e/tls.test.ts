@@ -1,11 +1,11 @@
-// MQTT over TLS (SPEC §2) and client certificates (SPEC §3 step 1), against the built KPC with a
+// MQTT over TLS and client certificates (validated through 16/ECAP), against the built KPC with a
 // throw-away PKI made by `openssl`: the chain is checked by Node's TLS stack before 16/ECAP is ever
 // asked; a certificate that passes is sent to ECAP as an RFC 4514 issuer and a base-10 serial;
 // every presented credential must validate; a stalled handshake blocks nobody else.
 import { X509Certificate } from 'node:crypto';
 import { createServer as createTlsServer } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EcapRequestLogEntry } from '../../src/dev/ecap-provider.js';
+import type { EcapRequestLogEntry } from '../../dev/ecap-provider.js';
 import { createTestPki, type ClientCertificate, type TestPki } from '../support/certificates.js';
 import {
   DEVICE,

@@ -1,5 +1,5 @@
-// MQTT over WebSocket (SPEC §2): the `mqtt` subprotocol on `ws.path`, the same authentication as
-// plain TCP (SPEC §3), and all three transports of one process serving clients at the same time.
+// MQTT over WebSocket: the `mqtt` subprotocol on `ws.path`, the same authentication as
+// plain TCP, and all three transports of one process serving clients at the same time.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { WebSocket } from 'ws';

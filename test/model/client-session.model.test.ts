@@ -180,7 +180,7 @@ class World {
   }
 }
 
-/** SPEC §3: the CONNACK code each refusal must carry. */
+/** The CONNACK code each refusal must carry (the README's CONNACK table). */
 function expectedRefusal(event: EventObject): number {
   if (event.type === 'mqtt.connect') {
     const connect = event as Event<'mqtt.connect'>;

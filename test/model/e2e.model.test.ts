@@ -30,7 +30,7 @@ import { connect as mqttConnect, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AnyMachineSnapshot, EventObject } from 'xstate';
 import type { ClientSessionEvent } from '../../src/machines/client-session.machine.js';
-import type { SessionDetails, SessionSummary } from '../../src/actors/session-inspection.js';
+import type { SessionDetails, SessionSummary } from '../../src/actors/registry/session-inspection.js';
 import { codecs } from '../../src/infra/nats/codecs.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
 import { APP_VERSION, ECHO, kpTopic, startStack, uniqueId, type Stack } from '../support/kp-harness.js';
@@ -380,7 +380,7 @@ class EndpointWorld {
     this.device.publish(kpTopic(APP_VERSION, ECHO, this.token, 'hello', ++this.requests), '{"t":21}', { qos: 1 }, () => {});
   }
 
-  /** SPEC §7: a second device on this replica speaks for the same endpoint with another token. */
+  /** Local roaming: a second device on this replica speaks for the same endpoint with another token. */
   async anotherLocalSessionTakesTheEndpoint(): Promise<void> {
     const username = uniqueId('model-other-device');
     const token = uniqueId('model-other-token');

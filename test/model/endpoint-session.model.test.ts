@@ -5,7 +5,7 @@
 // published (held, forwarded as ClientData in order, or answered with a 1/KP error on
 // `<topic>/error`), ELCE announcements, and where the Registry routes pushes for the endpoint.
 import { describe, expect, it } from 'vitest';
-import type { EndpointSession } from '../../src/actors/endpoint-session.js';
+import type { EndpointSession } from '../../src/actors/session/endpoint-session.js';
 import type { EndpointSessionEvent } from '../../src/machines/endpoint-session.machine.js';
 import { endpointSessionModel, OTHER_REPLICA } from './support/events.js';
 import {
@@ -71,16 +71,14 @@ class World {
       'xstate.after.negativeCache.endpointSession.rejected': () => harness.clock.increment(NEGATIVE_CACHE_MS),
       'elce.connected': async (event: Event<'elce.connected'>) => {
         if (event.originatorReplicaId === REPLICA_ID) return this.anotherLocalSessionTakesTheEndpoint();
-        harness.registry.endpointsConnected({
-          correlationId: 'elce', timestamp: 0, timeout: 0, endpoints: { [ENDPOINT_ID]: APP_VERSION }, originatorReplicaId: OTHER_REPLICA,
-        });
+        harness.registry.endpointsConnected({ endpoints: { [ENDPOINT_ID]: APP_VERSION }, originatorReplicaId: OTHER_REPLICA });
       },
       'token.revoked': (event: Event<'token.revoked'>) => harness.registry.tokenRevoked(ENDPOINT_ID, event.tokenIds),
       'session.ended': () => this.device.session.disconnected('keepalive timeout'),
     };
   }
 
-  /** SPEC §7: a second client on this replica, with another token of the same endpoint. */
+  /** Local roaming: a second client on this replica, with another token of the same endpoint. */
   private async anotherLocalSessionTakesTheEndpoint(): Promise<void> {
     const { harness } = this;
     harness.announcer.during = 'other session';

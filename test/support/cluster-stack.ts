@@ -22,9 +22,9 @@
 import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from 'nats';
 import type { IClientOptions } from 'mqtt';
-import { DevEcapProvider, type DevCredentials } from '../../src/dev/ecap-provider.js';
-import { EchoExtension } from '../../src/dev/echo-extension.js';
-import { connectToNats } from '../../src/dev/nats-connection.js';
+import { DevEcapProvider, type DevCredentials } from '../../dev/ecap-provider.js';
+import { EchoExtension } from '../../dev/echo-extension.js';
+import { connectToNats } from '../../dev/nats-connection.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
 import { ElceRecorder, listing } from './elce-recorder.js';
 import { startKpc, type KpcHandle } from './kpc-process.js';

@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { connect as connectNats, type NatsConnection, type Subscription } from 'nats';
 import { connect as connectMqtt, type IClientOptions, type MqttClient, type IConnackPacket, type IPublishPacket } from 'mqtt';
-import { DevEcapProvider, type DevCredentials } from '../../src/dev/ecap-provider.js';
-import { EchoExtension } from '../../src/dev/echo-extension.js';
+import { DevEcapProvider, type DevCredentials } from '../../dev/ecap-provider.js';
+import { EchoExtension } from '../../dev/echo-extension.js';
 import { startKpc, type KpcHandle } from './kpc-process.js';
 import { startNatsServer, type NatsServerHandle } from './nats-server.js';
 import { connectClient } from './mqtt-client.js';

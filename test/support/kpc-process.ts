@@ -10,9 +10,9 @@ import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify as toYaml } from 'yaml';
-import { getFreePort } from '../../src/dev/ports.js';
-import { waitForHealthy } from '../../src/dev/health.js';
-import { killOnExit, terminate } from '../../src/dev/child-cleanup.js';
+import { getFreePort } from '../../dev/ports.js';
+import { waitForHealthy } from '../../dev/health.js';
+import { killOnExit, terminate } from '../../dev/child-cleanup.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 

@@ -7,9 +7,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { NatsConnection } from 'nats';
 import type { IClientOptions } from 'mqtt';
-import { DevEcapProvider, type DevCredentials } from '../../src/dev/ecap-provider.js';
-import { EchoExtension } from '../../src/dev/echo-extension.js';
-import { connectToNats } from '../../src/dev/nats-connection.js';
+import { DevEcapProvider, type DevCredentials } from '../../dev/ecap-provider.js';
+import { EchoExtension } from '../../dev/echo-extension.js';
+import { connectToNats } from '../../dev/nats-connection.js';
 import { codecs } from '../../src/infra/nats/codecs.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
 import { ElceRecorder, listing } from './elce-recorder.js';

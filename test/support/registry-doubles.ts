@@ -1,9 +1,9 @@
 // The parts of a live Registry's surroundings that tests of the actor system rarely look at:
 // ELCE announcements, counters, logs and the composition root's hooks, all doing nothing.
 import pino from 'pino';
-import { Journal } from '../../src/actors/journal.js';
-import type { RegistryHooks } from '../../src/actors/registry.js';
-import type { SessionHub } from '../../src/actors/session-hub.js';
+import { Journal } from '../../src/actors/session/journal.js';
+import type { RegistryHooks } from '../../src/actors/registry/registry.js';
+import type { SessionHub } from '../../src/actors/session/client-session.js';
 
 export function quietHubParts(): Pick<SessionHub, 'connectivity' | 'counters' | 'logger' | 'warnings' | 'newJournal'> {
   return {

@@ -1,4 +1,4 @@
-// A stand-in for Tekton's REST API (17/SCMP, SPEC §9): serves
+// A stand-in for Tekton's REST API (17/SCMP): serves
 // `GET /api/v1/service-instances/{instance}/app-configs` from `configs[instance]`, which a test may
 // change at any time. `mode` makes it misbehave: 'error' answers HTTP `errorStatus`, 'hang' never
 // answers, 'garbage' answers 200 with a body that is not JSON. `delayMs` holds every answer back.

@@ -1,4 +1,4 @@
-// KPC configuration fragments and client options for the TLS and WebSocket transports (SPEC §2),
+// KPC configuration fragments and client options for the TLS and WebSocket transports,
 // to pass as `kpcConfig` / `startExtraKpc(config)` and to mqtt.js or node:tls.
 import type { ConnectionOptions } from 'node:tls';
 import type { IClientOptions } from 'mqtt';

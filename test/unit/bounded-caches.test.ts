@@ -1,7 +1,7 @@
 // Caches keyed by what clients or other services send must hold the recent past, not a high-water
 // mark of everything ever seen.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { AuthenticationGate, credentialKey } from '../../src/actors/authentication-gate.js';
+import { AuthenticationGate, credentialKey } from '../../src/actors/session/authentication-gate.js';
 import { Metrics, statusLabel } from '../../src/infra/metrics.js';
 
 const refused = (statusCode: number) =>

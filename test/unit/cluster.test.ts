@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ClusterTable } from '../../src/actors/cluster-table.js';
-import { ReplicaLiveness } from '../../src/actors/replica-liveness.js';
+import { ClusterTable } from '../../src/actors/cluster/cluster-table.js';
+import { ReplicaLiveness } from '../../src/actors/cluster/replica-liveness.js';
 
 describe('cluster table (fold of ELCE events)', () => {
   it('follows the latest claim and ignores a stale replica disconnecting', () => {

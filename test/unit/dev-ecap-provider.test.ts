@@ -6,8 +6,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { connect, type Msg, type NatsConnection } from 'nats';
 import { codecs, type ClientData } from '../../src/infra/nats/codecs.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
-import { DevEcapProvider, parseDevCredentials, type DevCredentials } from '../../src/dev/ecap-provider.js';
-import { EchoExtension } from '../../src/dev/echo-extension.js';
+import { DevEcapProvider, parseDevCredentials, type DevCredentials } from '../../dev/ecap-provider.js';
+import { EchoExtension } from '../../dev/echo-extension.js';
 import { startNatsServer, type NatsServerHandle } from '../support/nats-server.js';
 
 const warnings: string[] = [];

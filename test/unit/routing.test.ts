@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RoutingTable, INVALID_PATH } from '../../src/protocol/routing.js';
-import { parseKpTopic, trailingRequestId } from '../../src/protocol/topic.js';
+import { RoutingTable, INVALID_PATH } from '../../src/actors/traffic/routing.js';
+import { parseKpTopic, trailingRequestId } from '../../src/actors/traffic/topic.js';
 
 const table = new RoutingTable(
   {

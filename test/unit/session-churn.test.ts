@@ -8,14 +8,13 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { AuthenticationGate } from '../../src/actors/authentication-gate.js';
-import { ClientDataForwarder } from '../../src/actors/client-data-forwarder.js';
-import type { MqttConnection } from '../../src/actors/ports.js';
-import { Registry } from '../../src/actors/registry.js';
-import { RequestMemory } from '../../src/actors/request-memory.js';
-import type { SessionHub } from '../../src/actors/session-hub.js';
-import type { ConfirmedPublisher } from '../../src/infra/nats/confirmed-publisher.js';
-import { RoutingTable } from '../../src/protocol/routing.js';
+import type { ClientDataOutbox, MqttConnection } from '../../src/actors/ports.js';
+import { Registry } from '../../src/actors/registry/registry.js';
+import { AuthenticationGate } from '../../src/actors/session/authentication-gate.js';
+import type { SessionHub } from '../../src/actors/session/client-session.js';
+import { ClientDataForwarder } from '../../src/actors/traffic/client-data-forwarder.js';
+import { RequestMemory } from '../../src/actors/traffic/request-memory.js';
+import { RoutingTable } from '../../src/actors/traffic/routing.js';
 import { idleRegistryHooks, quietHubParts } from '../support/registry-doubles.js';
 
 setFlagsFromString('--expose-gc');
@@ -39,11 +38,11 @@ const accepted = (credentialId: string) => ({
   reply: { correlationId: '', timestamp: 0, timeout: 0, statusCode: 200, clientId: null, credentialId, reasonPhrase: null },
 });
 
-/** NATS stands in as a publisher that confirms at once; nobody ever answers a request. */
-const confirmingPublisher = {
-  publish: (_subject: string, _data: Uint8Array, _reply: string, confirmed: () => void) => (confirmed(), true),
-  publishAtMostOnce: (_subject: string, _data: Uint8Array, _reply: string, handedOver: () => void) => handedOver(),
-} as unknown as ConfirmedPublisher;
+/** The outbox confirms every ClientData at once; nobody ever answers a request. */
+const confirmingOutbox: ClientDataOutbox = {
+  send: (_destination, _message, confirmed) => (confirmed(), true),
+  sendAtMostOnce: (_destination, _message, handedOver) => handedOver(),
+};
 
 function startRegistry(forwarder: SessionHub['forwarder'] = { forward: (_session: unknown, message: { ack: () => void }) => message.ack() } as never) {
   const hub: Omit<SessionHub, 'directory'> = {
@@ -117,7 +116,7 @@ describe('session churn', () => {
   it('a request nobody answers keeps its remembered topic, not the ended session that sent it', async () => {
     const requests = new RequestMemory<string>(1_000_000, 3_600_000);
     try {
-      const forwarder = new ClientDataForwarder<string>(confirmingPublisher, requests, { replicaId: 'r1', extensionTimeoutMs: 0 }, { forwarded: () => {}, overflow: () => {} });
+      const forwarder = new ClientDataForwarder<string>(confirmingOutbox, requests, { extensionTimeoutMs: 0 }, { forwarded: () => {}, overflow: () => {} });
       const { perSession, heaps } = await retainedPerSession(startRegistry(forwarder));
       expect(requests.size).toBe(ROUNDS * SESSIONS_PER_ROUND);
       // A remembered request (correlation id, topic, QoS, time) is a few hundred bytes; an ended

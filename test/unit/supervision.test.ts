@@ -3,11 +3,11 @@
 // the ports (MQTT connection, credential provider, forwarder, ELCE announcer).
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { AuthenticationGate } from '../../src/actors/authentication-gate.js';
+import { AuthenticationGate } from '../../src/actors/session/authentication-gate.js';
 import type { ConnectRequest, MqttConnection, MqttSession } from '../../src/actors/ports.js';
-import { Registry } from '../../src/actors/registry.js';
-import type { SessionHub } from '../../src/actors/session-hub.js';
-import { RoutingTable } from '../../src/protocol/routing.js';
+import { Registry } from '../../src/actors/registry/registry.js';
+import type { SessionHub } from '../../src/actors/session/client-session.js';
+import { RoutingTable } from '../../src/actors/traffic/routing.js';
 import { idleRegistryHooks, quietHubParts } from '../support/registry-doubles.js';
 
 class RecordingConnection implements MqttConnection {

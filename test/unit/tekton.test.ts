@@ -1,4 +1,4 @@
-// Tekton routing source (SPEC §9, 17/SCMP): validation of Tekton's app-configs (the same validator
+// Tekton routing source (17/SCMP): validation of Tekton's app-configs (the same validator
 // as the file's kaa.applications), the HTTP client's errors, and the re-fetch rules — coalescing,
 // exponential backoff with jitter, keeping the last good tree — with fake timers and fake NATS.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -9,8 +9,8 @@ import { codecs } from '../../src/infra/nats/codecs.js';
 import type { NatsStatusListener } from '../../src/infra/nats/connection.js';
 import { appConfigsUrl, fetchAppConfigs, parseAppConfigs, redactUrl, type Applications } from '../../src/infra/tekton/tekton-client.js';
 import { backoffDelay, canonicalApplications, TektonRoutingSource } from '../../src/infra/tekton/tekton-routing-source.js';
-import { describeChange } from '../../src/wiring/routing-source.js';
-import { getFreePort } from '../../src/dev/ports.js';
+import { describeChange } from '../../src/main/routing-source.js';
+import { getFreePort } from '../../dev/ports.js';
 import { TektonStandIn } from '../support/tekton-stand-in.js';
 
 const tree = (versions: Record<string, string[]>, app = 'app'): Applications =>

@@ -1,5 +1,5 @@
 // kaa.applications and kaa.extension-instances: maps keyed by names, so YAML-only (no env overrides).
-import type { AppVersionConfig, ApplicationConfig, RoutingConfig } from './types.js';
+import type { AppVersionConfig, ApplicationConfig, RoutingConfig } from '../../actors/traffic/routing.js';
 import { ConfigError, bool, fail, kindOf, quote, routingName } from './values.js';
 import { emptyTree, isMapping, lookup, type Tree } from './yaml-tree.js';
 
@@ -44,7 +44,7 @@ export function parseRouting(tree: Tree): RoutingConfig {
 
 /**
  * Validates an applications tree (`{appName: {versions: {appVersionName: {allowed-extension-instances: [...]}}}}`)
- * and returns it typed. Used for `kaa.applications` in the file and for Tekton's app-configs (SPEC §9);
+ * and returns it typed. Used for `kaa.applications` in the file and for Tekton's app-configs (17/SCMP);
  * `root` names the tree's position in error messages. Throws ConfigError naming the offending path.
  */
 export function parseApplications(value: unknown, root = 'kaa.applications'): Record<string, ApplicationConfig> {

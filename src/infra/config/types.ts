@@ -1,5 +1,6 @@
 // The service's configuration after loading, defaulting and validation. All durations are in
 // milliseconds here, whatever unit the YAML used. Key names in comments are the YAML paths.
+import type { RoutingConfig } from '../../actors/traffic/routing.js';
 
 export interface TlsListenerConfig {
   enabled: boolean; //           kaa.kpc.transports.mqtt.tls.enabled        (false)
@@ -22,21 +23,6 @@ export interface MqttConfig {
   /** Topic filters one connection may hold; past it SUBSCRIBE gets 0x80 for that filter. */
   maxSubscriptions: number; //   kaa.kpc.transports.mqtt.max-subscriptions   (1 000)
   host: string; //               kaa.kpc.transports.mqtt.host                ('0.0.0.0')
-}
-
-export interface AppVersionConfig {
-  allowedExtensionInstances: string[]; // allowed-extension-instances ([])
-}
-
-export interface ApplicationConfig {
-  versions: Record<string, AppVersionConfig>;
-}
-
-export interface RoutingConfig {
-  /** kaa.applications: appName → versions; appVersionName is unique across applications. */
-  applications: Record<string, ApplicationConfig>;
-  /** kaa.extension-instances: name → { endpoint-aware (false) } */
-  extensionInstances: Record<string, { endpointAware: boolean }>;
 }
 
 export interface KpcConfig {

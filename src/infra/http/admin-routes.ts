@@ -1,4 +1,4 @@
-// Session inspection (SPEC §10), on only when `server.admin-token` is set: every request needs
+// Session inspection, on only when `server.admin-token` is set: every request needs
 // `Authorization: Bearer <token>`. Without the setting these routes do not exist at all.
 import { timingSafeEqual } from 'node:crypto';
 import type { Hono } from 'hono';

@@ -1,4 +1,4 @@
-// Management HTTP (SPEC §10): health for probes and load balancers, Prometheus metrics.
+// Management HTTP: health for probes and load balancers, Prometheus metrics.
 import { Hono } from 'hono';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import { addAdminRoutes, type SessionInspector } from './admin-routes.js';

@@ -1,5 +1,5 @@
 // The client certificate of a TLS connection, as 16/ECAP wants it: the issuer DN as an RFC 4514
-// string (`CN=Device CA,O=Example`) and the serial number in base 10 (SPEC §3).
+// string (`CN=Device CA,O=Example`) and the serial number in base 10, as 16/ECAP's certificate request carries them.
 import { X509Certificate } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';

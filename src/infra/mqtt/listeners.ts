@@ -1,4 +1,4 @@
-// The three MQTT transports of SPEC §2, all feeding one protocol engine: plain TCP, TLS (with
+// The three MQTT transports, all feeding one protocol engine: plain TCP, TLS (with
 // optional client certificates) and WebSocket. Each client stream passes the packet-size guard and
 // gets TCP_NODELAY (without it QoS 1 round trips sit at ~40 ms: Nagle + delayed ACK).
 import { readFileSync } from 'node:fs';

@@ -1,14 +1,14 @@
 // The MQTT protocol engine (aedes) wired to the session layer. Aedes parses packets, keeps
 // keepalive and QoS state and writes CONNACK/PUBACK/SUBACK; every decision is the sessions'.
 //
-// KPC is not a broker: a client's PUBLISH is never delivered to any subscription (SPEC §1). So
+// KPC is not a broker: a client's PUBLISH is never delivered to any subscription (1/KP over MQTT
+// talks to extensions, never client to client). So
 // aedes's fan-out (broker.publish: retained store, subscription matching, wills) is switched off
 // entirely; responses go to one connection with client.publish, which needs no subscription.
 import { Aedes, type Client, type Subscription } from 'aedes';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Transport } from '../../machines/client-session.machine.js';
-import type { ConnectRequest, MqttConnection, MqttSession } from '../../actors/ports.js';
+import type { ConnectRequest, MqttConnection, MqttSession, Transport } from '../../actors/ports.js';
 import { AedesConnection, type ConnackCallback } from './aedes-connection.js';
 import { presentedCertificate } from './client-certificate.js';
 import { violationOf, type ClientProblems } from './client-problems.js';
@@ -26,7 +26,7 @@ export interface MqttBrokerOptions {
   id: string;
   connectTimeoutMs: number;
   maxOutboundBytes: number;
-  /** Filters one connection may hold; past it SUBSCRIBE gets 0x80 for the filter (SPEC §6). */
+  /** Filters one connection may hold; past it SUBACK has 0x80 (failure) for the filter, MQTT 3.1.1 section 3.9.3. */
   maxSubscriptions: number;
 }
 
@@ -52,8 +52,9 @@ export class MqttBroker {
       id: options.id,
       connectTimeout: options.connectTimeoutMs,
       heartbeatInterval: ONE_DAY_MS, // no $SYS chatter: nobody may subscribe to it anyway
-      // KPC keeps no MQTT sessions (SPEC §3: session present 0): without this, aedes would store a
-      // clean-session=false client's subscriptions forever and answer its reconnect with session present 1.
+      // KPC keeps no MQTT sessions (CONNACK always has session present 0, MQTT 3.1.1 section 3.2.2.2):
+      // without this, aedes would store a clean-session=false client's subscriptions forever and
+      // answer its reconnect with session present 1.
       preConnect: (_client, packet, done) => {
         packet.clean = true;
         done(null, true);
@@ -143,7 +144,7 @@ export class MqttBroker {
     switch (packet.cmd) {
       case 'subscribe':
         // aedes writes the SUBACK with the *requested* QoS whatever authorizeSubscribe grants, so
-        // the SPEC §6 cap (QoS ≤ 1) is applied to the parsed packet.
+        // the QoS ≤ 1 cap is applied to the parsed packet.
         for (const sub of packet.subscriptions ?? []) sub.qos = Math.min(sub.qos, 1);
         break;
       case 'unsubscribe':
@@ -174,7 +175,8 @@ export class MqttBroker {
 }
 
 function grantSubscription(subscription: Subscription): Subscription | null {
-  // SPEC §6: filters under kp1/ are granted at QoS ≤ 1; anything else gets SUBACK 0x80.
+  // Filters under kp1/ are granted at QoS ≤ 1 (KPC delivers at most QoS 1); anything else gets
+  // SUBACK 0x80 (failure).
   if (!subscription.topic.startsWith(SUBSCRIBABLE_PREFIX)) return null;
   return { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 };
 }

@@ -6,13 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Msg } from 'nats';
 import type { Logger } from 'pino';
-import { codecs, type Codec, type ClientCredentialResponse, type TokenResponse } from './codecs.js';
+import type { ClientCredentialVerdict, CredentialValidator, TokenVerdict, ValidationOutcome } from '../../actors/ports.js';
 import { statusLabel } from '../metrics.js';
+import { codecs, type Codec } from './codecs.js';
 import type { NatsLink } from './connection.js';
 import type { UndecodableMessages } from './decode-or-warn.js';
 import { subjects, type EcapResponseType } from './subjects.js';
-
-export type EcapOutcome<T> = { ok: true; reply: T } | { ok: false; reason: 'nats-unavailable' | 'timeout' };
 
 export interface EcapMetrics {
   ecapRequest(type: string): void;
@@ -25,7 +24,7 @@ const SETTLE_GRACE_MS = 250;
 interface Pending {
   type: EcapResponseType;
   timer: NodeJS.Timeout;
-  resolve: (outcome: EcapOutcome<never>) => void;
+  resolve: (outcome: ValidationOutcome<never>) => void;
 }
 
 const responseCodecs: Record<EcapResponseType, Codec<{ correlationId: string }>> = {
@@ -34,7 +33,7 @@ const responseCodecs: Record<EcapResponseType, Codec<{ correlationId: string }>>
   'ep-token-response': codecs.tokenResponse,
 };
 
-export class EcapClient {
+export class EcapClient implements CredentialValidator {
   private readonly pending = new Map<string, Pending>();
 
   constructor(
@@ -58,17 +57,17 @@ export class EcapClient {
     for (const [correlationId, pending] of this.pending) this.settle(correlationId, pending, { ok: false, reason: 'timeout' });
   }
 
-  validateUsernamePassword(username: string | null, password: string | null): Promise<EcapOutcome<ClientCredentialResponse>> {
+  validateUsernamePassword(username: string | null, password: string | null): Promise<ValidationOutcome<ClientCredentialVerdict>> {
     return this.request('client-username-password-response', subjects.usernamePasswordRequest(this.options.providerInstance),
       (correlationId) => codecs.usernamePasswordRequest.encode({ ...this.envelope(correlationId), username, password }));
   }
 
-  validateCertificate(issuer: string, serialNumber: string): Promise<EcapOutcome<ClientCredentialResponse>> {
+  validateCertificate(issuer: string, serialNumber: string): Promise<ValidationOutcome<ClientCredentialVerdict>> {
     return this.request('client-certificate-response', subjects.certificateRequest(this.options.providerInstance),
       (correlationId) => codecs.certificateRequest.encode({ ...this.envelope(correlationId), issuer, serialNumber }));
   }
 
-  validateToken(appName: string, token: string): Promise<EcapOutcome<TokenResponse>> {
+  validateToken(appName: string, token: string): Promise<ValidationOutcome<TokenVerdict>> {
     return this.request('ep-token-response', subjects.tokenRequest(this.options.providerInstance),
       (correlationId) => codecs.tokenRequest.encode({ ...this.envelope(correlationId), appName, token }));
   }
@@ -77,7 +76,7 @@ export class EcapClient {
     return { correlationId, timestamp: Date.now(), timeout: this.options.timeoutMs };
   }
 
-  private request<T>(type: EcapResponseType, subject: string, encode: (correlationId: string) => Uint8Array): Promise<EcapOutcome<T>> {
+  private request<T>(type: EcapResponseType, subject: string, encode: (correlationId: string) => Uint8Array): Promise<ValidationOutcome<T>> {
     this.metrics.ecapRequest(type);
     if (!this.nats.isConnected) {
       this.metrics.ecapOutcome(type, 'nats-unavailable');
@@ -126,7 +125,7 @@ export class EcapClient {
     this.settle(reply.correlationId, pending, { ok: true, reply: reply as never });
   }
 
-  private settle(correlationId: string, pending: Pending | undefined, outcome: EcapOutcome<never>): void {
+  private settle(correlationId: string, pending: Pending | undefined, outcome: ValidationOutcome<never>): void {
     if (pending === undefined) return;
     clearTimeout(pending.timer);
     this.pending.delete(correlationId);

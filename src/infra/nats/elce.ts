@@ -1,4 +1,4 @@
-// 9/ELCE endpoint connectivity events (SPEC §7): published through the confirmed publisher so a
+// 9/ELCE endpoint connectivity events: published through the confirmed publisher so a
 // NATS outage does not lose them, and received from every replica (including this one).
 import { randomUUID } from 'node:crypto';
 import type { ConnectivityAnnouncer } from '../../actors/ports.js';

@@ -1,4 +1,5 @@
-// 16/ECAP revocation broadcasts (SPEC §8) from any credential provider.
+// 16/ECAP revocation broadcasts from any credential provider: a revoked credential ends its client
+// sessions, a revoked token its endpoint sessions.
 import { codecs, type CredentialRevokedEvent, type TokenRevokedEvent } from './codecs.js';
 import type { NatsLink } from './connection.js';
 import type { UndecodableMessages } from './decode-or-warn.js';

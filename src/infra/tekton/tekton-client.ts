@@ -1,7 +1,7 @@
-// 17/SCMP: one read of this service instance's application configurations from Tekton (SPEC §9).
+// 17/SCMP: one read of this service instance's application configurations from Tekton.
 // `GET {kaa.tekton.url}/api/v1/service-instances/{service.instance.name}/app-configs` answers a JSON
 // object of the same shape as `kaa.applications`; it is validated exactly as the file's tree is.
-import type { ApplicationConfig } from '../config/types.js';
+import type { ApplicationConfig } from '../../actors/traffic/routing.js';
 import { parseApplications } from '../config/routing.js';
 import { ConfigError } from '../config/values.js';
 

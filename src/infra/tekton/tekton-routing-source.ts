@@ -1,4 +1,4 @@
-// 17/SCMP (SPEC §9): keeps this replica's applications tree in step with Tekton. It fetches at
+// 17/SCMP: keeps this replica's applications tree in step with Tekton. It fetches at
 // start, and again on every configuration event that concerns this service instance:
 //   broadcast  kaa.v1.events.*.service.configuration.{upsert|delete}          (BroadcastConfigurationUpdateEvent)
 //   targeted   kaa.v1.service.{instance}.scmp.configuration.{upsert|delete}   (ServiceSpecificConfigurationUpdateEvent)

@@ -101,7 +101,7 @@ export const clientSessionModel: ModelSpec = {
   },
   notDrivable: {
     'connecting --mqtt.disconnected--> closed':
-      'ClientSession.start() (src/actors/client-session.ts) sends mqtt.connect synchronously right after actor.start(), ' +
+      'ClientSession.start() (src/actors/session/client-session.ts) sends mqtt.connect synchronously right after actor.start(), ' +
       'inside Registry.openSession(), and the MQTT adapter only gets the session (to report a disconnect) once openSession returns.',
   },
 };

@@ -9,18 +9,18 @@
 // Model tests drive this system with real-world stimuli and assert on what these doubles saw.
 import pino from 'pino';
 import { SimulatedClock } from 'xstate';
-import { AuthenticationGate } from '../../../src/actors/authentication-gate.js';
-import type { ClientDataForwarder, RoutedMessage } from '../../../src/actors/client-data-forwarder.js';
-import type { ClientSession } from '../../../src/actors/client-session.js';
-import { Journal } from '../../../src/actors/journal.js';
+import { AuthenticationGate } from '../../../src/actors/session/authentication-gate.js';
+import type { ClientDataForwarder, RoutedMessage } from '../../../src/actors/traffic/client-data-forwarder.js';
+import type { ClientSession } from '../../../src/actors/session/client-session.js';
+import { Journal } from '../../../src/actors/session/journal.js';
 import type {
-  ConnectivityAnnouncer, CredentialValidator, MqttConnection, PresentedCertificate,
+  ClientCredentialVerdict, ConnectivityAnnouncer, CredentialValidator, MqttConnection, PresentedCertificate, TokenVerdict,
+  ValidationOutcome,
 } from '../../../src/actors/ports.js';
-import { Registry } from '../../../src/actors/registry.js';
-import type { SessionHub, SessionSettings } from '../../../src/actors/session-hub.js';
-import type { ClientCredentialResponse, TokenResponse } from '../../../src/infra/nats/codecs.js';
-import type { EcapOutcome } from '../../../src/infra/nats/ecap-client.js';
-import { RoutingTable } from '../../../src/protocol/routing.js';
+import { Registry } from '../../../src/actors/registry/registry.js';
+import type { SessionHub } from '../../../src/actors/session/client-session.js';
+import type { SessionSettings } from '../../../src/actors/session/session-hub.js';
+import { RoutingTable } from '../../../src/actors/traffic/routing.js';
 
 // ---- the configuration the live system runs with (the models' inputs mirror it) ----
 
@@ -94,7 +94,7 @@ interface PendingValidation {
   /** What was asked: [username, password], [issuer, serial] or [appName, token]. */
   asked: [string | null, string | null];
   answered: boolean;
-  resolve(outcome: EcapOutcome<never>): void;
+  resolve(outcome: ValidationOutcome<never>): void;
 }
 
 export class ScriptedCredentials implements CredentialValidator {
@@ -103,15 +103,15 @@ export class ScriptedCredentials implements CredentialValidator {
   readonly faults: string[] = [];
   readonly requests: PendingValidation[] = [];
 
-  validateUsernamePassword(username: string | null, password: string | null): Promise<EcapOutcome<ClientCredentialResponse>> {
+  validateUsernamePassword(username: string | null, password: string | null): Promise<ValidationOutcome<ClientCredentialVerdict>> {
     return this.ask('username-password', [username, password]);
   }
 
-  validateCertificate(issuer: string, serialNumber: string): Promise<EcapOutcome<ClientCredentialResponse>> {
+  validateCertificate(issuer: string, serialNumber: string): Promise<ValidationOutcome<ClientCredentialVerdict>> {
     return this.ask('certificate', [issuer, serialNumber]);
   }
 
-  validateToken(appName: string, token: string): Promise<EcapOutcome<TokenResponse>> {
+  validateToken(appName: string, token: string): Promise<ValidationOutcome<TokenVerdict>> {
     return this.ask('token', [appName, token]);
   }
 
@@ -124,31 +124,29 @@ export class ScriptedCredentials implements CredentialValidator {
   }
 
   /** Answers the oldest unanswered validation of this kind; throws when none waits. */
-  answer(kind: ValidationKind, outcome: EcapOutcome<ClientCredentialResponse> | EcapOutcome<TokenResponse>): void {
+  answer(kind: ValidationKind, outcome: ValidationOutcome<ClientCredentialVerdict> | ValidationOutcome<TokenVerdict>): void {
     const request = this.pending(kind)[0];
     if (request === undefined) throw new Error(`no ${kind} validation is waiting for an answer`);
     request.answered = true;
-    request.resolve(outcome as EcapOutcome<never>);
+    request.resolve(outcome as ValidationOutcome<never>);
   }
 
-  private ask<T>(kind: ValidationKind, asked: [string | null, string | null]): Promise<EcapOutcome<T>> {
+  private ask<T>(kind: ValidationKind, asked: [string | null, string | null]): Promise<ValidationOutcome<T>> {
     return new Promise((resolve) => this.requests.push({ kind, asked, answered: false, resolve: resolve as PendingValidation['resolve'] }));
   }
 }
 
-const envelope = { correlationId: 'ecap-reply', timestamp: 0, timeout: 0 };
-
-export function credentialReply(statusCode: number, clientId: string | null, credentialId: string | null): EcapOutcome<ClientCredentialResponse> {
-  return { ok: true, reply: { ...envelope, statusCode, clientId, credentialId, reasonPhrase: null } };
+export function credentialReply(statusCode: number, clientId: string | null, credentialId: string | null): ValidationOutcome<ClientCredentialVerdict> {
+  return { ok: true, reply: { statusCode, clientId, credentialId, reasonPhrase: null } };
 }
 
 export function tokenReply(
   statusCode: number, endpointId: string | null, tokenId: string | null, reasonPhrase: string | null,
-): EcapOutcome<TokenResponse> {
-  return { ok: true, reply: { ...envelope, statusCode, endpointId, tokenId, reasonPhrase } };
+): ValidationOutcome<TokenVerdict> {
+  return { ok: true, reply: { statusCode, endpointId, tokenId, reasonPhrase } };
 }
 
-export const ecapFailure = (reason: 'nats-unavailable' | 'timeout'): EcapOutcome<never> => ({ ok: false, reason });
+export const ecapFailure = (reason: 'nats-unavailable' | 'timeout'): ValidationOutcome<never> => ({ ok: false, reason });
 
 // ---- 4/ESP ClientData and 9/ELCE ----
 

@@ -2,7 +2,7 @@
 // service is not ready yet. It reads the other components' state through `status`.
 import { readFileSync } from 'node:fs';
 import type { ServerType } from '@hono/node-server';
-import type { Registry } from '../actors/registry.js';
+import type { Registry } from '../actors/registry/registry.js';
 import type { KpcConfig } from '../infra/config/types.js';
 import { createManagementApp } from '../infra/http/management-app.js';
 import { startManagementServer } from '../infra/http/management-server.js';

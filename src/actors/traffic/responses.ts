@@ -1,4 +1,4 @@
-// 1/KP responses (SPEC §4, §6): `/status` carries the extension's payload bytes unchanged, `/error`
+// 1/KP responses: `/status` carries the extension's payload bytes unchanged, `/error`
 // carries `{"statusCode", "reasonPhrase"}` JSON.
 
 export function statusTopic(requestTopic: string): string {
@@ -13,7 +13,7 @@ export function errorPayload(statusCode: number, reasonPhrase: string): Buffer {
   return Buffer.from(JSON.stringify({ statusCode, reasonPhrase }));
 }
 
-/** The topic of a push to an endpoint-aware client (no request to answer): SPEC §6 rule 2. */
+/** The topic of a push to an endpoint-aware client (no request to answer): the request topic an extension would have answered. */
 export function pushTopic(
   appVersionName: string,
   extensionInstanceName: string,

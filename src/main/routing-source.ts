@@ -1,13 +1,13 @@
-// Where the routing table comes from (SPEC §4, §9): the configuration file, or — with
+// Where the routing table comes from: the configuration file, or — with
 // `kaa.tekton.enabled` — the applications tree from Tekton (17/SCMP) with the file's
 // `kaa.extension-instances`. Sessions ask `current()` on every PUBLISH, so a new table applies to
 // the next request without touching any connection.
-import type { ApplicationConfig, KpcConfig } from '../infra/config/types.js';
+import type { KpcConfig } from '../infra/config/types.js';
 import type { Logger } from '../infra/logger.js';
 import type { NatsLink } from '../infra/nats/connection.js';
 import { subjects } from '../infra/nats/subjects.js';
 import { TektonRoutingSource } from '../infra/tekton/tekton-routing-source.js';
-import { RoutingTable } from '../protocol/routing.js';
+import { RoutingTable, type ApplicationConfig } from '../actors/traffic/routing.js';
 
 export interface RoutingSource {
   current(): RoutingTable;

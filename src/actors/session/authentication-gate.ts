@@ -5,11 +5,10 @@
 //   negative-cache period, without asking the provider;
 // - identical credentials arriving while they are being validated share that one validation.
 import { createHash } from 'node:crypto';
-import type { Transport } from '../machines/client-session.machine.js';
-import type { ClientCredentialResponse } from '../infra/nats/codecs.js';
-import type { EcapOutcome } from '../infra/nats/ecap-client.js';
+import type { Transport } from '../../machines/client-session.machine.js';
+import type { ClientCredentialVerdict, ValidationOutcome } from '../ports.js';
 
-type Validation = Promise<EcapOutcome<ClientCredentialResponse>>;
+type Validation = Promise<ValidationOutcome<ClientCredentialVerdict>>;
 
 export class AuthenticationGate {
   private readonly inFlight = new Map<Transport, number>();
@@ -78,8 +77,8 @@ export class AuthenticationGate {
 /** Bounds the memory an attacker with random passwords can make the cache take. */
 const MAX_REMEMBERED_REFUSALS = 10_000;
 
-function refusal(statusCode: number): EcapOutcome<ClientCredentialResponse> {
-  return { ok: true, reply: { correlationId: '', timestamp: 0, timeout: 0, statusCode, clientId: null, credentialId: null, reasonPhrase: null } };
+function refusal(statusCode: number): ValidationOutcome<ClientCredentialVerdict> {
+  return { ok: true, reply: { statusCode, clientId: null, credentialId: null, reasonPhrase: null } };
 }
 
 /** Credentials as the gate remembers them: a hash, never the password itself. */

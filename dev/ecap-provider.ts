@@ -14,8 +14,8 @@ import {
   type TokenRequest,
   type TokenResponse,
   type UsernamePasswordRequest,
-} from '../infra/nats/codecs.js';
-import { subjects } from '../infra/nats/subjects.js';
+} from '../src/infra/nats/codecs.js';
+import { subjects } from '../src/infra/nats/subjects.js';
 import { connectToNats } from './nats-connection.js';
 import { consoleDevLogger, warn, type DevLogger } from './dev-logger.js';
 import type { DevCredentials } from './dev-credentials.js';

@@ -1,4 +1,5 @@
-// Which replica holds which endpoint, as the fold of the 9/ELCE events seen (SPEC §6 rule 3, §7),
+// Which replica holds which endpoint, as the fold of the 9/ELCE events seen (pushes for an endpoint
+// held elsewhere are republished to that replica),
 // completed by what other replicas say they hold when this one first hears of them (a replica that
 // starts later has missed their earlier events).
 

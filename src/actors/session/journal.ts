@@ -1,5 +1,5 @@
-// Each session's life as the events it received (ARCHITECTURE.md "Event sourcing"): a bounded list
-// of (time, event, resulting state). Events are recorded as data with message contents reduced to
+// Each session's life as the events it received, so an operator can see why a session ended as it
+// did (the session inspection API shows it): a bounded list of (time, event, resulting state). Events are recorded as data with message contents reduced to
 // their size, so a journal never holds payloads, passwords or tokens.
 //
 // replay() folds the journal through the pure transition() and must give the live actor's state.

@@ -3,8 +3,8 @@
 // `respond` can be replaced to answer differently or not at all; `push` sends unsolicited data.
 import { randomUUID } from 'node:crypto';
 import type { Msg, NatsConnection } from 'nats';
-import { codecs, type ClientData, type ExtensionData } from '../infra/nats/codecs.js';
-import { subjects } from '../infra/nats/subjects.js';
+import { codecs, type ClientData, type ExtensionData } from '../src/infra/nats/codecs.js';
+import { subjects } from '../src/infra/nats/subjects.js';
 import { connectToNats } from './nats-connection.js';
 import { consoleDevLogger, warn, type DevLogger } from './dev-logger.js';
 

@@ -1,19 +1,18 @@
 // The live registry: supervisor of every session actor (through their xstate parent, see
 // session-supervisor.ts), and the process's answer to "which session holds endpoint X /
-// credential Y". Its lifecycle chart is
-// src/machines/registry.machine.ts; the lookups are plain maps here, because holding thousands of
-// children in a machine snapshot does not scale (ARCHITECTURE.md, scale facts).
+// credential Y". Its lifecycle chart is src/machines/registry.machine.ts; the lookups are plain
+// maps here, because holding thousands of children in a machine snapshot does not scale (a
+// snapshot is copied on every transition, and a replica holds up to `max-connections` sessions).
 import { createActor, fromPromise, type Actor, type AnyActorRef, type InspectionEvent } from 'xstate';
 import type { Logger } from 'pino';
-import { registryMachine, type RegistryEvent, type SessionReport } from '../machines/registry.machine.js';
-import type { ConnectivityEvent } from '../infra/nats/codecs.js';
-import { ClientSession } from './client-session.js';
+import { registryMachine, type RegistryEvent, type SessionReport } from '../../machines/registry.machine.js';
+import { ClientSession, type SessionDirectory, type SessionHub } from '../session/client-session.js';
 import { EndedSessions } from './ended-sessions.js';
-import { EndpointSession } from './endpoint-session.js';
-import { Journal } from './journal.js';
-import type { ConnectRequest, MqttConnection, MqttSession } from './ports.js';
+import { EndpointSession } from '../session/endpoint-session.js';
+import { Journal } from '../session/journal.js';
+import type { Supervised } from '../session/session-hub.js';
+import type { ConnectRequest, EndpointsConnected, MqttConnection, MqttSession } from '../ports.js';
 import { describeEndpoint, describeSession, summarizeSession, type SessionDetails, type SessionSummary } from './session-inspection.js';
-import type { SessionDirectory, SessionHub } from './session-hub.js';
 import { sessionSupervisor } from './session-supervisor.js';
 
 /** What the composition root does for the registry's chart. */
@@ -37,10 +36,6 @@ export interface RegistryOptions {
   clock?: { setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown; clearTimeout(id: unknown): void };
 }
 
-interface Supervised {
-  discard(error: unknown): void;
-  forgotten(): void;
-}
 
 export class Registry implements SessionDirectory {
   readonly actor: Actor<ReturnType<Registry['logic']>>;
@@ -129,7 +124,7 @@ export class Registry implements SessionDirectory {
   }
 
   /** Another replica announced endpoints connected: local holders of them are roamed. */
-  endpointsConnected(event: ConnectivityEvent): void {
+  endpointsConnected(event: EndpointsConnected): void {
     if (event.originatorReplicaId === this.options.replicaId) return; // local claims were handled in claimEndpoint
     for (const endpointId of Object.keys(event.endpoints)) {
       const holder = this.holders.get(endpointId);
@@ -219,7 +214,8 @@ export class Registry implements SessionDirectory {
     if (sessions === undefined) this.identified.set(endpointId, (sessions = new Set()));
     sessions.add(session);
     if (previous !== undefined && previous !== session) {
-      // SPEC §7: a second session on this replica taking the endpoint roams the first.
+      // A second session on this replica taking the endpoint roams the first, as a claim from another
+      // replica would: an endpoint's pushes go to exactly one session.
       previous.send({ type: 'elce.connected', originatorReplicaId: this.options.replicaId });
       this.hub.counters.roamed();
     }
@@ -290,7 +286,7 @@ export class Registry implements SessionDirectory {
     if (sessions?.size === 0) this.identified.delete(endpointId);
   }
 
-  /** Every session actor's snapshots, recorded in its own journal (ARCHITECTURE.md, event sourcing). */
+  /** Every session actor's snapshots, recorded in its own journal (see journal.ts). */
   private journal(inspection: InspectionEvent): void {
     if (inspection.type !== '@xstate.snapshot') return;
     const actor = inspection.actorRef as AnyActorRef;

@@ -6,17 +6,40 @@
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import {
   clientSessionMachine, type ClientSessionContext, type ClientSessionEvent, type CredentialKind,
-} from '../machines/client-session.machine.js';
-import type { ClientCredentialResponse } from '../infra/nats/codecs.js';
-import type { EcapOutcome } from '../infra/nats/ecap-client.js';
-import { errorPayload, errorTopic } from '../protocol/responses.js';
-import type { Route } from '../protocol/routing.js';
-import type { RoutedMessage } from './client-data-forwarder.js';
-import { credentialKey, type CredentialKey } from './authentication-gate.js';
-import { EndpointSession } from './endpoint-session.js';
+} from '../../machines/client-session.machine.js';
+import { errorPayload, errorTopic } from '../traffic/responses.js';
+import type { Route } from '../traffic/routing.js';
+import type {
+  ClientCredentialVerdict, ConnectRequest, IncomingPublish, MqttConnection, MqttSession, PublishAck,
+  RateLimitedLog, ValidationOutcome,
+} from '../ports.js';
+import type { ClientDataForwarder, RoutedMessage } from '../traffic/client-data-forwarder.js';
+import type { ReplyTarget } from '../traffic/extension-data-router.js';
+import type { RoutingTable } from '../traffic/routing.js';
+import { credentialKey, type AuthenticationGate, type CredentialKey } from './authentication-gate.js';
+import { EndpointSession, type EndpointClient, type EndpointDirectory } from './endpoint-session.js';
 import type { Journal } from './journal.js';
-import type { ConnectRequest, IncomingPublish, MqttConnection, MqttSession, PublishAck } from './ports.js';
-import type { SessionHub } from './session-hub.js';
+import type { SessionCounters, SharedHub } from './session-hub.js';
+
+/** The registry's bookkeeping, as client sessions see it. */
+export interface SessionDirectory extends EndpointDirectory {
+  clientAccepted(session: ClientSession, credentialIds: readonly string[]): void;
+  clientEnded(session: ClientSession): void;
+  holds(session: EndpointSession): boolean;
+  /** False while NATS is down or the connection limit is reached (CONNACK 3). */
+  acceptingConnections(): boolean;
+}
+
+/** Everything a client session needs from the rest of the process (it hands its endpoint sessions the shared part). */
+export interface SessionHub extends SharedHub {
+  routing(): RoutingTable;
+  readonly authentication: AuthenticationGate;
+  /** Remembers requests by the client session's connection id, never by the session itself. */
+  readonly forwarder: ClientDataForwarder<string>;
+  readonly directory: SessionDirectory;
+  readonly counters: SessionCounters;
+  readonly warnings: RateLimitedLog;
+}
 
 const live = new WeakMap<AnyActorRef, ClientSession>();
 const on = (self: AnyActorRef): ClientSession => live.get(self)!;
@@ -38,7 +61,7 @@ let nextConnectionNumber = 0;
 /** Finished endpoint sessions kept per client session for inspection. */
 const FINISHED_ENDPOINTS_KEPT = 16;
 
-export class ClientSession implements MqttSession {
+export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
   readonly actor: Actor<typeof clientSessionLogic>;
   readonly journal: Journal;
   readonly connectionId: string;
@@ -135,7 +158,7 @@ export class ClientSession implements MqttSession {
       return;
     }
     const message: RoutedMessage = { packet, route, ack };
-    if (!route.endpointAware) this.hub.forwarder.forward(this.connectionId, message, null);
+    if (!route.endpointAware) this.forward(message, null);
     else this.endpointFor(route).receive(message);
   }
 
@@ -148,6 +171,11 @@ export class ClientSession implements MqttSession {
   /** Sends a PUBLISH to this client if its session is still active. */
   deliver(topic: string, payload: Buffer, qos: 0 | 1): void {
     if (this.isActive) this.connection.deliver(topic, payload, qos);
+  }
+
+  /** Forwards a routed message to its extension instance; `endpointId` null for endpoint-unaware instances. */
+  forward(message: RoutedMessage, endpointId: string | null): void {
+    this.hub.forwarder.forward(this.connectionId, message, endpointId);
   }
 
   /** A 1/KP error for one message (only when it has a request ID), then its acknowledgement. */
@@ -188,7 +216,7 @@ export class ClientSession implements MqttSession {
     this.hub.authentication.release(this.request.transport);
   }
 
-  private reportCredential(kind: CredentialKind, validation: Promise<EcapOutcome<ClientCredentialResponse>>): void {
+  private reportCredential(kind: CredentialKind, validation: Promise<ValidationOutcome<ClientCredentialVerdict>>): void {
     validation.then((outcome) =>
       this.send(
         outcome.ok

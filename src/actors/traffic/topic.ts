@@ -1,5 +1,5 @@
-// 1/KP topic grammar (SPEC §4), parsed with indexOf rather than regular expressions because it
-// runs once per PUBLISH:
+// 1/KP topic grammar (Kaa RFC 1/KP over MQTT), parsed with indexOf rather than regular expressions
+// because it runs once per PUBLISH:
 //
 //   kp1/{appVersionName}/{extensionInstanceName}/{extension-specific path}[/{requestId}]
 //
@@ -46,7 +46,10 @@ export function parseKpTopic(topic: string): KpTopic | null {
   };
 }
 
-/** Names and tokens are non-empty and contain none of `+ # / .` (SPEC §4). */
+/**
+ * Names and tokens are non-empty and contain none of `+ # / .`: the MQTT wildcards and level
+ * separator, and the NATS subject separator (names become parts of NATS subjects).
+ */
 export function isValidName(name: string): boolean {
   if (name.length === 0) return false;
   for (let i = 0; i < name.length; i++) {

@@ -1,25 +1,38 @@
-// Extension → client (SPEC §6): an ExtensionData goes to the client whose request it answers
+// Extension → client: an extension's reply or push goes to the client whose request it answers
 // (by correlationId), else to the session holding its endpoint here (a push), else to the replica
-// the cluster table says holds it, else it is dropped and counted.
+// the cluster table says holds it, else it is dropped and counted. The NATS adapter decodes the
+// message; what does not decode never reaches this router. Nothing larger than the maximum MQTT
+// packet size is sent: a request gets a 1/KP 413 error instead, a push is dropped.
 import type { Logger } from 'pino';
-import { codecs, type ExtensionData } from '../infra/nats/codecs.js';
-import { publishPacketBytes } from '../protocol/packet-size.js';
-import { errorPayload, errorTopic, pushTopic, statusTopic } from '../protocol/responses.js';
-import type { ClientSession } from './client-session.js';
-import type { EndpointSession } from './endpoint-session.js';
-import type { RequestMemory } from './request-memory.js';
+import type { ExtensionReply } from '../ports.js';
+import { publishPacketBytes } from './packet-size.js';
+import type { RememberedRequest } from './request-memory.js';
+import { errorPayload, errorTopic, pushTopic, statusTopic } from './responses.js';
 
-export type ExtensionDataOutcome =
-  | 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'undecodable' | 'unroutable' | 'too-large';
+/** The client a remembered request came from. */
+export interface ReplyTarget {
+  readonly isActive: boolean;
+  deliver(topic: string, payload: Buffer, qos: 0 | 1): void;
+}
+
+/** The local session that receives an endpoint's pushes. */
+export interface PushTarget {
+  readonly appVersionName: string;
+  readonly token: string;
+  deliverPush(topic: string, payload: Buffer): void;
+}
+
+export type ExtensionDataOutcome = 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'unroutable' | 'too-large';
 
 /** The 1/KP error a request gets instead of a reply too large to send. */
 export const REPLY_TOO_LARGE = { statusCode: 413, reasonPhrase: 'Response larger than the maximum MQTT packet size' } as const;
 
 export interface ExtensionDataRouterDeps {
   /** Requests by the connection id of the client session that sent them. */
-  requests: RequestMemory<string>;
-  liveSession(connectionId: string): ClientSession | undefined;
-  holderOf(endpointId: string): EndpointSession | undefined;
+  requests: { take(correlationId: string): RememberedRequest<string> | undefined };
+  /** The client session with that connection id, while it is live. */
+  liveSession(connectionId: string): ReplyTarget | undefined;
+  holderOf(endpointId: string): PushTarget | undefined;
   /** The replica that holds an endpoint elsewhere in the cluster, if any (never this one). */
   remoteReplicaOf(endpointId: string): string | undefined;
   /** Republishes the message unchanged to that replica's ExtensionData subject. */
@@ -27,13 +40,11 @@ export interface ExtensionDataRouterDeps {
   logger: Logger;
   /** kaa.kpc.transports.mqtt.max-packet-bytes: nothing larger is sent to a client either. */
   maxPacketBytes: number;
-  /** An ExtensionData that does not decode: counted and logged at most once per interval. */
-  undecodable(subject: string, fields: Record<string, unknown>): void;
   count(outcome: ExtensionDataOutcome): void;
 }
 
 export class ExtensionDataRouter {
-  private readonly requests: RequestMemory<string>;
+  private readonly requests: ExtensionDataRouterDeps['requests'];
   private readonly logger: Logger;
   private readonly count: (outcome: ExtensionDataOutcome) => void;
 
@@ -41,17 +52,11 @@ export class ExtensionDataRouter {
     ({ requests: this.requests, logger: this.logger, count: this.count } = deps);
   }
 
-  /** `forwardable`: false for what another replica already forwarded here, so nothing loops. */
-  route(bytes: Uint8Array, subject: string, forwardable: boolean): void {
-    let data: ExtensionData;
-    try {
-      data = codecs.extensionData.decode(bytes);
-    } catch (error) {
-      this.count('undecodable');
-      this.deps.undecodable(subject, { bytes: bytes.length, err: (error as Error).message });
-      return;
-    }
-
+  /**
+   * `bytes`: the message as received, forwarded unchanged to another replica when that one holds
+   * the endpoint. `forwardable`: false for what another replica already forwarded here, so nothing loops.
+   */
+  route(data: ExtensionReply, bytes: Uint8Array, forwardable: boolean): void {
     const request = this.requests.take(data.correlationId);
     if (request !== undefined) {
       const session = this.deps.liveSession(request.session);
@@ -88,14 +93,14 @@ export class ExtensionDataRouter {
     return publishPacketBytes(topic, payload.length, qos) <= this.deps.maxPacketBytes;
   }
 
-  private dropped(outcome: ExtensionDataOutcome, data: ExtensionData): void {
+  private dropped(outcome: ExtensionDataOutcome, data: ExtensionReply): void {
     this.count(outcome);
     this.logger.debug({ outcome, correlationId: data.correlationId, endpointId: data.endpointId }, 'ExtensionData dropped');
   }
 }
 
 /** `/status` with the payload bytes unchanged below 400, `/error` with a JSON error from 400 on. */
-function response(requestTopic: string, data: ExtensionData): [string, Buffer] {
+function response(requestTopic: string, data: ExtensionReply): [string, Buffer] {
   if (data.statusCode < 400) return [statusTopic(requestTopic), data.payload ?? Buffer.alloc(0)];
   return [errorTopic(requestTopic), errorPayload(data.statusCode, data.reasonPhrase ?? '')];
 }

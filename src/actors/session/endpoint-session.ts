@@ -2,12 +2,34 @@
 // (src/machines/endpoint-session.machine.ts) decides; this class carries the decisions out and owns
 // what cannot live in a pure snapshot (the token, the messages waiting for identification).
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
-import { endpointSessionMachine, type EndpointSessionEvent } from '../machines/endpoint-session.machine.js';
-import { secretHash } from '../infra/logger.js';
-import type { RoutedMessage } from './client-data-forwarder.js';
-import type { ClientSession } from './client-session.js';
-import type { SessionHub } from './session-hub.js';
+import { endpointSessionMachine, type EndpointSessionEvent } from '../../machines/endpoint-session.machine.js';
+import type { RoutedMessage } from '../traffic/client-data-forwarder.js';
 import type { Journal } from './journal.js';
+import { secretHash } from './secret-hash.js';
+import type { SharedHub, Supervision } from './session-hub.js';
+
+/** The registry's endpoint bookkeeping, as an endpoint session sees it. */
+export interface EndpointDirectory extends Supervision {
+  /** This endpoint session now receives the endpoint's pushes; any other local one is roamed. */
+  claimEndpoint(session: EndpointSession, endpointId: string): void;
+  releaseEndpoint(session: EndpointSession, endpointId: string | null): void;
+}
+
+export interface EndpointSessionHub extends SharedHub {
+  readonly directory: EndpointDirectory;
+}
+
+/** The client session an endpoint session belongs to, as the endpoint session sees it. */
+export interface EndpointClient {
+  readonly request: { readonly mqttClientId: string };
+  /** Sends a PUBLISH to the client if its session is still active. */
+  deliver(topic: string, payload: Buffer, qos: 0 | 1): void;
+  /** Forwards a message for this endpoint to its extension instance. */
+  forward(message: RoutedMessage, endpointId: string): void;
+  /** A 1/KP error for one message (only when it has a request ID), then its acknowledgement. */
+  answerError(message: RoutedMessage, statusCode: number, reasonPhrase: string): void;
+  endpointFinished(endpoint: EndpointSession): void;
+}
 
 const live = new WeakMap<AnyActorRef, EndpointSession>();
 const on = (self: AnyActorRef): EndpointSession => live.get(self)!;
@@ -47,8 +69,8 @@ export class EndpointSession {
   held: RoutedMessage[] = [];
 
   constructor(
-    readonly hub: SessionHub,
-    readonly client: ClientSession,
+    readonly hub: EndpointSessionHub,
+    readonly client: EndpointClient,
     readonly token: string,
     readonly appName: string,
     readonly appVersionName: string,
@@ -103,13 +125,13 @@ export class EndpointSession {
     this.actor.send(event);
   }
 
-  /** Delivers an extension's push (SPEC §6 rule 2) to this endpoint's client. */
+  /** Delivers an extension's push (ExtensionData that answers no remembered request) to this endpoint's client, at QoS 1. */
   deliverPush(topic: string, payload: Buffer): void {
     this.client.deliver(topic, payload, 1);
   }
 
   forward(message: RoutedMessage, endpointId: string): void {
-    this.hub.forwarder.forward(this.client.connectionId, message, endpointId);
+    this.client.forward(message, endpointId);
   }
 
   forwardHeld(endpointId: string): void {

@@ -1,14 +1,29 @@
-// Resolves a PUBLISH topic against the routing configuration (SPEC §4): which application version,
+// Resolves a PUBLISH topic (1/KP) against the routing configuration: which application version,
 // which extension instance, whether it is endpoint-aware, and KPC's own errors when it is not allowed.
-import type { RoutingConfig } from '../infra/config/types.js';
 import { isValidName, parseKpTopic, trailingRequestId } from './topic.js';
+
+/** The routing configuration (`kaa.applications`, `kaa.extension-instances`), built by the configuration adapters. */
+export interface AppVersionConfig {
+  allowedExtensionInstances: string[]; // allowed-extension-instances ([])
+}
+
+export interface ApplicationConfig {
+  versions: Record<string, AppVersionConfig>;
+}
+
+export interface RoutingConfig {
+  /** kaa.applications: appName → versions; appVersionName is unique across applications. */
+  applications: Record<string, ApplicationConfig>;
+  /** kaa.extension-instances: name → { endpoint-aware (false) } */
+  extensionInstances: Record<string, { endpointAware: boolean }>;
+}
 
 export interface Route {
   ok: true;
   appName: string;
   appVersionName: string;
   extensionInstanceName: string;
-  /** NATS subject of the extension instance's ClientData, built once per instance. */
+  /** Where the outbox sends the instance's ClientData (its NATS subject), computed once per instance by the adapter. */
   clientDataSubject: string;
   endpointAware: boolean;
   /** The endpoint token (endpoint-aware instances only, else ''). */

@@ -2,12 +2,11 @@
 // cross-replica forwarding), revocations, connectivity events (roaming and the cluster table),
 // replica heartbeats and the endpoint lists replicas exchange when they first hear of each other.
 import type { Logger } from 'pino';
-import type { ClientSession } from '../actors/client-session.js';
-import { ClusterTable } from '../actors/cluster-table.js';
-import { ExtensionDataRouter } from '../actors/extension-data-router.js';
-import type { Registry } from '../actors/registry.js';
-import { ReplicaLiveness } from '../actors/replica-liveness.js';
-import type { RequestMemory } from '../actors/request-memory.js';
+import { ClusterTable } from '../actors/cluster/cluster-table.js';
+import { ExtensionDataRouter } from '../actors/traffic/extension-data-router.js';
+import type { Registry } from '../actors/registry/registry.js';
+import { ReplicaLiveness } from '../actors/cluster/replica-liveness.js';
+import type { RequestMemory } from '../actors/traffic/request-memory.js';
 import type { UndecodableMessages } from '../infra/nats/decode-or-warn.js';
 import type { KpcConfig } from '../infra/config/types.js';
 import type { Metrics } from '../infra/metrics.js';
@@ -24,6 +23,7 @@ export function wireClusterTraffic(
   link: NatsLink,
   config: KpcConfig,
   registry: Registry,
+  /** Requests by the connection id of the client session that sent them. */
   requests: RequestMemory<string>,
   metrics: Metrics,
   logger: Logger,
@@ -61,15 +61,13 @@ export function wireClusterTraffic(
     forwardToReplica: (replica, bytes) => link.connection.publish(subjects.replicaExtensionData(replica), bytes),
     logger,
     maxPacketBytes: config.kpc.mqtt.maxPacketBytes,
-    undecodable: (subject, fields) => undecodable.report(subject, 'ExtensionData', fields),
     count: (outcome) => metrics.extensionData.inc({ outcome }),
   });
-  subscribeExtensionData(
-    link,
-    { replicaId, instanceName },
-    (bytes, subject, viaInstance) => router.route(bytes, subject, viaInstance),
-    () => metrics.extensionData.inc({ outcome: 'no-responders' }),
-  );
+  subscribeExtensionData(link, { replicaId, instanceName }, undecodable, {
+    received: (data, bytes, viaInstance) => router.route(data, bytes, viaInstance),
+    undecodable: () => metrics.extensionData.inc({ outcome: 'undecodable' }),
+    noResponders: () => metrics.extensionData.inc({ outcome: 'no-responders' }),
+  });
 
   subscribeRevocations(link, undecodable, {
     credentialRevoked: (event) => metrics.countRevocations('credential', registry.credentialRevoked(event.credentialId)),

@@ -1,12 +1,10 @@
-// Client → extension (SPEC §6): one PUBLISH becomes one 4/ESP ClientData on the extension
-// instance's subject, with this replica's reply subject. QoS 0 goes straight out; QoS 1 (and 2) is
-// acknowledged only once NATS has confirmed it.
+// Client → extension: one routed PUBLISH becomes one 4/ESP ClientData for its extension instance,
+// handed to the outbox (the NATS adapter encodes and publishes it). QoS 0 goes straight out; QoS 1
+// (and 2) is acknowledged only once the outbox confirms it. Requests with a 1/KP request ID are
+// remembered so that the extension's reply finds its way back to this client.
 import { randomUUID } from 'node:crypto';
-import type { Route } from '../protocol/routing.js';
-import { codecs } from '../infra/nats/codecs.js';
-import type { ConfirmedPublisher } from '../infra/nats/confirmed-publisher.js';
-import { subjects } from '../infra/nats/subjects.js';
-import type { IncomingPublish, PublishAck } from './ports.js';
+import type { ClientDataMessage, ClientDataOutbox, IncomingPublish, PublishAck } from '../ports.js';
+import type { Route } from './routing.js';
 import type { RequestMemory } from './request-memory.js';
 
 /** A PUBLISH that passed routing, with the callback that completes it. */
@@ -28,21 +26,17 @@ export class UnconfirmedStoreFullError extends Error {
 }
 
 export class ClientDataForwarder<S> {
-  private readonly replySubject: string;
-
   constructor(
-    private readonly publisher: ConfirmedPublisher,
+    private readonly outbox: ClientDataOutbox,
     private readonly requests: RequestMemory<S>,
-    private readonly options: { replicaId: string; extensionTimeoutMs: number },
+    private readonly options: { extensionTimeoutMs: number },
     private readonly counters: ForwarderCounters,
-  ) {
-    this.replySubject = subjects.replicaExtensionData(options.replicaId);
-  }
+  ) {}
 
   forward(session: S, { packet, route, ack }: RoutedMessage, endpointId: string | null): void {
     const correlationId = randomUUID();
     const now = Date.now();
-    const data = codecs.clientData.encode({
+    const message: ClientDataMessage = {
       correlationId,
       timestamp: now,
       timeout: this.options.extensionTimeoutMs,
@@ -51,17 +45,16 @@ export class ClientDataForwarder<S> {
       resourcePath: route.resourcePath,
       requestId: route.requestId,
       payload: packet.payload,
-      configName: null,
-    });
+    };
     const qos = packet.qos === 0 ? 0 : 1;
     // 1/KP: without a request ID no response should be published, so there is nothing to remember.
     if (route.requestId !== null) this.requests.remember(correlationId, session, packet.topic, qos, now);
 
     if (qos === 0) {
       // At most once: if NATS is down right now the message is lost, as QoS 0 allows.
-      this.publisher.publishAtMostOnce(route.clientDataSubject, data, this.replySubject, ack);
+      this.outbox.sendAtMostOnce(route.clientDataSubject, message, ack);
       this.counters.forwarded();
-    } else if (this.publisher.publish(route.clientDataSubject, data, this.replySubject, ack)) {
+    } else if (this.outbox.send(route.clientDataSubject, message, ack)) {
       this.counters.forwarded();
     } else {
       if (route.requestId !== null) this.requests.take(correlationId);

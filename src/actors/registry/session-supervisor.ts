@@ -7,7 +7,7 @@
 // one of two event types, `session.finished` and `session.failed`, with the id as data, and it
 // keeps the sessions in the registry's actor system (its clock and its inspection, i.e. journals).
 import { fromTransition, type EventObject } from 'xstate';
-import type { SessionReport } from '../machines/registry.machine.js';
+import type { SessionReport } from '../../machines/registry.machine.js';
 
 const DONE = 'xstate.done.actor.';
 const ERROR = 'xstate.error.actor.';

@@ -1,8 +1,8 @@
 // What the management API shows of a session (issue: "why was this device cut off an hour ago?").
 // Credentials appear by id only; tokens by their short hash; no payloads.
-import type { ClientSession } from './client-session.js';
-import type { EndpointSession } from './endpoint-session.js';
-import type { JournalEntry } from './journal.js';
+import type { ClientSession } from '../session/client-session.js';
+import type { EndpointSession } from '../session/endpoint-session.js';
+import type { JournalEntry } from '../session/journal.js';
 
 export interface SessionSummary {
   mqttClientId: string;

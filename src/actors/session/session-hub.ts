@@ -1,0 +1,49 @@
+// What every live session, client or endpoint, gets from the rest of the process, in one object
+// built by the registry. Sessions depend on these interfaces, not on the registry or on adapters.
+// Each session class adds what only it needs (client-session.ts: SessionHub; endpoint-session.ts:
+// EndpointSessionHub), next to the class, so no session file needs another's hub.
+import type { Logger } from 'pino';
+import type { AnyActorRef, AnyStateMachine } from 'xstate';
+import type { ConnectivityAnnouncer, CredentialValidator } from '../ports.js';
+import type { Journal } from './journal.js';
+
+export interface SessionSettings {
+  anonymousAllowed: boolean;
+  authenticationTimeoutMs: number;
+  negativeCacheMs: number;
+  maxHeldMessages: number;
+}
+
+/** The per-message and per-lifecycle counters sessions bump (bound to prom-client in main). */
+export interface SessionCounters {
+  publishReceived(qos: number): void;
+  kpError(statusCode: number): void;
+  connection(outcome: string): void;
+  sessionEnded(state: string): void;
+  roamed(): void;
+}
+
+/** A session as its supervisor sees it. */
+export interface Supervised {
+  /** The actor threw: clean up what it held. */
+  discard(error: unknown): void;
+  /** The actor has finished and is forgotten. */
+  forgotten(): void;
+}
+
+/** The registry's supervision, as sessions see it. */
+export interface Supervision {
+  /** The xstate parent of session actors: their ends and failures reach the registry through it. */
+  readonly supervisor: AnyActorRef;
+  supervise(actorId: string, session: Supervised): void;
+}
+
+/** What every session needs from the hub. */
+export interface SharedHub {
+  readonly settings: SessionSettings;
+  readonly replicaId: string;
+  readonly credentials: CredentialValidator;
+  readonly connectivity: ConnectivityAnnouncer;
+  readonly logger: Logger;
+  newJournal(machine: AnyStateMachine): Journal;
+}

@@ -8,10 +8,11 @@ import mqttPacket from 'mqtt-packet';
 import { codecs } from '../../src/infra/nats/codecs.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
 import {
-  APP_VERSION, DEVICE, ECHO_UNAWARE, Inbox, connectAs, kpTopic, metricValue, request, startStack, subackCode, waitUntil, type Stack,
+  APP_VERSION, DEVICE, ECHO_UNAWARE, Inbox, connectAs, kpTopic, metricValue, request, startStack, subackCode, type Stack,
 } from '../support/kp-harness.js';
 import { startKpc } from '../support/kpc-process.js';
 import { getFreePort } from '../support/nats-server.js';
+import { waitUntil } from '../support/waiting.js';
 import { rawConnack, rawTcp, tcpConnackCode, type RawMqttConnection } from '../support/raw-mqtt.js';
 
 const MAX_PACKET_BYTES = 64 * 1024;
@@ -47,14 +48,14 @@ describe('QoS 2 (MQTT 3.1.1 section 4.3.3)', () => {
       connection.send({ ...publish, dup: false });
       connection.send({ ...publish, dup: true });
       connection.send({ ...publish, dup: true });
-      await waitUntil('PUBREC for the QoS 2 publish', () => connection.packets.some((p) => p.cmd === 'pubrec'));
+      await waitUntil(() => connection.packets.some((p) => p.cmd === 'pubrec'), 'PUBREC for the QoS 2 publish');
       connection.send({ cmd: 'pubrel', messageId: 7 });
       await connection.waitForPacket('pubcomp');
       // A QoS 1 request behind it on the same connection: once its answer is back, any second
       // ClientData for the QoS 2 message would have reached the extension and been answered too.
       const marker = kpTopic(APP_VERSION, ECHO_UNAWARE, 'marker', 2);
       connection.send({ cmd: 'publish', topic: marker, payload: Buffer.from('m'), qos: 1, messageId: 8, retain: false, dup: false });
-      await waitUntil('the marker answered', () => connection.packets.some((p) => p.cmd === 'publish' && p.topic === `${marker}/status`));
+      await waitUntil(() => connection.packets.some((p) => p.cmd === 'publish' && p.topic === `${marker}/status`), 'the marker answered');
       expect(stack.echoUnaware.received.filter((data) => data.resourcePath === `/${topic.split('/')[3]}`)).toHaveLength(1);
       expect(connection.packets.filter((p) => p.cmd === 'publish' && p.topic === `${topic}/status`)).toHaveLength(1);
     } finally {
@@ -68,9 +69,9 @@ describe('QoS 2 (MQTT 3.1.1 section 4.3.3)', () => {
       for (const round of [1, 2]) {
         const topic = kpTopic(APP_VERSION, ECHO_UNAWARE, 'qos2-reuse', round);
         connection.send({ cmd: 'publish', topic, payload: Buffer.from(`r${round}`), qos: 2, messageId: 9, retain: false, dup: false });
-        await waitUntil(`PUBREC ${round}`, () => connection.packets.filter((p) => p.cmd === 'pubrec').length >= round);
+        await waitUntil(() => connection.packets.filter((p) => p.cmd === 'pubrec').length >= round, `PUBREC ${round}`);
         connection.send({ cmd: 'pubrel', messageId: 9 });
-        await waitUntil(`answer ${round}`, () => connection.packets.some((p) => p.cmd === 'publish' && p.topic === `${topic}/status`));
+        await waitUntil(() => connection.packets.some((p) => p.cmd === 'publish' && p.topic === `${topic}/status`), `answer ${round}`);
       }
     } finally {
       connection.destroy();
@@ -124,8 +125,10 @@ describe('malformed UTF-8 strings (MQTT-1.5.3-1, MQTT-1.5.3-2)', () => {
           connection.destroy();
         }
       }
-      await waitUntil(`kpc_protocol_violations_total{kind="${kind}"} + 3`, async () =>
-        (await metricValue(stack.kpc, 'kpc_protocol_violations_total', { kind })) === before + 3);
+      await waitUntil(
+        async () => (await metricValue(stack.kpc, 'kpc_protocol_violations_total', { kind })) === before + 3,
+        `kpc_protocol_violations_total{kind="${kind}"} + 3`,
+      );
       expect(stack.echoUnaware.received.length).toBe(relayedBefore);
       expect(logLines('connection.protocol-violation').filter((line) => line.includes(`"source":"${kind}"`))).toHaveLength(1);
     });
@@ -197,9 +200,12 @@ describe('junk on KPC\'s NATS subjects', () => {
       stack.nc.publish(`kaa.v1.events.attacker-${i}.client.credential.revoked`, Buffer.from(`junk ${i}`));
     }
     await stack.nc.flush();
-    await waitUntil('every junk message counted', async () =>
-      (await metricValue(stack.kpc, 'kpc_nats_undecodable_total', { subject: subjects.credentialRevoked })) === junk &&
-      (await metricValue(stack.kpc, 'kpc_nats_undecodable_total', { subject: replicaSubject })) === junk, 10_000);
+    await waitUntil(
+      async () =>
+        (await metricValue(stack.kpc, 'kpc_nats_undecodable_total', { subject: subjects.credentialRevoked })) === junk &&
+        (await metricValue(stack.kpc, 'kpc_nats_undecodable_total', { subject: replicaSubject })) === junk,
+      'every junk message counted',
+    );
     expect(await metricValue(stack.kpc, 'kpc_extension_data_total', { outcome: 'undecodable' })).toBe(junk);
     const lines = logLines('nats.undecodable');
     expect(lines.filter((line) => line.includes(`"source":"${replicaSubject}"`))).toHaveLength(1);
@@ -212,7 +218,10 @@ describe('server.host', () => {
     const httpPort = await getFreePort();
     const kpc = await startKpc({ natsUrls: [stack.nats.url], config: { server: { port: httpPort, host: '127.0.0.2' } }, expectHealthy: false });
     try {
-      await waitUntil('/health on 127.0.0.2', async () => (await fetch(`http://127.0.0.2:${httpPort}/health`).catch(() => undefined))?.status === 200, 15_000, 100);
+      await waitUntil(async () => (await fetch(`http://127.0.0.2:${httpPort}/health`).catch(() => undefined))?.status === 200, '/health on 127.0.0.2', {
+        timeoutMs: 15_000,
+        intervalMs: 100,
+      });
       await expect(fetch(`http://127.0.0.1:${httpPort}/health`)).rejects.toThrow();
     } finally {
       await kpc.stop();

@@ -11,7 +11,7 @@ export function quietHubParts(): Pick<SessionHub, 'connectivity' | 'counters' | 
     counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
     logger: pino({ level: 'silent' }),
     warnings: { error: () => {} },
-    newJournal: (machine) => new Journal(16, machine),
+    newJournal: (machine, actorId) => new Journal(16, machine, actorId),
   };
 }
 

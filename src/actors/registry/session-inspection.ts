@@ -2,13 +2,15 @@
 // Credentials appear by id only; tokens by their short hash; no payloads.
 import type { ClientSession } from '../session/client-session.js';
 import type { EndpointSession } from '../session/endpoint-session.js';
-import type { JournalEntry } from '../session/journal.js';
+import type { Journal, JournalEntry, JournalRecord } from '../session/journal.js';
 
 export interface SessionSummary {
   mqttClientId: string;
   connectionId: string;
   clientId: string | null;
   transport: string;
+  /** The client's address (the one a PROXY protocol header named, behind a load balancer). */
+  remoteAddress: string | null;
   state: string;
   endpointCount: number;
   connectedSince: string | null;
@@ -40,6 +42,7 @@ export function summarizeSession(session: ClientSession): SessionSummary {
     connectionId: context.connectionId,
     clientId: context.clientId,
     transport: context.transport,
+    remoteAddress: session.connection.remoteAddress ?? null,
     state: value as string,
     endpointCount: session.endpointSessions.length,
     connectedSince: context.connectedAt === null ? null : new Date(context.connectedAt).toISOString(),
@@ -68,5 +71,41 @@ export function describeEndpoint(endpoint: EndpointSession): EndpointView {
     tokenHash: context.tokenHash,
     appVersionName: context.appVersionName,
     journal: endpoint.journal.list(),
+  };
+}
+
+/** What GET /sessions/{id}/journal returns and `npm run replay` reads: a client session's journal with its endpoint sessions'. */
+export interface SessionJournalFile {
+  format: 'kpc-session-journal/1';
+  mqttClientId: string;
+  state: string;
+  client: JournalRecord;
+  endpoints: JournalRecord[];
+}
+
+/** A session's journals, kept by reference (no copy) until someone downloads them. */
+export interface SessionJournals {
+  mqttClientId: string;
+  state(): string;
+  client: Journal;
+  endpoints: readonly Journal[];
+}
+
+export function journalsOf(session: ClientSession): SessionJournals {
+  return {
+    mqttClientId: session.request.mqttClientId,
+    state: () => session.state,
+    client: session.journal,
+    endpoints: [...session.finishedEndpointSessions, ...session.endpointSessions].map((endpoint) => endpoint.journal),
+  };
+}
+
+export function journalFile(journals: SessionJournals): SessionJournalFile {
+  return {
+    format: 'kpc-session-journal/1',
+    mqttClientId: journals.mqttClientId,
+    state: journals.state(),
+    client: journals.client.toJSON(),
+    endpoints: journals.endpoints.map((journal) => journal.toJSON()),
   };
 }

@@ -41,6 +41,8 @@ export interface ExtensionDataRouterDeps {
   /** kaa.kpc.transports.mqtt.max-packet-bytes: nothing larger is sent to a client either. */
   maxPacketBytes: number;
   count(outcome: ExtensionDataOutcome): void;
+  /** A request was answered, `ms` after its ClientData was published. */
+  answered?(ms: number): void;
 }
 
 export class ExtensionDataRouter {
@@ -65,6 +67,7 @@ export class ExtensionDataRouter {
       if (this.fits(topic, payload, request.qos)) {
         session.deliver(topic, payload, request.qos);
         this.count('reply');
+        this.deps.answered?.(Date.now() - request.at);
         return;
       }
       const [refusalTopic, refusal] = [errorTopic(request.topic), errorPayload(REPLY_TOO_LARGE.statusCode, REPLY_TOO_LARGE.reasonPhrase)];

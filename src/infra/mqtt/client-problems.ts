@@ -1,10 +1,9 @@
-// What misbehaving MQTT clients do that KPC counts and logs (rate-limited, see log-throttle.ts):
+// What misbehaving MQTT clients do that KPC counts and logs (rate-limited, see ../log-throttle.ts):
 // protocol violations that close their connection (MQTT 3.1.1 rules, and packets over
 // max-packet-bytes) and clients that stop reading (slow consumers).
+import type { ViolationKind } from '../metrics.js';
 import { PacketTooLargeError } from './packet-size-guard.js';
 import { MalformedStringError } from './utf8-strings.js';
-
-export type ViolationKind = 'packet-too-large' | 'invalid-utf8' | 'null-character' | 'invalid-topic';
 
 export interface ClientProblems {
   /** A protocol violation closed a connection. */

@@ -19,6 +19,12 @@ export interface SessionOpener {
   openSession(connection: MqttConnection, request: ConnectRequest): MqttSession;
 }
 
+/** What the broker reports for metrics and logs: its clients' problems, and how CONNECTs were answered. */
+export interface ConnectionObserver extends ClientProblems {
+  /** CONNECT answered: `outcome` is `accepted` or `refused-<CONNACK code>`. */
+  authenticated(transport: Transport, outcome: string, seconds: number): void;
+}
+
 const SUBSCRIBABLE_PREFIX = 'kp1/';
 const ONE_DAY_MS = 86_400_000;
 
@@ -43,10 +49,10 @@ export class MqttBroker {
     private readonly opener: SessionOpener,
     private readonly logger: Logger,
     private readonly options: MqttBrokerOptions,
-    private readonly problems: ClientProblems,
+    private readonly observer: ConnectionObserver,
   ) {}
 
-  static async create(options: MqttBrokerOptions, opener: SessionOpener, logger: Logger, problems: ClientProblems): Promise<MqttBroker> {
+  static async create(options: MqttBrokerOptions, opener: SessionOpener, logger: Logger, observer: ConnectionObserver): Promise<MqttBroker> {
     let broker!: MqttBroker;
     const aedes = await Aedes.createBroker({
       id: options.id,
@@ -63,7 +69,7 @@ export class MqttBroker {
       authorizePublish: (client, packet, done) => broker.authorizePublish(client, packet, done),
       authorizeSubscribe: (client, subscription, done) => done(null, broker.authorizeSubscribe(client, subscription)),
     });
-    broker = new MqttBroker(aedes, opener, logger, options, problems);
+    broker = new MqttBroker(aedes, opener, logger, options, observer);
     disableFanOut(aedes);
     broker.watchConnectionEnds();
     return broker;
@@ -88,10 +94,11 @@ export class MqttBroker {
     password: Buffer | undefined,
     done: ConnackCallback,
   ): void {
-    const connection = new AedesConnection(client, done, this.logger, this.options.maxOutboundBytes, this.problems);
+    const transport = this.transports.get(client.conn as Duplex) ?? 'tcp';
+    const connection = new AedesConnection(client, this.timed(transport, done), this.logger, this.options.maxOutboundBytes, this.observer);
     const session = this.opener.openSession(connection, {
       mqttClientId: client.id,
-      transport: this.transports.get(client.conn as Duplex) ?? 'tcp',
+      transport,
       username: username ?? null,
       password: password ?? null,
       certificate: presentedCertificate(client.conn as Duplex),
@@ -105,6 +112,16 @@ export class MqttBroker {
     const ended = () => session.disconnected(this.closeReasons.get(client) ?? 'connection closed');
     if (conn.destroyed) ended();
     else conn.once('close', ended);
+  }
+
+  /** `done`, reporting how long the CONNECT took to answer (aedes calls authenticate once it has parsed it). */
+  private timed(transport: Transport, done: ConnackCallback): ConnackCallback {
+    const started = performance.now();
+    return (error, success) => {
+      const outcome = error === null ? 'accepted' : `refused-${error.returnCode ?? 5}`;
+      this.observer.authenticated(transport, outcome, (performance.now() - started) / 1000);
+      done(error, success);
+    };
   }
 
   private authorizePublish(
@@ -169,7 +186,7 @@ export class MqttBroker {
   private reportError(client: Client, error: Error, debugMessage: string): void {
     const kind = violationOf(error);
     const fields = { mqttClientId: client.id || undefined, transport: this.transports.get(client.conn as Duplex) ?? 'tcp', reason: error.message };
-    if (kind !== undefined) this.problems.violation(kind, fields);
+    if (kind !== undefined) this.observer.violation(kind, fields);
     else this.logger.debug({ ...fields, err: error.message }, debugMessage);
   }
 }

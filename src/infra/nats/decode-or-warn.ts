@@ -1,11 +1,11 @@
 // Messages on KPC's NATS subjects that do not decode: anyone on the bus can send them, as many as
 // they like. Each is counted (kpc_nats_undecodable_total, by subscription) and skipped, never
 // thrown; the log gets at most one line per subscription per interval, with the count left out.
-import type { LogThrottle } from '../log-throttle.js';
+import type { ThrottledLog } from '../log-throttle.js';
 
 export class UndecodableMessages {
   constructor(
-    private readonly throttle: LogThrottle,
+    private readonly throttle: ThrottledLog,
     private readonly count: (subscription: string) => void,
   ) {}
 

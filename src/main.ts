@@ -8,10 +8,10 @@
 import cluster from 'node:cluster';
 import { AuthenticationGate } from './actors/session/authentication-gate.js';
 import { ClientDataForwarder } from './actors/traffic/client-data-forwarder.js';
-import type { ReplyTarget } from './actors/traffic/extension-data-router.js';
 import { Journal } from './actors/session/journal.js';
 import { Registry } from './actors/registry/registry.js';
 import { RequestMemory } from './actors/traffic/request-memory.js';
+import { ThrottledLog } from './infra/log-throttle.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { Metrics } from './infra/metrics.js';
 import { createListeners, type Listener } from './infra/mqtt/listeners.js';
@@ -20,10 +20,11 @@ import { NatsClientDataOutbox } from './infra/nats/client-data-outbox.js';
 import { ConfirmedPublisher } from './infra/nats/confirmed-publisher.js';
 import { NatsLink } from './infra/nats/connection.js';
 import { CapClient } from './infra/nats/cap-client.js';
+import { UndecodableMessages } from './infra/nats/decode-or-warn.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
 import { wireClusterTraffic, type ClusterTraffic } from './main/cluster-traffic.js';
-import { listenerEvents } from './main/listener-events.js';
+import { connectionObserver, listenerEvents } from './main/listener-events.js';
 import { startManagement, type ServiceStatus } from './main/management.js';
 import { runPrimary } from './main/primary.js';
 import { exitIfCannotListen, readConfigOrExit } from './main/startup-checks.js';
@@ -43,9 +44,16 @@ async function main(): Promise<void> {
     process.exit(1);
   });
   // kaa.kpc.workers > 1: this process only supervises; each worker runs the rest of main().
-  if (cluster.isPrimary && config.kpc.workers > 1) return runPrimary(config, logger);
+  if (cluster.isPrimary && config.kpc.workers > 1) {
+    return runPrimary(config, logger).catch((error: unknown) => {
+      exitIfCannotListen(logger, error);
+      throw error;
+    });
+  }
 
   const metrics = new Metrics();
+  const throttledLog = new ThrottledLog(logger);
+  const undecodable = new UndecodableMessages(throttledLog, (subject) => metrics.undecodable.inc({ subject }));
   const status: ServiceStatus = { listeners: [], extraProblems: [] };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
@@ -73,7 +81,7 @@ async function main(): Promise<void> {
     replicaId,
     providerInstance: authentication.serviceInstanceName,
     timeoutMs: authentication.timeoutMs,
-  }, logger, metrics);
+  }, logger, metrics, undecodable);
   // CONNECT credentials go to 16/ECAP (Kaa 1.0) or 22/CAP (Kaa 1.2+); endpoint tokens always to 16/ECAP.
   const cap = authentication.clientProtocol === 'cap'
     ? new CapClient(link, {
@@ -81,10 +89,11 @@ async function main(): Promise<void> {
       providerInstance: authentication.clientServiceInstanceName,
       timeoutMs: authentication.timeoutMs,
       defaultTenantId: authentication.defaultTenantId,
-    }, logger, metrics)
+    }, logger, metrics, undecodable)
     : undefined;
-  const requests = new RequestMemory<ReplyTarget>(REMEMBERED_REQUESTS.maxEntries, REMEMBERED_REQUESTS.maxAgeMs);
-  const forwarder = new ClientDataForwarder<ReplyTarget>(new NatsClientDataOutbox(publisher, replicaId), requests, {
+  // Requests are remembered by the client session's connection id, never by the session itself.
+  const requests = new RequestMemory<string>(REMEMBERED_REQUESTS.maxEntries, REMEMBERED_REQUESTS.maxAgeMs);
+  const forwarder = new ClientDataForwarder<string>(new NatsClientDataOutbox(publisher, replicaId), requests, {
     extensionTimeoutMs: config.kpc.extensionTimeoutMs,
   }, { forwarded: () => metrics.clientData.inc(), overflow: () => metrics.refusedForCapacity.inc() });
 
@@ -111,6 +120,7 @@ async function main(): Promise<void> {
       traffic: trafficReporting.meter,
       counters: metrics.sessionCounters(),
       logger,
+      warnings: throttledLog,
       newJournal: (machine, actorId) => new Journal(config.kpc.inspection.journalLength, machine, actorId),
     },
     {
@@ -151,9 +161,14 @@ async function main(): Promise<void> {
 
   const { mqtt } = config.kpc;
   metrics.connectionLimit.set(mqtt.maxConnections);
-  broker = await MqttBroker.create({ id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes }, registry, logger, metrics);
-  status.listeners.push(...createListeners(mqtt, broker, listenerEvents(metrics, logger)));
-  clusterTraffic = status.cluster = wireClusterTraffic(link, config, registry, requests, trafficReporting.meter, metrics, logger, connectivity);
+  broker = await MqttBroker.create(
+    { id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes, maxSubscriptions: mqtt.maxSubscriptions },
+    registry,
+    logger,
+    connectionObserver(metrics, throttledLog),
+  );
+  status.listeners.push(...createListeners(mqtt, broker, listenerEvents(metrics, logger, throttledLog)));
+  clusterTraffic = status.cluster = wireClusterTraffic(link, config, registry, requests, trafficReporting.meter, metrics, logger, undecodable, connectivity);
   ecap.start();
   cap?.start();
   await link.connection.flush(); // every subscription is registered before the first client arrives

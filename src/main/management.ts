@@ -57,7 +57,7 @@ export async function startManagement(config: KpcConfig, metrics: Metrics, statu
     admin: adminToken === undefined ? undefined : { token: adminToken, sessions: () => status.registry?.inspection },
     serverCertificatePem: serverCertificatePem(config),
   });
-  return startManagementServer(app, config.server.port);
+  return startManagementServer(app, config.server.port, config.server.host);
 }
 
 /** What a worker tells its primary; the names are the questions primary.ts asks. */

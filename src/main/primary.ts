@@ -89,7 +89,7 @@ export async function runPrimary(config: KpcConfig, logger: Logger): Promise<voi
     admin: adminToken === undefined ? undefined : { token: adminToken, sessions: () => sessionsAcrossWorkers(askAll) },
     serverCertificatePem: serverCertificatePem(config),
   });
-  const http = await startManagementServer(app, config.server.port);
+  const http = await startManagementServer(app, config.server.port, config.server.host);
   workers.start();
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => stop(signal));

@@ -13,14 +13,15 @@ import {
 export class SessionInspector implements SessionInspection {
   constructor(
     private readonly replicaId: string,
-    private readonly live: ReadonlySet<ClientSession>,
+    /** Live sessions by connection id. */
+    private readonly live: ReadonlyMap<string, ClientSession>,
     private readonly directory: Directory<EndpointSession, ClientSession>,
     private readonly ended: EndedSessions,
   ) {}
 
   inspectSessions(): { live: SessionSummary[]; ended: SessionSummary[] } {
     return {
-      live: [...this.live].map(summarizeSession),
+      live: [...this.live.values()].map(summarizeSession),
       ended: this.ended.list(Date.now()).map(({ credentialIds, endReason, endpoints, journal, journalDropped, ...summary }) => summary),
     };
   }
@@ -60,7 +61,7 @@ export class SessionInspector implements SessionInspection {
   }
 
   private liveSession(mqttClientId: string): ClientSession | undefined {
-    for (const session of this.live) if (session.request.mqttClientId === mqttClientId) return session;
+    for (const session of this.live.values()) if (session.request.mqttClientId === mqttClientId) return session;
     return undefined;
   }
 }

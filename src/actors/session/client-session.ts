@@ -10,7 +10,7 @@ import {
 import { errorPayload, errorTopic } from '../traffic/responses.js';
 import type {
   ClientAuthenticator, ClientCredentialVerdict, ConnectRequest, IncomingPublish, MqttConnection, MqttSession, PublishAck,
-  SubscriptionAnswer, ValidationOutcome,
+  RateLimitedLog, SubscriptionAnswer, ValidationOutcome,
 } from '../ports.js';
 import type { ClientDataForwarder, RoutedMessage } from '../traffic/client-data-forwarder.js';
 import type { ReplyTarget } from '../traffic/extension-data-router.js';
@@ -37,8 +37,10 @@ export interface SessionHub extends EndpointSessionHub {
   readonly clientAuthentication: ClientAuthenticator;
   routing(): RoutingTable;
   readonly authentication: AuthenticationGate;
-  readonly forwarder: ClientDataForwarder<ReplyTarget>;
+  /** Remembers requests by the client session's connection id, never by the session itself. */
+  readonly forwarder: ClientDataForwarder<string>;
   readonly directory: SessionDirectory;
+  readonly warnings: RateLimitedLog;
 }
 
 const live = new WeakMap<AnyActorRef, ClientSession>();
@@ -55,6 +57,7 @@ export const clientSessionLogic = clientSessionMachine.provide({
     refuseConnection: ({ self, context }, params) => on(self).refuse(params.returnCode, context.endReason),
     closeConnection: ({ self, context }) => on(self).connection.close(context.endReason ?? 'closed by KPC'),
     endEndpointSessions: ({ self, context }) => on(self).endEndpointSessions(context),
+    reportProviderFault: ({ self, context, event }, params) => on(self).reportProviderFault(params.problem, event.type === 'ecap.replied' ? event.kind : undefined, context),
   },
 });
 
@@ -193,11 +196,11 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
   }
 
   /**
-   * Forwards a routed message to its extension instance; `endpointId` and the endpoint session null
+   * Forwards a routed message to its extension instance; `endpointId` and the endpoint's meter null
    * for endpoint-unaware instances. False when it was refused (too many wait for NATS confirmation).
    */
   forward(message: RoutedMessage, endpointId: string | null, endpoint: MeteredEndpoint | null = null): boolean {
-    return this.hub.forwarder.forward(this, message, endpointId, endpoint);
+    return this.hub.forwarder.forward(this.connectionId, message, endpointId, endpoint);
   }
 
   /** A 1/KP error for one message (only when it has a request ID), then its acknowledgement. */
@@ -268,6 +271,12 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
     this.connection.refuse(returnCode);
     this.hub.counters.connection(`refused-${returnCode}`);
     this.logInfo('client refused', { event: 'connection.refused', returnCode, reason });
+  }
+
+  reportProviderFault(problem: string, kind: CredentialKind | undefined, context: ClientSessionContext): void {
+    const { provider } = this.hub.clientAuthentication;
+    this.hub.warnings.error('ecap.provider-fault', provider, this.logFields({ provider, credential: kind }, context),
+      `credential provider '${provider}' ${problem}; refused with CONNACK 3`);
   }
 
   /** The session is over (closed or revoked): end every endpoint session, announce them gone. */

@@ -1,9 +1,11 @@
 // Extension → client: an extension's reply or push goes to the client whose request it answers
 // (by correlationId), else to the session holding its endpoint here (a push), else to the replica
 // the cluster table says holds it, else it is dropped and counted. The NATS adapter decodes the
-// message; what does not decode never reaches this router.
+// message; what does not decode never reaches this router. Nothing larger than the maximum MQTT
+// packet size is sent: a request gets a 1/KP 413 error instead, a push is dropped.
 import type { Logger } from 'pino';
 import type { ExtensionReply } from '../ports.js';
+import { publishPacketBytes } from './packet-size.js';
 import type { RememberedRequest } from './request-memory.js';
 import { errorPayload, errorTopic, pushTopic, statusTopic } from './responses.js';
 import type { TrafficMeter } from './traffic-meter.js';
@@ -22,16 +24,24 @@ export interface PushTarget {
   deliverPush(topic: string, payload: Buffer, endpointId: string): void;
 }
 
-export type ExtensionDataOutcome = 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'unroutable';
+export type ExtensionDataOutcome = 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'unroutable' | 'too-large';
+
+/** The 1/KP error a request gets instead of a reply too large to send. */
+export const REPLY_TOO_LARGE = { statusCode: 413, reasonPhrase: 'Response larger than the maximum MQTT packet size' } as const;
 
 export interface ExtensionDataRouterDeps {
-  requests: { take(correlationId: string): RememberedRequest<ReplyTarget> | undefined };
+  /** Requests by the connection id of the client session that sent them. */
+  requests: { take(correlationId: string): RememberedRequest<string> | undefined };
+  /** The client session with that connection id, while it is live. */
+  liveSession(connectionId: string): ReplyTarget | undefined;
   holderOf(endpointId: string): PushTarget | undefined;
   /** The replica that holds an endpoint elsewhere in the cluster, if any (never this one). */
   remoteReplicaOf(endpointId: string): string | undefined;
   /** Republishes the message unchanged to that replica's ExtensionData subject. */
   forwardToReplica(replicaId: string, bytes: Uint8Array): void;
   logger: Logger;
+  /** kaa.kpc.transports.mqtt.max-packet-bytes: nothing larger is sent to a client either. */
+  maxPacketBytes: number;
   count(outcome: ExtensionDataOutcome): void;
   traffic: TrafficMeter;
   /** A request was answered, `ms` after its ClientData was published. */
@@ -54,13 +64,19 @@ export class ExtensionDataRouter {
   route(data: ExtensionReply, bytes: Uint8Array, forwardable: boolean): void {
     const request = this.requests.take(data.correlationId);
     if (request !== undefined) {
-      if (!request.session.isActive) return this.dropped('client-gone', data);
+      const session = this.deps.liveSession(request.session);
+      if (session === undefined || !session.isActive) return this.dropped('client-gone', data);
       const [topic, payload] = response(request.topic, data);
-      request.session.deliver(topic, payload, request.qos);
-      if (request.endpoint !== null) this.deps.traffic.sent(request.endpoint, request.endpointId!, payload.length);
-      this.count('reply');
-      this.deps.answered?.(Date.now() - request.at);
-      return;
+      if (this.fits(topic, payload, request.qos)) {
+        session.deliver(topic, payload, request.qos);
+        if (request.endpoint !== null) this.deps.traffic.sent(request.endpoint, request.endpointId!, payload.length);
+        this.count('reply');
+        this.deps.answered?.(Date.now() - request.at);
+        return;
+      }
+      const [refusalTopic, refusal] = [errorTopic(request.topic), errorPayload(REPLY_TOO_LARGE.statusCode, REPLY_TOO_LARGE.reasonPhrase)];
+      if (this.fits(refusalTopic, refusal, request.qos)) session.deliver(refusalTopic, refusal, request.qos);
+      return this.dropped('too-large', data);
     }
 
     if (data.endpointId === null) return this.dropped('unroutable', data);
@@ -75,8 +91,13 @@ export class ExtensionDataRouter {
     if (data.extensionInstanceName === null) return this.dropped('unroutable', data);
     const base = pushTopic(data.appVersionName ?? holder.appVersionName, data.extensionInstanceName, holder.token, data.resourcePath, data.requestId);
     const [topic, payload] = response(base, data);
+    if (!this.fits(topic, payload, 1)) return this.dropped('too-large', data);
     holder.deliverPush(topic, payload, data.endpointId);
     this.count('push');
+  }
+
+  private fits(topic: string, payload: Buffer, qos: 0 | 1): boolean {
+    return publishPacketBytes(topic, payload.length, qos) <= this.deps.maxPacketBytes;
   }
 
   private dropped(outcome: ExtensionDataOutcome, data: ExtensionReply): void {

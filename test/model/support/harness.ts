@@ -101,6 +101,9 @@ interface PendingValidation {
 }
 
 export class ScriptedCredentials implements ClientAuthenticator, TokenValidator {
+  readonly provider = 'cm';
+  /** Provider faults KPC reported (rate-limited error log lines). */
+  readonly faults: string[] = [];
   readonly requests: PendingValidation[] = [];
 
   validateUsernamePassword(username: string | null, password: string | null): Promise<ValidationOutcome<ClientCredentialVerdict>> {
@@ -153,8 +156,12 @@ export const ecapFailure = (reason: 'nats-unavailable' | 'timeout'): ValidationO
 export class RecordingForwarder {
   readonly forwarded: Array<{ topic: string; endpointId: string | null; mqttClientId: string }> = [];
 
-  forward(session: ClientSession, message: RoutedMessage, endpointId: string | null): boolean {
-    this.forwarded.push({ topic: message.packet.topic, endpointId, mqttClientId: session.request.mqttClientId });
+  /** Sessions reach the forwarder by connection id; `sessionOf` tells which client that is. */
+  constructor(private readonly sessionOf: (connectionId: string) => ClientSession | undefined) {}
+
+  forward(connectionId: string, message: RoutedMessage, endpointId: string | null): boolean {
+    const mqttClientId = this.sessionOf(connectionId)?.request.mqttClientId ?? `unknown connection ${connectionId}`;
+    this.forwarded.push({ topic: message.packet.topic, endpointId, mqttClientId });
     message.ack(); // NATS confirmed it: the PUBLISH is acknowledged
     return true;
   }
@@ -243,7 +250,7 @@ export class Harness {
   readonly clock = new SimulatedClock();
   readonly settings: SessionSettings;
   readonly credentials = new ScriptedCredentials();
-  readonly forwarder = new RecordingForwarder();
+  readonly forwarder = new RecordingForwarder((connectionId) => this.registry.liveSessionByConnection(connectionId));
   readonly announcer = new RecordingAnnouncer();
   readonly hooks = new RecordingHooks();
   /** One entry per onActorFailed() call. */
@@ -268,10 +275,11 @@ export class Harness {
       clientAuthentication: this.credentials,
       tokens: this.credentials,
       authentication: new AuthenticationGate(options.authenticationSlots ?? 100, NEGATIVE_CACHE_MS),
-      forwarder: this.forwarder as unknown as ClientDataForwarder<ClientSession>,
+      forwarder: this.forwarder as unknown as ClientDataForwarder<string>,
       connectivity: this.announcer,
       counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
       logger,
+      warnings: { error: (_kind, _source, _fields, message) => this.credentials.faults.push(message) },
       newJournal: (machine, actorId) => new Journal(64, machine, actorId),
     };
     this.registry = new Registry(

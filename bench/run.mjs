@@ -13,12 +13,14 @@
 //
 //   node bench/run.mjs [--only throughput,revocation] [--quick] [--profile] [--kpc-main dist/main.js]
 //                      [--kpc-env KEY=VALUE,…]  (extra environment for KPC: setting overrides, for experiments)
+//     throughput, connection-storm: [--workers 1,2]  (KPC as one process and with kaa.kpc.workers: 2)
 //     throughput:        [--clients 100] [--inflight 4] [--payload 100] [--warmup 2] [--seconds 10]
 //                        [--rounds 3] [--qos0-rounds 2] [--qos0-rate 10000] [--qos 1|0 [--rate R]]
 //     request-response:  [--rr-rounds 2] [--rr-load 0.5] [--rr-qos 1]   (and --clients --inflight …)
 //     connection-storm:  [--storm-clients 5000] [--storm-rounds 3] [--storm-timeout 60]
 //     idle-scale:        [--idle-counts 20000,50000] [--idle-per-process 10000] [--idle-concurrency 100]
-//                        [--idle-timeout 60]  (seconds, plus 1 s per 500 clients)
+//                        [--idle-timeout 60]  (seconds, plus 1 s per 500 clients) [--idle-workers 1]
+//                        (kaa.kpc.workers for idle scale: 60 000 clients need 4 under a 20 000 open-file limit)
 //     revocation:        [--revocation-clients 10000] [--revocations 200]
 //     soak:              [--soak-rounds 5] [--soak-clients 40000] [--soak-users 10000] [--soak-concurrency 200]
 //
@@ -60,7 +62,7 @@ const DEFAULTS = {
   'idle-counts': '20000,50000', 'idle-per-process': '10000', 'idle-concurrency': '100', 'idle-timeout': '60',
   'revocation-clients': '10000', revocations: '200',
   'soak-rounds': '5', 'soak-clients': '40000', 'soak-users': '10000', 'soak-concurrency': '200',
-  'kpc-main': 'dist/main.js', 'kpc-env': '',
+  'kpc-main': 'dist/main.js', 'kpc-env': '', workers: '1,2', 'idle-workers': '1',
 };
 const QUICK = {
   warmup: '1', seconds: '3', rounds: '1', 'qos0-rounds': '1', 'rr-rounds': '1', 'storm-rounds': '1',

@@ -5,6 +5,7 @@
 //               → RoutingTable.resolve → EndpointSession.receive → ClientDataForwarder.forward → NATS
 // One reply:    NATS → subscribeExtensionData (main/cluster-traffic.ts) → ExtensionDataRouter.route
 //               → ClientSession.deliver → AedesConnection.deliver → socket
+import cluster from 'node:cluster';
 import { AuthenticationGate } from './actors/session/authentication-gate.js';
 import { ClientDataForwarder } from './actors/traffic/client-data-forwarder.js';
 import { Journal } from './actors/session/journal.js';
@@ -25,6 +26,7 @@ import { ConnectivityEvents } from './infra/nats/elce.js';
 import { wireClusterTraffic, type ClusterTraffic } from './main/cluster-traffic.js';
 import { connectionObserver, listenerEvents } from './main/listener-events.js';
 import { startManagement, type ServiceStatus } from './main/management.js';
+import { runPrimary } from './main/primary.js';
 import { exitIfCannotListen, readConfigOrExit } from './main/startup-checks.js';
 import { openRoutingSource } from './main/routing-source.js';
 import { startTrafficReporting } from './main/traffic-reporting.js';
@@ -41,6 +43,13 @@ async function main(): Promise<void> {
     logger.fatal({ err: error }, 'uncaught exception; exiting');
     process.exit(1);
   });
+  // kaa.kpc.workers > 1: this process only supervises; each worker runs the rest of main().
+  if (cluster.isPrimary && config.kpc.workers > 1) {
+    return runPrimary(config, logger).catch((error: unknown) => {
+      exitIfCannotListen(logger, error);
+      throw error;
+    });
+  }
 
   const metrics = new Metrics();
   const throttledLog = new ThrottledLog(logger);
@@ -89,7 +98,7 @@ async function main(): Promise<void> {
   }, { forwarded: () => metrics.clientData.inc(), overflow: () => metrics.refusedForCapacity.inc() });
 
   const trafficReporting = startTrafficReporting(config, link, publisher, () => routing.current(), logger);
-
+  const connectivity = new ConnectivityEvents(publisher, { instanceName, replicaId }, (type) => metrics.elceEvents.inc({ type }));
   let broker: MqttBroker | undefined;
   let clusterTraffic: ClusterTraffic | undefined;
   let shutdownTimedOut = false;
@@ -107,7 +116,7 @@ async function main(): Promise<void> {
       tokens: ecap,
       authentication: new AuthenticationGate(authentication.maxInFlight, authentication.negativeCacheMs),
       forwarder,
-      connectivity: new ConnectivityEvents(publisher, { instanceName, replicaId }, (type) => metrics.elceEvents.inc({ type })),
+      connectivity,
       traffic: trafficReporting.meter,
       counters: metrics.sessionCounters(),
       logger,
@@ -159,7 +168,7 @@ async function main(): Promise<void> {
     connectionObserver(metrics, throttledLog),
   );
   status.listeners.push(...createListeners(mqtt, broker, listenerEvents(metrics, logger, throttledLog)));
-  clusterTraffic = wireClusterTraffic(link, config, registry, requests, trafficReporting.meter, metrics, logger, undecodable);
+  clusterTraffic = status.cluster = wireClusterTraffic(link, config, registry, requests, trafficReporting.meter, metrics, logger, undecodable, connectivity);
   ecap.start();
   cap?.start();
   await link.connection.flush(); // every subscription is registered before the first client arrives

@@ -21,6 +21,22 @@ export function fileLimitOf(pid) {
   }
 }
 
+/** `pid` and its child processes (a KPC primary and its workers), from /proc/<pid>/task/<tid>/children. */
+export function processTree(pid) {
+  try {
+    const children = readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+    return [pid, ...children];
+  } catch {
+    return [pid];
+  }
+}
+
+/** VmRSS summed over `pids` in KiB, or null when one is gone. */
+export function totalRssKb(pids) {
+  const each = pids.map(rssKb);
+  return each.includes(null) ? null : each.reduce((sum, kb) => sum + kb, 0);
+}
+
 /** How many file descriptors `pid` has open, or null. */
 export function openFiles(pid) {
   try {

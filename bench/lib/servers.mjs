@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exitReason, spawnChild, spawnNode, stopChild, waitForLine } from './children.mjs';
+import { processTree } from './proc.mjs';
 
 const { findNatsServer } = await import('../../dist-dev/dev/nats-server-process.js');
 const { waitForPort } = await import('../../dist-dev/dev/ports.js');
@@ -63,8 +64,10 @@ export async function startNatsServer({ label = 'nats-server', mqtt = false, mon
  * connection and authentication limits as given, and the open-file limit raised if allowed.
  * `env` adds environment overrides of other settings (KAA_KPC_…, see README), for experiments;
  * `inspect` opens the inspector on 127.0.0.1 (bench/lib/inspector.mjs: forcing a full GC).
+ * `workers` > 1 sets `kaa.kpc.workers` (left out at 1, so builds without the key run too): `pids` then lists the primary and every worker (all of
+ * them are KPC's CPU and memory), `pid` stays the primary's.
  */
-export async function startKpc({ natsUrl, replicaId, main = 'dist/main.js', profile = null, fileLimit = 65_536, maxInFlight = 1_000, maxConnections = 100_000, maxUnconfirmed = 100_000, env = {}, inspect = false }) {
+export async function startKpc({ natsUrl, replicaId, main = 'dist/main.js', profile = null, fileLimit = 65_536, maxInFlight = 1_000, maxConnections = 100_000, maxUnconfirmed = 100_000, env = {}, inspect = false, workers = 1 }) {
   const [mqttPort, httpPort] = [await getFreePort(), await getFreePort()];
   const dir = mkdtempSync(join(tmpdir(), 'kpc-bench-'));
   const configFile = join(dir, 'config.yml');
@@ -84,7 +87,7 @@ kaa:
     authentication:
       max-in-flight: ${maxInFlight}
     max-unconfirmed: ${maxUnconfirmed}
-  applications:
+${workers > 1 ? `    workers: ${workers}\n` : ''}  applications:
     bench_app:
       versions:
         bench_v1:
@@ -93,8 +96,9 @@ kaa:
     bench: { endpoint-aware: true }
 `);
   const inspectPort = inspect ? await getFreePort() : null;
+  // Workers inherit the primary's flags: one --cpu-prof-name for all would overwrite; profile one process only.
   const nodeArgs = [
-    ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile.dir, '--cpu-prof-name', profile.name] : []),
+    ...(profile && workers === 1 ? ['--cpu-prof', '--cpu-prof-dir', profile.dir, '--cpu-prof-name', profile.name] : []),
     ...(inspect ? [`--inspect=127.0.0.1:${inspectPort}`] : []),
   ];
   const child = spawnNode('kpc', main, ['--config', configFile], {
@@ -110,8 +114,11 @@ kaa:
     await stopChild(child, 2_000);
     throw error;
   }
+  // /health is up only once every worker is: they have all been forked by now.
+  const pids = processTree(child.pid);
+  if (pids.length < (workers > 1 ? workers + 1 : 1)) throw new Error(`KPC with ${workers} workers shows only ${pids.length - 1} child processes`);
   return {
-    child, pid: child.pid, port: mqttPort, httpPort, inspectPort,
+    child, pid: child.pid, pids, workers, port: mqttPort, httpPort, inspectPort,
     metricsUrl: `http://127.0.0.1:${httpPort}/metrics`,
     profileFile: profile ? join(profile.dir, profile.name) : null,
     stop: () => stopChild(child, KPC_STOP_GRACE_MS),

@@ -9,6 +9,8 @@
 // Phases: QoS 1 closed loop (W in flight per client; msg/s = PUBACKs), QoS 0 at max rate and QoS 0
 // at a fixed offered rate (msg/s = ClientData delivered by NATS in the window; see `fairness`).
 // One round against bench/acker.mjs per phase shows the load generator's ceiling.
+// With --workers 1,2 (the default) KPC is measured twice: one process, and kaa.kpc.workers: 2
+// (`kpc-2w`; its CPU is the primary's plus both workers').
 import { spawnChild, stopChild, waitForLine } from '../lib/children.mjs';
 import { median } from '../lib/stats.mjs';
 import { fmt, table, check } from '../lib/report.mjs';
@@ -21,11 +23,14 @@ const kpcLoad = { username: 'bench-{i}', password: 'pw-{i}', topic: 'kp1/bench_v
 // nats-server maps MQTT topic levels to subject tokens: a/b/c → a.b.c. No authentication configured.
 const gatewayLoad = { topic: 'kaa/v1/service/bench/esp/ClientData' };
 
+const kpcWith = (workers) => async (ctx, round, phase) => {
+  const kpc = await ctx.startKpc({ workers }, `throughput-${phase}-round${round}${workers > 1 ? `-${workers}w` : ''}`);
+  return { ...kpc, counter: ctx.counter, natsPid: ctx.nats.pid, load: kpcLoad };
+};
+
 const TARGETS = {
-  kpc: async (ctx, round, phase) => {
-    const kpc = await ctx.startKpc({}, `throughput-${phase}-round${round}`);
-    return { ...kpc, counter: ctx.counter, natsPid: ctx.nats.pid, load: kpcLoad };
-  },
+  kpc: kpcWith(1),
+  'kpc-2w': kpcWith(2),
   bridge: async (ctx) => {
     const bridge = await startBenchServer('bridge', 'bench/bare-bridge.mjs', ['--nats', ctx.nats.url]);
     return { ...bridge, counter: ctx.counter, natsPid: ctx.nats.pid, load: kpcLoad }; // it ignores the credentials
@@ -47,7 +52,12 @@ const TARGETS = {
   },
 };
 
-const LABEL = { kpc: 'KPC', bridge: 'bare bridge', gateway: 'nats-server MQTT gateway', acker: 'acker (generator ceiling)' };
+const LABEL = { kpc: 'KPC', 'kpc-2w': 'KPC, 2 workers', bridge: 'bare bridge', gateway: 'nats-server MQTT gateway', acker: 'acker (generator ceiling)' };
+
+/** `kpc` (one process) and, with --workers 1,2, `kpc-2w` (kaa.kpc.workers: 2). */
+export function kpcTargets(opts) {
+  return opts.workers.split(',').map(Number).map((n) => (n === 1 ? 'kpc' : `kpc-${n}w`)).filter((t) => t === 'kpc' || t === 'kpc-2w');
+}
 
 function phases(opts) {
   return [
@@ -60,7 +70,7 @@ function phases(opts) {
 /** Runs the generator; also counts what NATS delivered between its WINDOW marks. */
 async function runLoad(ctx, target, phase) {
   const { opts } = ctx;
-  const watch = [target.pid, target.natsPid].filter(Boolean);
+  const watch = [...(target.pids ?? [target.pid]), target.natsPid].filter(Boolean);
   const args = ['bench/load-generator.mjs', '--port', String(target.port), '--clients', opts.clients, '--inflight', opts.inflight,
     '--payload', opts.payload, '--warmup', opts.warmup, '--seconds', opts.seconds, '--qos', String(phase.qos), '--rate', String(phase.rate),
     '--topic', target.load.topic,
@@ -89,7 +99,7 @@ async function measure(ctx, targetName, round, phase) {
     // QoS 1: everything acknowledged must have reached NATS; QoS 0: whatever did (no waiting).
     const received = !target.counter ? null : phase.qos === 1 ? await receivedAtLeast(target.counter, load.totalAcked) : await target.counter.count();
     const messages = phase.qos === 1 ? load.ackedInWindow : targetName === 'acker' ? load.sentInWindow : load.deliveredInWindow;
-    const targetCpuUs = load.watchedCpuUs[target.pid];
+    const targetCpuUs = (target.pids ?? [target.pid]).reduce((sum, pid) => sum + load.watchedCpuUs[pid], 0);
     const natsCpuUs = target.natsPid ? load.watchedCpuUs[target.natsPid] : 0;
     const row = {
       phase: phase.id, round, target: targetName,
@@ -130,23 +140,23 @@ export async function run(ctx) {
   const results = {};
   for (const phase of phases(ctx.opts)) {
     ctx.log(`throughput, ${phase.title}: ${phase.rounds} round(s) of ${ctx.opts.warmup} + ${ctx.opts.seconds} s, ${ctx.opts.clients} clients`);
-    const order = ['kpc', 'bridge', 'gateway'];
+    const order = [...kpcTargets(ctx.opts), 'bridge', 'gateway'];
     for (let round = 1; round <= phase.rounds; round++) {
       // Rotate the order every round: drifting machine noise hits every target in every position.
       const rotated = order.map((_, k) => order[(k + round - 1) % order.length]);
       for (const targetName of rotated) rows.push(await measure(ctx, targetName, round, phase));
     }
     if (phase.rate === 0) rows.push(await measure(ctx, 'acker', 0, phase));
-    const m = Object.fromEntries(['kpc', 'bridge', 'gateway', 'acker'].map((t) => [t, medians(rows, phase.id, t)]));
-    const ratio = (metric, base) => (m.kpc && m[base] && typeof m.kpc[metric] === 'number' && typeof m[base][metric] === 'number' ? m.kpc[metric] / m[base][metric] : null);
-    const ratios = Object.fromEntries(['gateway', 'bridge'].map((base) => [base, {
-      throughput: ratio('msgPerSec', base),
-      serverCpuPerMsg: ratio('serverCpuUsPerMsg', base),
-      targetCpuPerMsg: ratio('targetCpuUsPerMsg', base),
-      p50: ratio('p50Ms', base),
-      p99: ratio('p99Ms', base),
+    const m = Object.fromEntries(['kpc', 'kpc-2w', 'bridge', 'gateway', 'acker'].map((t) => [t, medians(rows, phase.id, t)]));
+    const ratio = (target, metric, base) => (m[target] && m[base] && typeof m[target][metric] === 'number' && typeof m[base][metric] === 'number' ? m[target][metric] / m[base][metric] : null);
+    const ratiosOf = (target) => Object.fromEntries(['gateway', 'bridge'].map((base) => [base, {
+      throughput: ratio(target, 'msgPerSec', base),
+      serverCpuPerMsg: ratio(target, 'serverCpuUsPerMsg', base),
+      targetCpuPerMsg: ratio(target, 'targetCpuUsPerMsg', base),
+      p50: ratio(target, 'p50Ms', base),
+      p99: ratio(target, 'p99Ms', base),
     }]));
-    results[phase.id] = { phase, medians: m, ratios };
+    results[phase.id] = { phase, medians: m, ratios: ratiosOf('kpc'), workerRatios: m['kpc-2w'] ? ratiosOf('kpc-2w') : null };
   }
   return { rows, phases: results, checks: checks(results), markdown: markdown(ctx, results, rows) };
 }
@@ -176,12 +186,13 @@ function markdown(ctx, results, rows) {
   const natsColumn = { gateway: 'same process', acker: 'none' };
   const line = (t, m) => [LABEL[t], fmt(m.msgPerSec), fmt(m.sentPerSec), fmt(m.p50Ms, 2), fmt(m.p99Ms, 2), fmt(m.serverCpuUsPerMsg, 1),
     fmt(m.targetCpuUsPerMsg, 1), natsColumn[t] ?? fmt(m.natsCpuUsPerMsg, 1), fmt(m.serverCpuPercent, 0), fmt(m.loadgenCpuPercent, 0)];
-  const sections = Object.values(results).map(({ phase, medians: m, ratios }) => {
-    const lines = ['kpc', 'bridge', 'gateway', 'acker'].filter((t) => m[t]).map((t) => line(t, m[t]));
-    const r = (base) => `KPC / ${base}: throughput × ${fmt(ratios[base].throughput, 2)}, server CPU per message × ${fmt(ratios[base].serverCpuPerMsg, 2)} ` +
-      `(target process alone × ${fmt(ratios[base].targetCpuPerMsg, 2)})` + (phase.qos === 1 ? `, p50 × ${fmt(ratios[base].p50, 2)}, p99 × ${fmt(ratios[base].p99, 2)}` : '') + '.';
+  const sections = Object.values(results).map(({ phase, medians: m, ratios, workerRatios }) => {
+    const lines = ['kpc', 'kpc-2w', 'bridge', 'gateway', 'acker'].filter((t) => m[t]).map((t) => line(t, m[t]));
+    const r = (base, of = ratios, who = 'KPC') => `${who} / ${base}: throughput × ${fmt(of[base].throughput, 2)}, server CPU per message × ${fmt(of[base].serverCpuPerMsg, 2)} ` +
+      `(target process alone × ${fmt(of[base].targetCpuPerMsg, 2)})` + (phase.qos === 1 ? `, p50 × ${fmt(of[base].p50, 2)}, p99 × ${fmt(of[base].p99, 2)}` : '') + '.';
+    const workerLines = workerRatios ? `- ${r('gateway', workerRatios, 'KPC with 2 workers')}\n- ${r('bridge', workerRatios, 'KPC with 2 workers')}\n` : '';
     const ceiling = m.acker && phase.rate === 0 ? ceilingNote(m) : '';
-    return `### ${phase.title} (medians of ${phase.rounds} round(s))\n\n${table(cols, lines)}\n\n- ${r('gateway')}\n- ${r('bridge')}\n${ceiling}`;
+    return `### ${phase.title} (medians of ${phase.rounds} round(s))\n\n${table(cols, lines)}\n\n- ${r('gateway')}\n- ${r('bridge')}\n${workerLines}${ceiling}`;
   });
   const perRound = table(
     [{ title: 'phase', align: 'l' }, { title: 'round' }, { title: 'target', align: 'l' }, { title: 'msg/s' }, { title: 'sent/s' }, { title: 'delivered/s' },
@@ -208,7 +219,7 @@ ${perRound}
 }
 
 function ceilingNote(m) {
-  const fastest = Math.max(m.kpc?.msgPerSec ?? 0, m.bridge?.msgPerSec ?? 0, m.gateway?.msgPerSec ?? 0);
+  const fastest = Math.max(m.kpc?.msgPerSec ?? 0, m['kpc-2w']?.msgPerSec ?? 0, m.bridge?.msgPerSec ?? 0, m.gateway?.msgPerSec ?? 0);
   const headroom = m.acker.msgPerSec / fastest;
   return headroom >= 1.5
     ? `- Generator ceiling (acker): ${fmt(m.acker.msgPerSec)} msg/s, ${fmt(headroom, 1)}× the fastest target: the generator is not what limits them.\n`

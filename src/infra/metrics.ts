@@ -2,7 +2,7 @@
 // default Node process metrics under the same prefix. Every family is registered in the
 // constructor, before NATS or any listener exists, so a scrape at any moment (and with any feature
 // switched off) shows the same families: dashboards and alert rules never meet a missing series.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Aggregator } from 'prom-client';
 import { buildInfo } from './build-info.js';
 
 /**
@@ -83,7 +83,8 @@ export class Metrics {
     new Gauge({ name: 'kpc_build_info', help: 'Always 1; the labels say which build runs', labelNames: Object.keys(info), registers: [this.registry] }).set(info, 1);
     this.sampled('kpc_connections_open', 'Open MQTT client sessions', () => this.sources.connections());
     this.sampled('kpc_unconfirmed_messages', 'Messages kept until NATS confirms them', () => this.sources.unconfirmed());
-    this.sampled('kpc_nats_connected', '1 when the NATS connection is up', () => (this.sources.natsConnected() ? 1 : 0));
+    // Across workers (kaa.kpc.workers) the least: 1 only when every worker is connected.
+    this.sampled('kpc_nats_connected', '1 when the NATS connection is up', () => (this.sources.natsConnected() ? 1 : 0), 'min');
     this.sampled('kpc_remembered_requests', 'Forwarded requests awaiting an extension reply', () => this.sources.rememberedRequests());
     this.startSeriesAtZero();
   }
@@ -144,7 +145,8 @@ export class Metrics {
     return new Gauge({ name, help, labelNames, registers: [this.registry] });
   }
 
-  private sampled(name: string, help: string, read: () => number): void {
-    new Gauge({ name, help, registers: [this.registry], collect() { this.set(read()); } });
+  /** `aggregator`: how a primary combines its workers' values (prom-client's AggregatorRegistry; sum by default). */
+  private sampled(name: string, help: string, read: () => number, aggregator: Aggregator = 'sum'): void {
+    new Gauge({ name, help, registers: [this.registry], aggregator, collect() { this.set(read()); } });
   }
 }

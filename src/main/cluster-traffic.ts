@@ -12,7 +12,7 @@ import type { UndecodableMessages } from '../infra/nats/decode-or-warn.js';
 import type { KpcConfig } from '../infra/config/types.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { NatsLink } from '../infra/nats/connection.js';
-import { subscribeConnectivity } from '../infra/nats/elce.js';
+import { subscribeConnectivity, type ConnectivityEvents } from '../infra/nats/elce.js';
 import { subscribeExtensionData } from '../infra/nats/esp-subscriptions.js';
 import { runEndpointSync } from '../infra/nats/endpoint-sync.js';
 import { runHeartbeats } from '../infra/nats/heartbeat.js';
@@ -24,6 +24,11 @@ export interface ClusterTraffic {
   announceLeaving(): void;
   /** Stops the timers. */
   stop(): void;
+  /**
+   * A sibling worker died (its primary saw it exit): announce its endpoints disconnected on its
+   * behalf, so every replica stops routing to it at once; returns how many were announced.
+   */
+  siblingDied(replicaId: string): number;
 }
 
 /** Subscribes everything. */
@@ -37,6 +42,7 @@ export function wireClusterTraffic(
   metrics: Metrics,
   logger: Logger,
   undecodable: UndecodableMessages,
+  connectivity: ConnectivityEvents,
 ): ClusterTraffic {
   const { instanceName, replicaId } = config.service;
   const { heartbeatIntervalMs, missedHeartbeats } = config.kpc.cluster;
@@ -45,7 +51,7 @@ export function wireClusterTraffic(
   const sync = runEndpointSync(link, replicaId, undecodable, {
     heldHere: () => registry.heldEndpoints(),
     learned: (replica, endpoints) => {
-      cluster.learned(Object.keys(endpoints), replica);
+      cluster.learned(endpoints, replica);
       logger.debug({ event: 'cluster.learned', replica, endpoints: Object.keys(endpoints).length }, 'learned the endpoints a replica holds');
     },
   });
@@ -53,7 +59,7 @@ export function wireClusterTraffic(
     replicaId,
     heartbeatIntervalMs * missedHeartbeats,
     (gone) => {
-      const endpoints = cluster.forgetReplica(gone);
+      const endpoints = Object.keys(cluster.forgetReplica(gone)).length;
       logger.warn({ event: 'replica.gone', replica: gone, endpoints }, 'replica stopped heartbeating; its endpoints are no longer routed to it');
     },
     (replica) => sync.ask(replica),
@@ -90,7 +96,7 @@ export function wireClusterTraffic(
   subscribeConnectivity(link, undecodable, {
     connected: (event) => {
       liveness.seen(event.originatorReplicaId, Date.now());
-      cluster.connected(Object.keys(event.endpoints), event.originatorReplicaId);
+      cluster.connected(event.endpoints, event.originatorReplicaId);
       registry.endpointsConnected(event);
     },
     disconnected: (event) => cluster.disconnected(Object.keys(event.endpoints), event.originatorReplicaId),
@@ -101,7 +107,7 @@ export function wireClusterTraffic(
     leaving: (replica) => {
       if (replica === replicaId) return;
       liveness.left(replica);
-      const endpoints = cluster.forgetReplica(replica);
+      const endpoints = Object.keys(cluster.forgetReplica(replica)).length;
       logger.info({ event: 'replica.left', replica, endpoints }, 'replica shut down cleanly; its endpoints are no longer routed to it');
     },
   });
@@ -112,6 +118,14 @@ export function wireClusterTraffic(
     stop: () => {
       heartbeats.stop();
       clearInterval(sweeper);
+    },
+    siblingDied: (replica) => {
+      liveness.left(replica);
+      const endpoints = cluster.forgetReplica(replica);
+      const count = Object.keys(endpoints).length;
+      if (count > 0) connectivity.announceDisconnected(endpoints, replica);
+      logger.warn({ event: 'worker.gone', replica, endpoints: count }, 'sibling worker died; its endpoints are announced disconnected on its behalf');
+      return count;
     },
   };
 }

@@ -154,6 +154,19 @@ describe('configuration errors stop start-up with a message naming the key', () 
     }
   });
 
+  it('with workers, a busy MQTT port stops the primary too: exit 2 naming the key, not a worker restarted forever', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolveListen) => busy.listen(0, '0.0.0.0', resolveListen));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const exit = await runWithConfig('kaa.kpc.transports.mqtt.tcp.port', port, { KAA_KPC_WORKERS: '2' });
+      expect(exit.code, `exit code; output:\n${exit.stdout}${exit.stderr}`).toBe(2);
+      expect(`${exit.stdout}${exit.stderr}`).toContain(`'kaa.kpc.transports.mqtt.tcp.port': cannot listen on 0.0.0.0:${port} (EADDRINUSE)`);
+    } finally {
+      busy.close();
+    }
+  });
+
   it('a missing configuration file names the path', async () => {
     const missing = join(tmpdir(), `kpc-no-such-dir-${randomUUID()}`, 'service-config.yml');
     const exit = await runUntilExit(['--config', missing]);

@@ -3,12 +3,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { WebSocket } from 'ws';
-import { createTestPki, type TestPki } from '../support/certificates.js';
-import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, GATEWAY, Inbox, kpTopic, request, startStack, uniqueId, type Stack } from '../support/kp-harness.js';
+import type { TestPki } from '../support/certificates.js';
+import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, GATEWAY, Inbox, kpTopic, request, uniqueId, type Stack } from '../support/kp-harness.js';
 import { connackCode, connectClient } from '../support/mqtt-client.js';
-import { getFreePort } from '../support/nats-server.js';
 import { connectPacket } from '../support/raw-mqtt.js';
-import { mqttTlsOptions, mqttTransportConfig, tlsListener, tlsUrl, wsListener, wsUrl } from '../support/transports.js';
+import { mqttTlsOptions, startTransportsStack, tlsUrl, wsUrl } from '../support/transports.js';
 
 let pki: TestPki;
 let stack: Stack;
@@ -16,12 +15,7 @@ let wsPort: number;
 let tlsPort: number;
 
 beforeAll(async () => {
-  pki = await createTestPki();
-  [wsPort, tlsPort] = [await getFreePort(), await getFreePort()];
-  stack = await startStack({
-    kpcConfig: mqttTransportConfig({ ws: wsListener(wsPort), tls: tlsListener(pki, tlsPort, 'optional') }),
-  });
-  stack.credentials.certificates![pki.clients.device.ecapKey] = { credentialId: 'cred-ws-test-device' };
+  ({ pki, stack, wsPort, tlsPort } = await startTransportsStack('cred-ws-test-device'));
 }, 60_000);
 
 afterAll(async () => {

@@ -5,8 +5,8 @@ import { ReplicaLiveness } from '../../src/actors/cluster/replica-liveness.js';
 describe('cluster table (fold of ELCE events)', () => {
   it('follows the latest claim and ignores a stale replica disconnecting', () => {
     const table = new ClusterTable();
-    table.connected(['e1', 'e2'], 'r1');
-    table.connected(['e1'], 'r2'); // e1 roamed to r2
+    table.connected({ e1: 'v1', e2: 'v1' }, 'r1');
+    table.connected({ e1: 'v1' }, 'r2'); // e1 roamed to r2
     table.disconnected(['e1', 'e2'], 'r1'); // r1 leaving must not clear r2's e1
     expect(table.replicaOf('e1')).toBe('r2');
     expect(table.replicaOf('e2')).toBeUndefined();
@@ -14,17 +14,19 @@ describe('cluster table (fold of ELCE events)', () => {
 
   it('fills in what a replica says it holds, without overriding what the events said', () => {
     const table = new ClusterTable();
-    table.connected(['e1'], 'r2');
-    table.learned(['e1', 'e2'], 'r1');
+    table.connected({ e1: 'v1' }, 'r2');
+    table.learned({ e1: 'v1', e2: 'v2' }, 'r1');
     expect([table.replicaOf('e1'), table.replicaOf('e2')]).toEqual(['r2', 'r1']);
   });
 
-  it('forgets everything a gone replica held', () => {
+  it('forgets everything a gone replica held and says what it was, versions included', () => {
     const table = new ClusterTable();
-    table.connected(['e1', 'e2'], 'r1');
-    table.connected(['e3'], 'r2');
-    expect(table.forgetReplica('r1')).toBe(2);
-    expect([table.replicaOf('e1'), table.replicaOf('e3')]).toEqual([undefined, 'r2']);
+    table.connected({ e1: 'v1', e2: 'v2' }, 'r1');
+    table.connected({ e3: 'v1' }, 'r2');
+    table.connected({ e2: 'v2' }, 'r2'); // e2 roamed: no longer r1's
+    expect(table.forgetReplica('r1')).toEqual({ e1: 'v1' });
+    expect([table.replicaOf('e1'), table.replicaOf('e2'), table.replicaOf('e3')]).toEqual([undefined, 'r2', 'r2']);
+    expect(table.forgetReplica('r1')).toEqual({});
   });
 });
 

@@ -1,5 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -97,6 +97,7 @@ describe('parseConfig defaults', () => {
         trafficReporting: { intervalMs: 60_000, defaultTenantId: 'default' },
         maxUnconfirmed: 10_000,
         maxPendingPerToken: 100,
+        workers: 1,
         cluster: { heartbeatIntervalMs: 5_000, missedHeartbeats: 3 },
         inspection: { journalLength: 64, retainEnded: 1000, retainEndedForMs: 3_600_000 },
       },
@@ -151,6 +152,7 @@ describe('parseConfig full example', () => {
         trafficReporting: { intervalMs: 60_000, defaultTenantId: 'default' },
         maxUnconfirmed: 10_000,
         maxPendingPerToken: 100,
+        workers: 1,
         cluster: { heartbeatIntervalMs: 5_000, missedHeartbeats: 3 },
         inspection: { journalLength: 64, retainEnded: 1000, retainEndedForMs: 3_600_000 },
       },
@@ -379,6 +381,20 @@ describe('sizes', () => {
 
   it.each(['0', '-5', '1 megabyte', '1mb', '257MiB', '1.5'])('rejects %s, naming the key', (value) => {
     expect(errorOf(yamlWith(`${MQTT}.max-packet-bytes`, value))).toContain(`'${MQTT}.max-packet-bytes'`);
+  });
+});
+
+describe('workers', () => {
+  const workers = (value: string, env: NodeJS.ProcessEnv = {}) => parse(yamlWith('kaa.kpc.workers', value), env).kpc.workers;
+
+  it('takes a count, or auto for one per core', () => {
+    expect(workers('4')).toBe(4);
+    expect(workers('auto')).toBe(availableParallelism());
+    expect(parse('', { KAA_KPC_WORKERS: 'auto' }).kpc.workers).toBe(availableParallelism());
+  });
+
+  it.each(['0', '-1', '1.5', 'all', '1025'])('rejects %s, naming the key', (value) => {
+    expect(errorOf(yamlWith('kaa.kpc.workers', value))).toContain("'kaa.kpc.workers' must be a whole number of workers 1-1024, or auto");
   });
 });
 

@@ -261,7 +261,7 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
     this.connection.accept();
     this.hub.directory.clientAccepted(this, context.credentialIds);
     this.hub.counters.connection('accepted');
-    this.hub.logger.info(this.logFields({ event: 'connection.accepted' }, context), 'client connected');
+    this.logInfo('client connected', { event: 'connection.accepted' }, context);
   }
 
   refuse(returnCode: 3 | 4 | 5, reason: string | null): void {
@@ -270,7 +270,7 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
     if (returnCode === 3 && this.credentialKey !== undefined) this.hub.authentication.abandon(this.credentialKey);
     this.connection.refuse(returnCode);
     this.hub.counters.connection(`refused-${returnCode}`);
-    this.hub.logger.info(this.logFields({ event: 'connection.refused', returnCode, reason }), 'client refused');
+    this.logInfo('client refused', { event: 'connection.refused', returnCode, reason });
   }
 
   reportProviderFault(problem: string, kind: CredentialKind | undefined, context: ClientSessionContext): void {
@@ -294,10 +294,7 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
     if (count > 0) this.hub.connectivity.announceDisconnected(disconnected);
     this.hub.directory.clientEnded(this);
     const revoked = context.endReason === 'credential.revoked';
-    this.hub.logger.info(
-      this.logFields({ event: revoked ? 'connection.revoked' : 'connection.closed', reason: context.endReason, endpoints: count }, context),
-      'client session ended',
-    );
+    this.logInfo('client session ended', { event: revoked ? 'connection.revoked' : 'connection.closed', reason: context.endReason, endpoints: count }, context);
   }
 
   // ---- supervision ----
@@ -331,6 +328,11 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
     byToken.set(route.token, endpoint);
     endpoint.start();
     return endpoint;
+  }
+
+  /** Builds the fields only when info lines are written: a busy server runs at warn. */
+  private logInfo(message: string, fields: Record<string, unknown>, context?: ClientSessionContext): void {
+    if (this.hub.logger.isLevelEnabled('info')) this.hub.logger.info(this.logFields(fields, context), message);
   }
 
   private logFields(fields: Record<string, unknown>, context = this.actor.getSnapshot().context): Record<string, unknown> {

@@ -98,6 +98,7 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
       trafficReporting: { intervalMs: v.trafficReportingIntervalMs, defaultTenantId: v.trafficDefaultTenantId },
       maxUnconfirmed: v.maxUnconfirmed,
       maxPendingPerToken: v.maxPendingPerToken,
+      workers: v.workers,
       cluster: { heartbeatIntervalMs: v.heartbeatIntervalMs, missedHeartbeats: v.missedHeartbeats },
       inspection: {
         journalLength: v.journalLength,

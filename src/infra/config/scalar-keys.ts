@@ -2,7 +2,7 @@
 // table drives environment overrides, so a key cannot be settable in YAML but not from the env.
 import { randomBytes } from 'node:crypto';
 import {
-  bool, count, duration, httpUrl, integer, natsUrls, oneOf, port, quote, size, subjectToken, text, urlPath,
+  bool, count, duration, httpUrl, integer, natsUrls, oneOf, port, quote, size, subjectToken, text, urlPath, workerCount,
   type Parser,
 } from './values.js';
 import { lookup, type Tree } from './yaml-tree.js';
@@ -82,6 +82,7 @@ export const SCALAR_KEYS = {
   extensionTimeoutMs: key('kaa.kpc.extension-timeout', duration('ms'), 0),
   maxUnconfirmed: key('kaa.kpc.max-unconfirmed', count, 10_000),
   maxPendingPerToken: key('kaa.kpc.max-pending-per-token', count, 100),
+  workers: key('kaa.kpc.workers', workerCount, 1),
   heartbeatIntervalMs: key('kaa.kpc.cluster.heartbeat-interval', duration('ms'), 5_000),
   missedHeartbeats: key('kaa.kpc.cluster.missed-heartbeats', count, 3),
   journalLength: key('kaa.kpc.inspection.journal-length', count, 64),

@@ -80,6 +80,8 @@ export interface KpcConfig {
     };
     maxUnconfirmed: number; //       kaa.kpc.max-unconfirmed    (10 000)
     maxPendingPerToken: number; //   kaa.kpc.max-pending-per-token (100): messages waiting for a token check
+    /** Worker processes behind the same listeners; 1 is a single process with no primary. */
+    workers: number; //              kaa.kpc.workers (1; `auto` = one per core)
     cluster: {
       heartbeatIntervalMs: number; // kaa.kpc.cluster.heartbeat-interval (5 s)
       missedHeartbeats: number; //   kaa.kpc.cluster.missed-heartbeats  (3): then a silent replica is declared gone

@@ -1,6 +1,7 @@
 // Value validators shared by YAML values and environment overrides. Each takes the raw value (a
 // YAML scalar, or an env string) and `where` — how to name the key in an error, already quoted,
 // e.g. `'server.port'` or `'server.port' (from env SERVER_PORT)` — and returns the typed value.
+import { availableParallelism } from 'node:os';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -52,6 +53,10 @@ export function integer(min: number, max: number, expectation = `an integer ${mi
     throw fail(where, expectation, show(raw));
   };
 }
+
+/** `kaa.kpc.workers`: a positive integer, or `auto` for one worker per core the process may use. */
+export const workerCount: Parser<number> = (raw, where) =>
+  raw === 'auto' ? availableParallelism() : integer(1, 1024, 'a whole number of workers 1-1024, or auto (one per core)')(raw, where);
 
 export const port = integer(0, 65535, 'an integer 1-65535 (or 0 for any free port)');
 export const count = integer(1, Number.MAX_SAFE_INTEGER, 'a positive integer');

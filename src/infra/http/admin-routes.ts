@@ -4,9 +4,14 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Hono } from 'hono';
 import type { SessionInspection } from '../../actors/ports.js';
 
+/** The inspection port, answered synchronously in a single process or asynchronously by a primary asking its workers. */
+export type SessionInspector = {
+  [K in keyof SessionInspection]: (...args: Parameters<SessionInspection[K]>) => ReturnType<SessionInspection[K]> | Promise<ReturnType<SessionInspection[K]>>;
+};
+
 
 /** `sessions()` is undefined until the actor system has started (the HTTP server starts first). */
-export function addAdminRoutes(app: Hono, adminToken: string, sessions: () => SessionInspection | undefined): void {
+export function addAdminRoutes(app: Hono, adminToken: string, sessions: () => SessionInspector | undefined): void {
   const expected = Buffer.from(`Bearer ${adminToken}`);
   const authorized = (header: string | undefined): boolean => {
     const given = Buffer.from(header ?? '');
@@ -22,28 +27,28 @@ export function addAdminRoutes(app: Hono, adminToken: string, sessions: () => Se
       await next();
     });
   }
-  const inspector = (): SessionInspection => sessions()!;
+  const inspector = (): SessionInspector => sessions()!;
 
-  app.get('/sessions', (c) => c.json(inspector().inspectSessions()));
+  app.get('/sessions', async (c) => c.json(await inspector().inspectSessions()));
 
-  app.get('/sessions/:clientId', (c) => {
-    const session = inspector().inspectSession(c.req.param('clientId'));
+  app.get('/sessions/:clientId', async (c) => {
+    const session = await inspector().inspectSession(c.req.param('clientId'));
     return session === undefined ? c.json({ error: 'no such session, live or recently ended' }, 404) : c.json(session);
   });
 
-  app.get('/sessions/:clientId/journal', (c) => {
-    const journal = inspector().sessionJournal(c.req.param('clientId'));
+  app.get('/sessions/:clientId/journal', async (c) => {
+    const journal = await inspector().sessionJournal(c.req.param('clientId'));
     if (journal === undefined) return c.json({ error: 'no such session, live or recently ended' }, 404);
     // A download: `npm run replay -- <file>` replays it through the charts.
     const file = `${c.req.param('clientId').replace(/[^\w.-]/g, '_')}.journal.json`;
     return c.json(journal, 200, { 'Content-Disposition': `attachment; filename="${file}"` });
   });
 
-  app.delete('/sessions/:clientId', (c) =>
-    inspector().disconnectByAdmin(c.req.param('clientId'))
+  app.delete('/sessions/:clientId', async (c) =>
+    (await inspector().disconnectByAdmin(c.req.param('clientId')))
       ? c.json({ disconnected: c.req.param('clientId') })
       : c.json({ error: 'no active session with that client id' }, 404),
   );
 
-  app.get('/endpoints/:endpointId', (c) => c.json(inspector().inspectEndpoint(c.req.param('endpointId'))));
+  app.get('/endpoints/:endpointId', async (c) => c.json(await inspector().inspectEndpoint(c.req.param('endpointId'))));
 }

@@ -2,27 +2,32 @@
 // Prometheus metrics.
 import { Hono } from 'hono';
 import type { Registry as MetricsRegistry } from 'prom-client';
-import type { SessionInspection } from '../../actors/ports.js';
-import { addAdminRoutes } from './admin-routes.js';
+import { addAdminRoutes, type SessionInspector } from './admin-routes.js';
 
 export interface ManagementDeps {
-  /** Human-readable reasons the service is not healthy; empty when it is. */
-  healthProblems(): string[];
-  /** Each component's state (`UP` / `DOWN`), shown with either answer. */
-  components(): Record<string, string>;
-  metrics: MetricsRegistry;
+  /**
+   * Human-readable reasons the service is not healthy (empty when it is), and each component's
+   * state (`UP` / `DOWN`), shown with either answer. Asynchronous when a primary asks its workers.
+   */
+  health(): HealthReport | Promise<HealthReport>;
+  /** A prom-client registry, or the primary's aggregate over its workers. */
+  metrics: Pick<MetricsRegistry, 'metrics' | 'contentType'>;
   /** The MQTT/TLS server certificate (PEM), served at /cert for clients' trust stores, as Kaa's KPC does. */
   serverCertificatePem?: string;
   /** Session inspection routes, present only when an admin token is configured. */
-  admin?: { token: string; sessions: () => SessionInspection | undefined };
+  admin?: { token: string; sessions: () => SessionInspector | undefined };
+}
+
+export interface HealthReport {
+  problems: string[];
+  components: Record<string, string>;
 }
 
 export function createManagementApp(deps: ManagementDeps): Hono {
   const app = new Hono();
 
-  app.get('/health', (c) => {
-    const problems = deps.healthProblems();
-    const components = deps.components();
+  app.get('/health', async (c) => {
+    const { problems, components } = await deps.health();
     return problems.length === 0 ? c.json({ status: 'UP', components }) : c.json({ status: 'DOWN', problems, components }, 500);
   });
 

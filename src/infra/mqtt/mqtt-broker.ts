@@ -79,9 +79,10 @@ export class MqttBroker {
   handle(stream: Duplex, transport: Transport): void {
     this.transports.set(stream, transport);
     const client = this.aedes.handle(stream);
-    const parser = (client as unknown as { _parser: NodeJS.EventEmitter })._parser;
+    const parser = parserOf(client);
     enforceUtf8Strings(parser);
     parser.prependListener('packet', (packet: ParsedPacket) => this.beforeAedesHandles(client, packet));
+    parser.prependListener('packet', forgetConnectPacket);
   }
 
   close(): Promise<void> {
@@ -201,6 +202,27 @@ export class MqttBroker {
     if (kind !== undefined) this.observer.violation(kind, fields);
     else this.logger.debug({ ...fields, err: error.message }, debugMessage);
   }
+}
+
+type PacketParser = NodeJS.EventEmitter & { settings: object };
+
+/** aedes's per-client mqtt-packet parser (a private field, pinned with aedes's version). */
+function parserOf(client: Client): PacketParser {
+  return (client as unknown as { _parser: PacketParser })._parser;
+}
+
+/** One shared settings object per protocol version, for every parser. */
+const parserSettings = new Map<number, { protocolVersion: number }>();
+
+/**
+ * mqtt-packet's parser keeps the whole CONNECT packet (client id, user name, password, will) as its
+ * `settings` for the connection's life, only to read `protocolVersion` from it: keep just that.
+ */
+function forgetConnectPacket(this: PacketParser, packet: { cmd: string; protocolVersion?: number }): void {
+  if (packet.cmd !== 'connect' || packet.protocolVersion === undefined) return;
+  let settings = parserSettings.get(packet.protocolVersion);
+  if (settings === undefined) parserSettings.set(packet.protocolVersion, (settings = Object.freeze({ protocolVersion: packet.protocolVersion })));
+  this.settings = settings;
 }
 
 function grantSubscription(subscription: Subscription): Subscription | null {

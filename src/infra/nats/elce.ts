@@ -19,12 +19,17 @@ export class ConnectivityEvents implements ConnectivityAnnouncer {
     this.announce('connected', subjects.endpointConnected(this.options.instanceName), codecs.endpointConnected.encode(this.event(endpoints)));
   }
 
-  announceDisconnected(endpoints: Record<string, string>): void {
-    this.announce('disconnected', subjects.endpointDisconnected(this.options.instanceName), codecs.endpointDisconnected.encode(this.event(endpoints)));
+  /**
+   * `originatorReplicaId` is this replica, except when announcing for a sibling worker that died:
+   * the event then names the dead replica, so every cluster table clears exactly what it held.
+   */
+  announceDisconnected(endpoints: Record<string, string>, originatorReplicaId = this.options.replicaId): void {
+    const event = this.event(endpoints, originatorReplicaId);
+    this.announce('disconnected', subjects.endpointDisconnected(this.options.instanceName), codecs.endpointDisconnected.encode(event));
   }
 
-  private event(endpoints: Record<string, string>): ConnectivityEvent {
-    return { correlationId: randomUUID(), timestamp: Date.now(), timeout: 0, endpoints, originatorReplicaId: this.options.replicaId };
+  private event(endpoints: Record<string, string>, originatorReplicaId = this.options.replicaId): ConnectivityEvent {
+    return { correlationId: randomUUID(), timestamp: Date.now(), timeout: 0, endpoints, originatorReplicaId };
   }
 
   private announce(type: 'connected' | 'disconnected', subject: string, data: Buffer): void {

@@ -147,7 +147,7 @@ export class Registry implements SessionDirectory {
       heldHere: holder !== undefined,
       replicaId: holder === undefined ? null : this.options.replicaId,
       sessions: [...(this.identified.get(endpointId) ?? [])].map((endpoint) => ({
-        mqttClientId: endpoint.client.request.mqttClientId,
+        mqttClientId: endpoint.owner.ownerId,
         ...describeEndpoint(endpoint),
       })),
     };

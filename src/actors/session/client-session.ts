@@ -7,17 +7,17 @@ import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import {
   clientSessionMachine, type ClientSessionContext, type ClientSessionEvent, type CredentialKind,
 } from '../../machines/client-session.machine.js';
-import { errorPayload, errorTopic } from '../traffic/responses.js';
+import { errorPayload, errorTopic, responseFor } from '../traffic/responses.js';
 import type { Route } from '../traffic/routing.js';
 import type {
-  ClientCredentialVerdict, ConnectRequest, IncomingPublish, MqttConnection, MqttSession, PublishAck,
+  ClientCredentialVerdict, ConnectRequest, ExtensionReply, IncomingPublish, MqttConnection, MqttSession, PublishAck,
   ValidationOutcome,
 } from '../ports.js';
 import type { ClientDataForwarder, RoutedMessage } from '../traffic/client-data-forwarder.js';
 import type { ReplyTarget } from '../traffic/extension-data-router.js';
 import type { RoutingTable } from '../traffic/routing.js';
 import { credentialKey, type AuthenticationGate, type CredentialKey } from './authentication-gate.js';
-import { EndpointSession, type EndpointClient, type EndpointDirectory } from './endpoint-session.js';
+import { EndpointSession, endEndpointSessions, type EndpointDirectory, type EndpointOwner } from './endpoint-session.js';
 import type { Journal } from './journal.js';
 import type { SessionCounters, SharedHub } from './session-hub.js';
 
@@ -25,7 +25,6 @@ import type { SessionCounters, SharedHub } from './session-hub.js';
 export interface SessionDirectory extends EndpointDirectory {
   clientAccepted(session: ClientSession, credentialIds: readonly string[]): void;
   clientEnded(session: ClientSession): void;
-  holds(session: EndpointSession): boolean;
   /** False while NATS is down or the connection limit is reached (CONNACK 3). */
   acceptingConnections(): boolean;
 }
@@ -58,7 +57,7 @@ let nextConnectionNumber = 0;
 /** Finished endpoint sessions kept per client session for inspection. */
 const FINISHED_ENDPOINTS_KEPT = 16;
 
-export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
+export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
   readonly actor: Actor<typeof clientSessionLogic>;
   readonly journal: Journal;
   readonly connectionId: string;
@@ -93,6 +92,9 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
     hub.directory.supervise(this.actor.id, this);
   }
 
+  /** MQTT keeps a connection open: pushes reach the client. */
+  readonly acceptsPushes = true;
+
   static of(actor: AnyActorRef): ClientSession | undefined {
     return live.get(actor);
   }
@@ -126,6 +128,10 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
 
   get isActive(): boolean {
     return this.actor.getSnapshot().value === 'active';
+  }
+
+  get ownerId(): string {
+    return this.request.mqttClientId;
   }
 
   get credentialIds(): readonly string[] {
@@ -168,6 +174,12 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
   /** Sends a PUBLISH to this client if its session is still active. */
   deliver(topic: string, payload: Buffer, qos: 0 | 1): void {
     if (this.isActive) this.connection.deliver(topic, payload, qos);
+  }
+
+  /** An extension's answer to one of this client's requests, on the request topic + `/status` or `/error`. */
+  reply(data: ExtensionReply, requestTopic: string, qos: 0 | 1): void {
+    const [topic, payload] = responseFor(requestTopic, data);
+    this.deliver(topic, payload, qos);
   }
 
   /** Forwards a routed message to its extension instance; `endpointId` null for endpoint-unaware instances. */
@@ -244,17 +256,7 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
   /** The session is over (closed or revoked): end every endpoint session, announce them gone. */
   endEndpointSessions(context: ClientSessionContext): void {
     this.releaseAuthenticationSlot(); // it may end while still authenticating
-    const disconnected: Record<string, string> = {};
-    let count = 0;
-    for (const endpoint of this.endpointSessions) {
-      // Only endpoints no other local session has taken over (those are roamed, not held here).
-      if (endpoint.isActive && this.hub.directory.holds(endpoint)) {
-        disconnected[endpoint.endpointId!] = endpoint.appVersionName;
-        count++;
-      }
-      endpoint.send({ type: 'session.ended' });
-    }
-    if (count > 0) this.hub.connectivity.announceDisconnected(disconnected);
+    const count = endEndpointSessions(this.hub, this.endpointSessions);
     this.hub.directory.clientEnded(this);
     const revoked = context.endReason === 'credential.revoked';
     this.hub.logger.info(

@@ -1,6 +1,8 @@
-// The live endpoint session: one token in one client session. The chart
-// (src/machines/endpoint-session.machine.ts) decides; this class carries the decisions out and owns
-// what cannot live in a pure snapshot (the token, the messages waiting for identification).
+// The live endpoint session: one token used by one owner, an MQTT client session (which holds a
+// connection) or an HTTP session (which holds nothing but the identification, until it idles out).
+// The chart (src/machines/endpoint-session.machine.ts) decides; this class carries the decisions out
+// and owns what cannot live in a pure snapshot (the token, the messages waiting for identification).
+// It talks to its owner only through the EndpointOwner port, so it never knows the transport.
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import { endpointSessionMachine, type EndpointSessionEvent } from '../../machines/endpoint-session.machine.js';
 import type { RoutedMessage } from '../traffic/client-data-forwarder.js';
@@ -13,16 +15,21 @@ export interface EndpointDirectory extends Supervision {
   /** This endpoint session now receives the endpoint's pushes; any other local one is roamed. */
   claimEndpoint(session: EndpointSession, endpointId: string): void;
   releaseEndpoint(session: EndpointSession, endpointId: string | null): void;
+  /** Whether this session is the one that receives its endpoint's pushes here. */
+  holds(session: EndpointSession): boolean;
 }
 
 export interface EndpointSessionHub extends SharedHub {
   readonly directory: EndpointDirectory;
 }
 
-/** The client session an endpoint session belongs to, as the endpoint session sees it. */
-export interface EndpointClient {
-  readonly request: { readonly mqttClientId: string };
-  /** Sends a PUBLISH to the client if its session is still active. */
+/** The session an endpoint session belongs to (MQTT client session or HTTP session), as the endpoint session sees it. */
+export interface EndpointOwner {
+  /** Names the owner in inspection: the MQTT client id, or the HTTP session's id. */
+  readonly ownerId: string;
+  /** False for owners that cannot push (1/KP over HTTP is request/response only). */
+  readonly acceptsPushes: boolean;
+  /** Sends a push to the owner's client if it is still there. */
   deliver(topic: string, payload: Buffer, qos: 0 | 1): void;
   /** Forwards a message for this endpoint to its extension instance. */
   forward(message: RoutedMessage, endpointId: string): void;
@@ -44,14 +51,14 @@ export const endpointSessionLogic = endpointSessionMachine.provide({
     holdMessage: ({ self, event }) => on(self).held.push(messageOf(event)),
     forwardHeldMessages: ({ self, context }) => on(self).forwardHeld(context.endpointId!),
     forwardMessage: ({ self, context, event }) => on(self).forward(messageOf(event), context.endpointId!),
-    refuseMessage: ({ self, event }, params) => on(self).client.answerError(messageOf(event), params.statusCode, params.reasonPhrase),
+    refuseMessage: ({ self, event }, params) => on(self).owner.answerError(messageOf(event), params.statusCode, params.reasonPhrase),
     answerWithRejection: ({ self, context, event }) => {
       const rejection = context.rejection!;
       const messages = event.type === 'kp.published' ? [messageOf(event)] : on(self).takeHeld();
-      for (const message of messages) on(self).client.answerError(message, rejection.statusCode, rejection.reasonPhrase);
+      for (const message of messages) on(self).owner.answerError(message, rejection.statusCode, rejection.reasonPhrase);
     },
     answerUnavailable: ({ self }) => {
-      for (const message of on(self).takeHeld()) on(self).client.answerError(message, 503, 'Service unavailable');
+      for (const message of on(self).takeHeld()) on(self).owner.answerError(message, 503, 'Service unavailable');
     },
     claimEndpoint: ({ self, context }) => on(self).hub.directory.claimEndpoint(on(self), context.endpointId!),
     releaseEndpoint: ({ self, context }) => on(self).hub.directory.releaseEndpoint(on(self), context.endpointId),
@@ -70,7 +77,7 @@ export class EndpointSession {
 
   constructor(
     readonly hub: EndpointSessionHub,
-    readonly client: EndpointClient,
+    readonly owner: EndpointOwner,
     readonly token: string,
     readonly appName: string,
     readonly appVersionName: string,
@@ -125,13 +132,18 @@ export class EndpointSession {
     this.actor.send(event);
   }
 
-  /** Delivers an extension's push (ExtensionData that answers no remembered request) to this endpoint's client, at QoS 1. */
-  deliverPush(topic: string, payload: Buffer): void {
-    this.client.deliver(topic, payload, 1);
+  /**
+   * Delivers an extension's push (ExtensionData that answers no remembered request) to this
+   * endpoint's client, at QoS 1; false when its owner cannot push (HTTP).
+   */
+  deliverPush(topic: string, payload: Buffer): boolean {
+    if (!this.owner.acceptsPushes) return false;
+    this.owner.deliver(topic, payload, 1);
+    return true;
   }
 
   forward(message: RoutedMessage, endpointId: string): void {
-    this.client.forward(message, endpointId);
+    this.owner.forward(message, endpointId);
   }
 
   forwardHeld(endpointId: string): void {
@@ -162,12 +174,31 @@ export class EndpointSession {
 
   /** Called by the supervisor when this actor threw: answer what waits, stop routing to it. */
   discard(): void {
-    for (const message of this.takeHeld()) this.client.answerError(message, 503, 'Service unavailable');
+    for (const message of this.takeHeld()) this.owner.answerError(message, 503, 'Service unavailable');
     this.hub.directory.releaseEndpoint(this, this.endpointId);
   }
 
   /** Called by the supervisor once the actor has finished. */
   forgotten(): void {
-    this.client.endpointFinished(this);
+    this.owner.endpointFinished(this);
   }
+}
+
+/**
+ * Ends an owner's endpoint sessions (its client left, it idled out, the service stops) and announces
+ * in one 9/ELCE `disconnected` those it held: an endpoint another local session has taken over is
+ * roamed, not gone. Returns how many were announced.
+ */
+export function endEndpointSessions(hub: EndpointSessionHub, endpoints: readonly EndpointSession[]): number {
+  const disconnected: Record<string, string> = {};
+  let count = 0;
+  for (const endpoint of endpoints) {
+    if (endpoint.isActive && hub.directory.holds(endpoint)) {
+      disconnected[endpoint.endpointId!] = endpoint.appVersionName;
+      count++;
+    }
+    endpoint.send({ type: 'session.ended' });
+  }
+  if (count > 0) hub.connectivity.announceDisconnected(disconnected);
+  return count;
 }

@@ -5,22 +5,25 @@
 import type { Logger } from 'pino';
 import type { ExtensionReply } from '../ports.js';
 import type { RememberedRequest } from './request-memory.js';
-import { errorPayload, errorTopic, pushTopic, statusTopic } from './responses.js';
+import { pushTopic, responseFor } from './responses.js';
 
-/** The client a remembered request came from. */
+/** Who a remembered request came from: an MQTT client session, or one waiting HTTP request. */
 export interface ReplyTarget {
   readonly isActive: boolean;
-  deliver(topic: string, payload: Buffer, qos: 0 | 1): void;
+  /** The extension's answer to the request that was made on `requestTopic` at `qos`. */
+  reply(data: ExtensionReply, requestTopic: string, qos: 0 | 1): void;
 }
 
 /** The local session that receives an endpoint's pushes. */
 export interface PushTarget {
   readonly appVersionName: string;
   readonly token: string;
-  deliverPush(topic: string, payload: Buffer): void;
+  /** False when the holder cannot receive pushes (1/KP over HTTP has none). */
+  deliverPush(topic: string, payload: Buffer): boolean;
 }
 
-export type ExtensionDataOutcome = 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'unroutable';
+export type ExtensionDataOutcome =
+  | 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'unroutable' | 'push-to-http-dropped';
 
 export interface ExtensionDataRouterDeps {
   requests: { take(correlationId: string): RememberedRequest<ReplyTarget> | undefined };
@@ -50,8 +53,7 @@ export class ExtensionDataRouter {
     const request = this.requests.take(data.correlationId);
     if (request !== undefined) {
       if (!request.session.isActive) return this.dropped('client-gone', data);
-      const [topic, payload] = response(request.topic, data);
-      request.session.deliver(topic, payload, request.qos);
+      request.session.reply(data, request.topic, request.qos);
       this.count('reply');
       return;
     }
@@ -67,8 +69,9 @@ export class ExtensionDataRouter {
     }
     if (data.extensionInstanceName === null) return this.dropped('unroutable', data);
     const base = pushTopic(data.appVersionName ?? holder.appVersionName, data.extensionInstanceName, holder.token, data.resourcePath, data.requestId);
-    const [topic, payload] = response(base, data);
-    holder.deliverPush(topic, payload);
+    const [topic, payload] = responseFor(base, data);
+    // The endpoint is held here by an HTTP session only: HTTP has no push (1/KP over HTTP).
+    if (!holder.deliverPush(topic, payload)) return this.dropped('push-to-http-dropped', data);
     this.count('push');
   }
 
@@ -76,10 +79,4 @@ export class ExtensionDataRouter {
     this.count(outcome);
     this.logger.debug({ outcome, correlationId: data.correlationId, endpointId: data.endpointId }, 'ExtensionData dropped');
   }
-}
-
-/** `/status` with the payload bytes unchanged below 400, `/error` with a JSON error from 400 on. */
-function response(requestTopic: string, data: ExtensionReply): [string, Buffer] {
-  if (data.statusCode < 400) return [statusTopic(requestTopic), data.payload ?? Buffer.alloc(0)];
-  return [errorTopic(requestTopic), errorPayload(data.statusCode, data.reasonPhrase ?? '')];
 }

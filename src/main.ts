@@ -4,7 +4,10 @@
 // One PUBLISH:  socket → listeners.ts → PacketSizeGuard → MqttBroker.authorizePublish → ClientSession.publish
 //               → RoutingTable.resolve → EndpointSession.receive → ClientDataForwarder.forward → NATS
 // One reply:    NATS → subscribeExtensionData (main/cluster-traffic.ts) → ExtensionDataRouter.route
-//               → ClientSession.deliver → AedesConnection.deliver → socket
+//               → ClientSession.reply → AedesConnection.deliver → socket
+// One HTTP POST: socket → KpHttpListener → kp-http-app → HttpSessions.request → HttpSession
+//               → EndpointSession.receive → ClientDataForwarder.forward → NATS; its reply comes back
+//               through ExtensionDataRouter.route → NodeHttpExchange.reply → the HTTP response
 import { AuthenticationGate } from './actors/session/authentication-gate.js';
 import { ClientDataForwarder } from './actors/traffic/client-data-forwarder.js';
 import type { ReplyTarget } from './actors/traffic/extension-data-router.js';
@@ -16,6 +19,7 @@ import type { KpcConfig } from './infra/config/types.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { Metrics } from './infra/metrics.js';
 import { createListeners, type Listener } from './infra/mqtt/listeners.js';
+import { startKpOverHttp } from './main/kp-over-http.js';
 import { MqttBroker } from './infra/mqtt/mqtt-broker.js';
 import { NatsClientDataOutbox } from './infra/nats/client-data-outbox.js';
 import { ConfirmedPublisher } from './infra/nats/confirmed-publisher.js';
@@ -70,6 +74,7 @@ async function main(): Promise<void> {
     extensionTimeoutMs: config.kpc.extensionTimeoutMs,
   }, { forwarded: () => metrics.clientData.inc(), overflow: () => metrics.refusedForCapacity.inc() });
 
+  const gate = new AuthenticationGate(authentication.maxInFlight, authentication.negativeCacheMs);
   let broker: MqttBroker | undefined;
   let shutdownTimedOut = false;
   const registry = (status.registry = new Registry(
@@ -79,11 +84,12 @@ async function main(): Promise<void> {
         authenticationTimeoutMs: authentication.timeoutMs,
         negativeCacheMs: authentication.negativeCacheMs,
         maxHeldMessages: config.kpc.maxPendingPerToken,
+        httpSessionIdleTimeoutMs: config.kpc.http.sessionIdleTimeoutMs,
       },
       replicaId,
       routing: () => routing.current(),
       credentials: ecap,
-      authentication: new AuthenticationGate(authentication.maxInFlight, authentication.negativeCacheMs),
+      authentication: gate,
       forwarder,
       connectivity: new ConnectivityEvents(publisher, { instanceName, replicaId }, (type) => metrics.elceEvents.inc({ type })),
       counters: metrics.sessionCounters(),
@@ -118,6 +124,8 @@ async function main(): Promise<void> {
   ));
   metrics.observe({
     connections: () => registry.connectionCount,
+    httpConnections: () => registry.httpConnectionCount,
+    httpSessions: () => registry.http.size,
     unconfirmed: () => publisher.unconfirmed,
     natsConnected: () => link.isConnected,
     rememberedRequests: () => requests.size,
@@ -126,6 +134,7 @@ async function main(): Promise<void> {
   const { mqtt } = config.kpc;
   broker = await MqttBroker.create({ id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes }, registry, logger);
   status.listeners.push(...createListeners(mqtt, broker));
+  if (config.kpc.http.enabled) status.listeners.push(startKpOverHttp(config, registry, gate, ecap, metrics, logger));
   const stopClusterTraffic = wireClusterTraffic(link, config, registry, requests, metrics, logger);
   ecap.start();
   await link.connection.flush(); // every subscription is registered before the first client arrives

@@ -19,14 +19,36 @@ export class Metrics {
   readonly revocations = this.counter('kpc_revocations_total', 'Revocation events that ended a local session', ['kind']);
   readonly failedActors = this.counter('kpc_session_actor_failures_total', 'Session actors that threw and were discarded');
   readonly publishesByQos = [0, 1, 2].map((qos) => this.publishes.labels(String(qos)));
+  readonly kpRequests = this.counter('kpc_kp_requests_total', '1/KP requests received, by transport (mqtt: PUBLISH packets; http: POSTs)', ['transport']);
+  readonly kpRequestsOverMqtt = this.kpRequests.labels('mqtt');
+  readonly kpRequestsOverHttp = this.kpRequests.labels('http');
+  readonly httpResponses = this.counter('kpc_http_responses_total', '1/KP over HTTP responses, by status code', ['status']);
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'kpc_' });
   }
 
   /** Gauges read their value when scraped, from whoever owns the number. */
-  observe(sources: { connections(): number; unconfirmed(): number; natsConnected(): boolean; rememberedRequests(): number }): void {
+  observe(sources: {
+    connections(): number;
+    httpConnections(): number;
+    httpSessions(): number;
+    unconfirmed(): number;
+    natsConnected(): boolean;
+    rememberedRequests(): number;
+  }): void {
     this.sampled('kpc_connections_open', 'Open MQTT client sessions', sources.connections);
+    new Gauge({
+      name: 'kpc_transport_connections_open',
+      help: 'Open client connections by transport (both count towards max-connections)',
+      labelNames: ['transport'],
+      registers: [this.registry],
+      collect() {
+        this.set({ transport: 'mqtt' }, sources.connections());
+        this.set({ transport: 'http' }, sources.httpConnections());
+      },
+    });
+    this.sampled('kpc_http_sessions_open', 'HTTP sessions keeping an endpoint identified between requests', sources.httpSessions);
     this.sampled('kpc_unconfirmed_messages', 'Messages kept until NATS confirms them', sources.unconfirmed);
     this.sampled('kpc_nats_connected', '1 when the NATS connection is up', () => (sources.natsConnected() ? 1 : 0));
     this.sampled('kpc_remembered_requests', 'Forwarded requests awaiting an extension reply', sources.rememberedRequests);
@@ -39,7 +61,10 @@ export class Metrics {
   /** The counters sessions bump, bound to these metrics (per-message ones pre-bound to their labels). */
   sessionCounters() {
     return {
-      publishReceived: (qos: number) => this.publishesByQos[qos]!.inc(),
+      publishReceived: (qos: number) => {
+        this.publishesByQos[qos]!.inc();
+        this.kpRequestsOverMqtt.inc();
+      },
       kpError: (statusCode: number) => this.kpErrors.inc({ status: String(statusCode) }),
       connection: (outcome: string) => this.connections.inc({ outcome }),
       sessionEnded: (state: string) => this.sessionEnds.inc({ state }),

@@ -9,10 +9,14 @@ import { registryMachine } from '../../machines/registry.machine.js';
 import { ClientSession, type SessionDirectory, type SessionHub } from '../session/client-session.js';
 import { EndedSessions } from './ended-sessions.js';
 import { EndpointSession } from '../session/endpoint-session.js';
+import { HttpSession } from '../session/http-session.js';
+import { HttpSessions } from '../session/http-sessions.js';
 import { Journal } from '../session/journal.js';
 import type { Supervised } from '../session/session-hub.js';
 import type { ConnectRequest, EndpointsConnected, MqttConnection, MqttSession } from '../ports.js';
-import { describeEndpoint, describeSession, summarizeSession, type SessionDetails, type SessionSummary } from './session-inspection.js';
+import {
+  describeEndpoint, describeHttpSession, describeSession, summarizeSession, summaryOf, type SessionDetails, type SessionSummary,
+} from './session-inspection.js';
 
 /** What the composition root does for the registry's chart. */
 export interface RegistryHooks {
@@ -39,6 +43,8 @@ export interface RegistryOptions {
 export class Registry implements SessionDirectory {
   readonly actor: Actor<ReturnType<Registry['logic']>>;
   readonly hub: SessionHub;
+  /** Sessions of 1/KP over HTTP, by token: they hold endpoints without a connection. */
+  readonly http: HttpSessions;
   private readonly supervised = new Map<string, Supervised>();
   private readonly sessions = new Set<ClientSession>();
   /** endpointId → the endpoint session that receives its pushes. */
@@ -47,6 +53,8 @@ export class Registry implements SessionDirectory {
   private readonly identified = new Map<string, Set<EndpointSession>>();
   private readonly credentialHolders = new Map<string, Set<ClientSession>>();
   private readonly ended: EndedSessions;
+  /** Open HTTP connections: they count towards `max-connections` with the MQTT sessions. */
+  private httpConnections = 0;
 
   constructor(
     hub: Omit<SessionHub, 'directory'>,
@@ -54,6 +62,7 @@ export class Registry implements SessionDirectory {
     private readonly hooks: RegistryHooks,
   ) {
     this.hub = { ...hub, directory: this };
+    this.http = new HttpSessions(this.hub);
     this.ended = new EndedSessions(options.retainEnded.count, options.retainEnded.forMs);
     this.actor = createActor(this.logic(), {
       id: 'registry',
@@ -78,6 +87,21 @@ export class Registry implements SessionDirectory {
 
   get connectionCount(): number {
     return this.sessions.size;
+  }
+
+  get httpConnectionCount(): number {
+    return this.httpConnections;
+  }
+
+  /** The HTTP adapter's count of its connections; false (and not counted) when the limit is reached. */
+  httpConnectionOpened(): boolean {
+    if (this.sessions.size + this.httpConnections >= this.options.maxConnections) return false;
+    this.httpConnections++;
+    return true;
+  }
+
+  httpConnectionClosed(): void {
+    this.httpConnections--;
   }
 
   /** The MQTT adapter's entry point: a CONNECT arrived. */
@@ -129,15 +153,17 @@ export class Registry implements SessionDirectory {
 
   inspectSessions(): { live: SessionSummary[]; ended: SessionSummary[] } {
     return {
-      live: [...this.sessions].map(summarizeSession),
-      ended: this.ended.list(Date.now()).map(({ credentialIds, endReason, endpoints, journal, journalDropped, ...summary }) => summary),
+      live: [...[...this.sessions].map(summarizeSession), ...this.http.list().map((session) => summaryOf(describeHttpSession(session)))],
+      ended: this.ended.list(Date.now()).map(summaryOf),
     };
   }
 
-  /** The live session with this MQTT client id, else the most recent ended one. */
+  /** The live session with this MQTT client id (or HTTP session id, `http-…`), else the most recent ended one. */
   inspectSession(mqttClientId: string): SessionDetails | undefined {
     const live = this.liveSession(mqttClientId);
-    return live !== undefined ? describeSession(live) : this.ended.find(mqttClientId, Date.now());
+    if (live !== undefined) return describeSession(live);
+    const http = this.http.list().find((session) => session.ownerId === mqttClientId);
+    return http !== undefined ? describeHttpSession(http) : this.ended.find(mqttClientId, Date.now());
   }
 
   inspectEndpoint(endpointId: string) {
@@ -177,7 +203,7 @@ export class Registry implements SessionDirectory {
   }
 
   acceptingConnections(): boolean {
-    return this.state === 'running' && this.options.natsConnected() && this.sessions.size <= this.options.maxConnections;
+    return this.state === 'running' && this.options.natsConnected() && this.sessions.size + this.httpConnections <= this.options.maxConnections;
   }
 
   clientAccepted(session: ClientSession, credentialIds: readonly string[]): void {
@@ -228,6 +254,7 @@ export class Registry implements SessionDirectory {
         stopAccepting: () => this.hooks.stopAccepting(),
         endAllSessions: () => {
           for (const session of [...this.sessions]) session.send({ type: 'service.stopping' });
+          this.http.endAll();
         },
         reportShutdownTimeout: () => this.hooks.shutdownTimedOut(),
         discardFailedActor: ({ event }) => this.discardFailedActor(actorIdOf(event.type), (event as { error?: unknown }).error),
@@ -260,6 +287,7 @@ export class Registry implements SessionDirectory {
       this.sessions.delete(actor);
       this.ended.add(describeSession(actor), Date.now());
     }
+    if (actor instanceof HttpSession) this.ended.add(describeHttpSession(actor), Date.now());
     if (actor instanceof EndpointSession) this.forgetEndpoint(actor);
     actor.forgotten();
   }
@@ -277,7 +305,7 @@ export class Registry implements SessionDirectory {
   private journal(inspection: InspectionEvent): void {
     if (inspection.type !== '@xstate.snapshot') return;
     const actor = inspection.actorRef as AnyActorRef;
-    const owner = ClientSession.of(actor) ?? EndpointSession.of(actor);
+    const owner = ClientSession.of(actor) ?? EndpointSession.of(actor) ?? HttpSession.of(actor);
     owner?.journal.record(Date.now(), inspection.event, (inspection.snapshot as { value?: unknown }).value);
   }
 }

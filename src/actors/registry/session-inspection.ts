@@ -2,6 +2,7 @@
 // Credentials appear by id only; tokens by their short hash; no payloads.
 import type { ClientSession } from '../session/client-session.js';
 import type { EndpointSession } from '../session/endpoint-session.js';
+import type { HttpSession } from '../session/http-session.js';
 import type { JournalEntry } from '../session/journal.js';
 
 export interface SessionSummary {
@@ -69,4 +70,31 @@ export function describeEndpoint(endpoint: EndpointSession): EndpointView {
     appVersionName: context.appVersionName,
     journal: endpoint.journal.list(),
   };
+}
+
+/**
+ * An HTTP session in the same shape as an MQTT one: named by its id (`http-…`) where MQTT sessions
+ * show their client id, transport `http`, and its one endpoint session.
+ */
+export function describeHttpSession(session: HttpSession): SessionDetails {
+  const { context, value } = session.actor.getSnapshot();
+  return {
+    mqttClientId: session.ownerId,
+    connectionId: session.ownerId,
+    clientId: null,
+    transport: 'http',
+    state: value as string,
+    endpointCount: 1,
+    connectedSince: new Date(session.openedAt).toISOString(),
+    credentialIds: [],
+    endReason: context.endReason,
+    endpoints: [describeEndpoint(session.endpoint)],
+    journal: session.journal.list(),
+    journalDropped: session.journal.dropped,
+  };
+}
+
+/** The summary part of a session's details (what `GET /sessions` lists). */
+export function summaryOf({ credentialIds, endReason, endpoints, journal, journalDropped, ...summary }: SessionDetails): SessionSummary {
+  return summary;
 }

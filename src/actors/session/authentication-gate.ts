@@ -5,8 +5,11 @@
 //   negative-cache period, without asking the provider;
 // - identical credentials arriving while they are being validated share that one validation.
 import { createHash } from 'node:crypto';
-import type { Transport } from '../../machines/client-session.machine.js';
+import type { Transport as MqttTransport } from '../../machines/client-session.machine.js';
 import type { ClientCredentialVerdict, ValidationOutcome } from '../ports.js';
+
+/** Validation slots are counted per MQTT listener, and for 1/KP over HTTP (Basic credentials). */
+type Transport = MqttTransport | 'http';
 
 type Validation = Promise<ValidationOutcome<ClientCredentialVerdict>>;
 

@@ -247,6 +247,7 @@ export class Harness {
       authenticationTimeoutMs: AUTHENTICATION_TIMEOUT_MS,
       negativeCacheMs: NEGATIVE_CACHE_MS,
       maxHeldMessages: MAX_HELD_MESSAGES,
+      httpSessionIdleTimeoutMs: 60_000,
     };
     const logger = pino({ level: 'silent' });
     const hub: Omit<SessionHub, 'directory'> = {

@@ -1,0 +1,141 @@
+// The live HTTP session: the owner of one endpoint session for a token used over 1/KP over HTTP.
+// The chart (src/machines/http-session.machine.ts) decides when it ends; this class carries that out
+// and is the endpoint session's EndpointOwner, as an MQTT client session is for MQTT:
+//
+//   HTTP request → routing table → HttpSessions → HttpSession → EndpointSession → ClientData on NATS
+//
+// Every request carries its own HttpExchange: the extension's reply goes to exactly that request
+// (by correlationId, through the request memory), never to the session.
+import { createActor, type Actor, type AnyActorRef } from 'xstate';
+import { httpSessionMachine, type HttpSessionEvent } from '../../machines/http-session.machine.js';
+import type { ClientDataForwarder, RoutedMessage } from '../traffic/client-data-forwarder.js';
+import type { ReplyTarget } from '../traffic/extension-data-router.js';
+import type { Route } from '../traffic/routing.js';
+import { EndpointSession, endEndpointSessions, type EndpointOwner, type EndpointSessionHub } from './endpoint-session.js';
+import type { Journal } from './journal.js';
+import { secretHash } from './secret-hash.js';
+import type { SessionCounters } from './session-hub.js';
+
+/** One waiting HTTP request, as the core sees it (the HTTP adapter implements it). */
+export interface HttpExchange extends ReplyTarget {
+  /** KPC's own 1/KP error as this request's answer. */
+  answerError(statusCode: number, reasonPhrase: string): void;
+  /** Runs once, when the request has its answer (any answer) or its client is gone. */
+  whenAnswered(callback: () => void): void;
+}
+
+/** A routed 1/KP request that came over HTTP, with the exchange that answers it. */
+export interface HttpRoutedMessage extends RoutedMessage {
+  exchange: HttpExchange;
+}
+
+export interface HttpSessionHub extends EndpointSessionHub {
+  readonly forwarder: ClientDataForwarder<ReplyTarget>;
+  readonly counters: SessionCounters;
+}
+
+const live = new WeakMap<AnyActorRef, HttpSession>();
+const on = (self: AnyActorRef): HttpSession => live.get(self)!;
+
+export const httpSessionLogic = httpSessionMachine.provide({
+  actions: {
+    endEndpointSession: ({ self }) => void endEndpointSessions(on(self).hub, [on(self).endpoint]),
+  },
+});
+
+const exchangeOf = (message: RoutedMessage): HttpExchange => (message as HttpRoutedMessage).exchange;
+
+let nextSessionNumber = 0;
+
+export class HttpSession implements EndpointOwner {
+  readonly actor: Actor<typeof httpSessionLogic>;
+  readonly journal: Journal;
+  /** `http-<n>`: how inspection names it (MQTT sessions are named by their client id). */
+  readonly ownerId: string;
+  readonly endpoint: EndpointSession;
+  readonly openedAt = Date.now();
+  /** 1/KP over HTTP is request/response only: an extension's push cannot reach the device. */
+  readonly acceptsPushes = false;
+
+  constructor(
+    readonly hub: HttpSessionHub,
+    route: Route,
+    private readonly finished: (session: HttpSession) => void,
+  ) {
+    this.ownerId = `http-${++nextSessionNumber}`;
+    this.journal = hub.newJournal(httpSessionLogic);
+    this.actor = createActor(httpSessionLogic, {
+      id: `session.${this.ownerId}`,
+      parent: hub.directory.supervisor,
+      input: { sessionId: this.ownerId, appVersionName: route.appVersionName, tokenHash: secretHash(route.token), idleTimeoutMs: hub.settings.httpSessionIdleTimeoutMs },
+    });
+    live.set(this.actor, this);
+    hub.directory.supervise(this.actor.id, this);
+    this.endpoint = new EndpointSession(hub, this, route.token, route.appName, route.appVersionName, `endpoint.${this.ownerId}`);
+  }
+
+  static of(actor: AnyActorRef): HttpSession | undefined {
+    return live.get(actor);
+  }
+
+  /** Starts with the request that created the session (the chart counts it already). */
+  start(first: HttpRoutedMessage): void {
+    this.actor.start();
+    this.endpoint.start();
+    this.handle(first);
+  }
+
+  /** A later request with the same token. */
+  receive(message: HttpRoutedMessage): void {
+    this.send({ type: 'http.requested' });
+    this.handle(message);
+  }
+
+  send(event: HttpSessionEvent): void {
+    this.actor.send(event);
+  }
+
+  get state(): string {
+    return this.actor.getSnapshot().value as string;
+  }
+
+  get isOpen(): boolean {
+    return this.actor.getSnapshot().status === 'active';
+  }
+
+  private handle(message: HttpRoutedMessage): void {
+    message.exchange.whenAnswered(() => this.send({ type: 'http.answered' }));
+    this.endpoint.receive(message);
+  }
+
+  // ---- EndpointOwner ----
+
+  deliver(): void {
+    // Never called: acceptsPushes is false, and replies go to each request's exchange.
+  }
+
+  forward(message: RoutedMessage, endpointId: string): void {
+    this.hub.forwarder.forward(exchangeOf(message), message, endpointId);
+  }
+
+  answerError(message: RoutedMessage, statusCode: number, reasonPhrase: string): void {
+    this.hub.counters.kpError(statusCode);
+    exchangeOf(message).answerError(statusCode, reasonPhrase);
+  }
+
+  endpointFinished(): void {
+    this.send({ type: 'endpoint.finished' });
+  }
+
+  // ---- supervision ----
+
+  discard(): void {
+    endEndpointSessions(this.hub, [this.endpoint]);
+    this.finished(this);
+  }
+
+  forgotten(): void {
+    this.hub.counters.sessionEnded(`http-${this.state}`);
+    this.finished(this);
+  }
+}

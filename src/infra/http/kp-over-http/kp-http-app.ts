@@ -41,10 +41,7 @@ export function createKpHttpApp(deps: KpHttpDeps): Hono<{ Bindings: HttpBindings
     const { incoming, outgoing } = c.env;
     const answer = await handle(incoming, outgoing);
     counters.answered(answer.status);
-    if (answer.headers.Connection === 'close') {
-      // Whatever the client still sends (an oversized body) is not read: the socket goes with the answer.
-      outgoing.once('finish', () => incoming.socket.destroy());
-    }
+    if (answer.headers.Connection === 'close') closeUnread(incoming);
     return new Response(answer.body.length === 0 ? null : answer.body, { status: answer.status, headers: answer.headers });
   });
 
@@ -101,6 +98,23 @@ export function createKpHttpApp(deps: KpHttpDeps): Hono<{ Bindings: HttpBindings
   }
 
   return app;
+}
+
+/** How long the rest of a refused body is let in (and thrown away) after the answer, at most. */
+const LINGERING_CLOSE_MS = 1_000;
+
+/**
+ * The body is not read into memory any further. Once the answer is out the connection closes the
+ * way RFC 9112 section 9.6 advises: half-closed first, what the client still sends thrown away for
+ * a moment, then destroyed. Destroying it at once (Node's default after `Connection: close`) would
+ * send a TCP reset while the client is still sending, and the client may then lose the answer.
+ */
+function closeUnread(incoming: HttpBindings['incoming']): void {
+  const { socket } = incoming;
+  socket.destroySoon = () => {
+    socket.end();
+    setTimeout(() => socket.destroy(), LINGERING_CLOSE_MS).unref();
+  };
 }
 
 /**

@@ -29,6 +29,15 @@ export type HttpSessionEvent =
   | { type: 'endpoint.finished' }
   | { type: 'service.stopping' };
 
+/** How a session ends whatever it is doing (drawn from each state: the charts show no root-level arrows). */
+const endings = {
+  'endpoint.finished': { target: 'ended', actions: { type: 'recordEnd', params: { reason: 'endpoint session ended' } } },
+  'service.stopping': {
+    target: 'ended',
+    actions: [{ type: 'recordEnd', params: { reason: 'service stopping' } }, 'endEndpointSession'],
+  },
+} as const;
+
 export const httpSessionMachine = setup({
   types: {
     input: {} as HttpSessionInput,
@@ -52,17 +61,11 @@ export const httpSessionMachine = setup({
   id: 'httpSession',
   context: ({ input }) => ({ ...input, inFlight: 1, endReason: null }),
   initial: 'busy',
-  on: {
-    'endpoint.finished': { target: '.ended', actions: { type: 'recordEnd', params: { reason: 'endpoint session ended' } } },
-    'service.stopping': {
-      target: '.ended',
-      actions: [{ type: 'recordEnd', params: { reason: 'service stopping' } }, 'endEndpointSession'],
-    },
-  },
   states: {
     /** Requests are waiting for answers: never idle, whatever the time (each request has its own timeout). */
     busy: {
       on: {
+        ...endings,
         'http.requested': { actions: 'countRequest' },
         'http.answered': [
           { guard: 'lastRequestAnswered', target: 'idle', actions: 'countAnswer' },
@@ -77,7 +80,7 @@ export const httpSessionMachine = setup({
           actions: [{ type: 'recordEnd', params: { reason: 'idle timeout' } }, 'endEndpointSession'],
         },
       },
-      on: { 'http.requested': { target: 'busy', actions: 'countRequest' } },
+      on: { ...endings, 'http.requested': { target: 'busy', actions: 'countRequest' } },
     },
     ended: { type: 'final' },
   },

@@ -124,7 +124,8 @@ export class HttpSession implements EndpointOwner {
   }
 
   endpointFinished(): void {
-    this.send({ type: 'endpoint.finished' });
+    // Also called when this session ended it (idle timeout, shutdown): then there is nothing left to end.
+    if (this.isOpen) this.send({ type: 'endpoint.finished' });
   }
 
   // ---- supervision ----

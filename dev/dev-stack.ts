@@ -31,6 +31,8 @@ const log: Required<DevLogger> = { ...consoleDevLogger, warn: consoleDevLogger.i
 interface DevServiceConfig {
   mqttPort: number;
   httpPort: number;
+  /** 1/KP over HTTP, when the config enables it. */
+  kpHttpPort: number | null;
   kpcInstanceName: string;
   cmInstanceName: string;
   appVersionName: string;
@@ -47,6 +49,7 @@ function readServiceConfig(): DevServiceConfig {
   return {
     mqttPort: kaa.kpc?.transports?.mqtt?.tcp?.port ?? 1883,
     httpPort: config?.server?.port ?? 8008,
+    kpHttpPort: kaa.kpc?.transports?.http?.enabled === true ? (kaa.kpc.transports.http.port ?? 8081) : null,
     kpcInstanceName: config?.service?.instance?.name ?? 'kpc',
     cmInstanceName: kaa.kpc?.authentication?.['service-instance-name'] ?? 'cm',
     appVersionName,
@@ -222,11 +225,25 @@ function printWelcome(config: DevServiceConfig, credentials: DevCredentials, nat
     '',
     `  node -e ${q(nodeScript)}`,
     '',
+    ...curlLines(config, token, payload),
     '[dev] Ctrl-C stops everything.',
     '[dev] ──────────────────────────────────────────────────────────────────────────────',
     '',
   ];
   console.log(lines.join('\n'));
+}
+
+/** The same request over 1/KP over HTTP, with curl: the reply is the HTTP response. */
+function curlLines(config: DevServiceConfig, token: string, payload: string): string[] {
+  if (config.kpHttpPort === null) return [];
+  const aware = config.extensions.find((extension) => extension.endpointAware)?.name ?? 'echo';
+  const url = `http://127.0.0.1:${config.kpHttpPort}/kp1/${config.appVersionName}/${aware}/${token}/hello`;
+  return [
+    '[dev] Or over HTTP (1/KP over HTTP: POST, the reply is the response; no request ID needed):',
+    '',
+    `  curl -i -X POST --data-binary ${q(payload)} -H 'Content-Type: application/json' ${url}`,
+    '',
+  ];
 }
 
 void main();

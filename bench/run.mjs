@@ -6,6 +6,7 @@
 //   connection-storm  5 000 clients connecting at once with ECAP authentication
 //   idle-scale        20 000 and 50 000 idle authenticated clients: KPC RSS and heap per connection
 //   revocation        10 000 clients, 200 credential revocations: event → socket closed
+//   http              1/KP over HTTP request/response beside the same load over MQTT (one KPC)
 // Prints progress on stderr and the report (Markdown) on stdout; writes bench/results/<date>.json
 // and bench/results/latest.md. Every child process is stopped on success, error and Ctrl-C.
 //
@@ -18,6 +19,7 @@
 //     idle-scale:        [--idle-counts 20000,50000] [--idle-per-process 10000] [--idle-concurrency 100]
 //                        [--idle-timeout 60]  (seconds, plus 1 s per 500 clients)
 //     revocation:        [--revocation-clients 10000] [--revocations 200]
+//     http:              [--clients 100] [--rounds 3] [--rr-qos 1] [--payload 100] [--warmup 2] [--seconds 10]
 //
 // --quick shortens everything (1 round, 3 s windows, smaller counts) for development; flags given
 // explicitly win. --profile runs every KPC with --cpu-prof (bench/results/profiles/) and appends
@@ -47,6 +49,7 @@ const SCENARIOS = {
   'connection-storm': () => import('./scenarios/connection-storm.mjs'),
   'idle-scale': () => import('./scenarios/idle-scale.mjs'),
   revocation: () => import('./scenarios/revocation.mjs'),
+  http: () => import('./scenarios/http.mjs'),
 };
 
 const DEFAULTS = {

@@ -64,8 +64,10 @@ export async function startNatsServer({ label = 'nats-server', mqtt = false, mon
  * `env` adds environment overrides of other settings (KAA_KPC_…, see README), for experiments;
  * `inspect` opens the inspector on 127.0.0.1 (bench/lib/inspector.mjs: forcing a full GC).
  */
-export async function startKpc({ natsUrl, replicaId, main = 'dist/main.js', profile = null, fileLimit = 65_536, maxInFlight = 1_000, maxConnections = 100_000, maxUnconfirmed = 100_000, env = {}, inspect = false }) {
+export async function startKpc({ natsUrl, replicaId, main = 'dist/main.js', profile = null, fileLimit = 65_536, maxInFlight = 1_000, maxConnections = 100_000, maxUnconfirmed = 100_000, env = {}, inspect = false, kpHttp = false }) {
   const [mqttPort, httpPort] = [await getFreePort(), await getFreePort()];
+  // 1/KP over HTTP (the `http` scenario): on a port of its own when asked for.
+  const kpHttpPort = kpHttp ? await getFreePort() : null;
   const dir = mkdtempSync(join(tmpdir(), 'kpc-bench-'));
   const configFile = join(dir, 'config.yml');
   writeFileSync(configFile, `service:
@@ -80,7 +82,8 @@ kaa:
       mqtt:
         host: 127.0.0.1
         tcp: { port: ${mqttPort} }
-        max-connections: ${maxConnections}
+        max-connections: ${maxConnections}${kpHttp ? `
+      http: { enabled: true, host: 127.0.0.1, port: ${kpHttpPort} }` : ''}
     authentication:
       max-in-flight: ${maxInFlight}
     max-unconfirmed: ${maxUnconfirmed}
@@ -111,7 +114,7 @@ kaa:
     throw error;
   }
   return {
-    child, pid: child.pid, port: mqttPort, httpPort, inspectPort,
+    child, pid: child.pid, port: mqttPort, httpPort, kpHttpPort, inspectPort,
     metricsUrl: `http://127.0.0.1:${httpPort}/metrics`,
     profileFile: profile ? join(profile.dir, profile.name) : null,
     stop: () => stopChild(child, KPC_STOP_GRACE_MS),

@@ -7,8 +7,8 @@
 import { Agent, request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LatencyRecorder, percentile } from '../lib/stats.mjs';
-import { cpuMicros } from '../lib/proc-cpu.mjs';
+import { measuredWindow, windowReport } from '../lib/measured-window.mjs';
+import { LatencyRecorder } from '../lib/stats.mjs';
 
 const { values: o } = parseArgs({
   options: {
@@ -31,7 +31,6 @@ const window = { sent: 0, replies: 0, errors: 0 };
 let sending = true;
 let measuring = false;
 let outstanding = 0;
-const DRAIN_TIMEOUT_MS = 5_000;
 
 /** One connection's closed loop: its own Agent holds exactly one keep-alive socket. */
 function loop(i) {
@@ -69,39 +68,16 @@ function loop(i) {
   next();
 }
 
-function snapshot() {
-  const watched = {};
-  for (const pid of o['watch-pid']) watched[pid] = cpuMicros(pid);
-  return { at: performance.now(), cpu: process.cpuUsage(), watched };
-}
-
 const N = Number(o.connections);
 for (let i = 0; i < N; i++) loop(i);
-await sleep(Number(o.warmup) * 1000);
-const start = snapshot();
-measuring = true;
-console.log('WINDOW start');
-await sleep(Number(o.seconds) * 1000);
-measuring = false;
-const end = snapshot();
-console.log('WINDOW end');
-sending = false;
-const drainDeadline = Date.now() + DRAIN_TIMEOUT_MS;
-while (outstanding > 0 && Date.now() < drainDeadline) await sleep(20);
-
-const windowMs = end.at - start.at;
-const sorted = latencies.sorted();
-const r = (x) => (x === null ? null : Math.round(x * 1000) / 1000);
+const measured = await measuredWindow(
+  { warmup: o.warmup, seconds: o.seconds, watchPids: o['watch-pid'] },
+  { setMeasuring: (on) => (measuring = on), stopSending: () => (sending = false), outstanding: () => outstanding },
+);
 console.log(JSON.stringify({
   connections: N,
-  windowSeconds: windowMs / 1000,
-  sentPerSec: (window.sent * 1000) / windowMs,
-  repliesPerSec: (window.replies * 1000) / windowMs,
-  errorsInWindow: window.errors,
-  latencyMs: { p50: r(percentile(sorted, 50)), p90: r(percentile(sorted, 90)), p99: r(percentile(sorted, 99)), max: r(percentile(sorted, 100)) },
+  ...windowReport(measured, window, latencies, o['watch-pid']),
   totals: { ...totals, outstandingAtEnd: outstanding },
-  cpuPercent: ((end.cpu.user - start.cpu.user + end.cpu.system - start.cpu.system) / 10) / windowMs,
-  watchedCpuUs: Object.fromEntries(o['watch-pid'].map((pid) => [pid, end.watched[pid] - start.watched[pid]])),
 }));
 await sleep(200);
 process.exit(0);

@@ -30,7 +30,15 @@ export function extensionAnswer(data: ExtensionReply): HttpAnswer {
   return { status: statusCode, body: payload, headers: { 'Content-Type': isJson(payload) ? 'application/json' : 'application/octet-stream' } };
 }
 
+/** The bytes a JSON text can start with (RFC 8259 section 2), after optional whitespace. */
+const JSON_START = new Set([...'{["-0123456789tfn'].map((c) => c.charCodeAt(0)));
+const JSON_WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
+
 function isJson(payload: Buffer): boolean {
+  // Most binary payloads are told apart by their first byte, without the cost of a failed parse.
+  let first = 0;
+  while (first < payload.length && JSON_WHITESPACE.has(payload[first]!)) first++;
+  if (first === payload.length || !JSON_START.has(payload[first]!)) return false;
   try {
     JSON.parse(payload.toString('utf8'));
     return true;

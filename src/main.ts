@@ -94,7 +94,7 @@ async function main(): Promise<void> {
       connectivity: new ConnectivityEvents(publisher, { instanceName, replicaId }, (type) => metrics.elceEvents.inc({ type })),
       counters: metrics.sessionCounters(),
       logger,
-      newJournal: (machine) => new Journal(config.kpc.inspection.journalLength, machine),
+      newJournal: (machine, actorId) => new Journal(config.kpc.inspection.journalLength, machine, actorId),
     },
     {
       replicaId,

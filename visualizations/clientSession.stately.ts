@@ -14,17 +14,39 @@ export const machine = createMachine({
           {
             guard: 'serviceUnavailable',
             target: 'rejected',
-            actions: { type: 'refuseConnection', params: { returnCode: 3 } },
+            actions: [
+              { type: 'recordRefusal', params: { reason: 'service unavailable' } },
+              { type: 'refuseConnection', params: { returnCode: 3 } },
+            ],
           },
           {
             guard: 'presentsUntrustedCertificate',
             target: 'rejected',
-            actions: { type: 'refuseConnection', params: { returnCode: 4 } },
+            actions: [
+              { type: 'recordRefusal', params: { reason: 'untrusted certificate' } },
+              { type: 'refuseConnection', params: { returnCode: 4 } },
+            ],
+          },
+          {
+            guard: 'noAuthenticationSlotFree',
+            target: 'rejected',
+            actions: [
+              {
+                type: 'recordRefusal',
+                params: { reason: 'too many authentications in flight' },
+              },
+              { type: 'refuseConnection', params: { returnCode: 3 } },
+            ],
           },
           {
             guard: 'presentsCredentials',
             target: 'authenticating',
-            actions: ['recordConnectedAt', 'rememberCredentials', 'requestAuthentication'],
+            actions: [
+              'recordConnectedAt',
+              'rememberCredentials',
+              'takeAuthenticationSlot',
+              'requestAuthentication',
+            ],
           },
           {
             guard: 'anonymousAllowed',
@@ -33,17 +55,27 @@ export const machine = createMachine({
           },
           {
             target: 'rejected',
-            actions: { type: 'refuseConnection', params: { returnCode: 5 } },
+            actions: [
+              { type: 'recordRefusal', params: { reason: 'no credentials' } },
+              { type: 'refuseConnection', params: { returnCode: 5 } },
+            ],
           },
         ],
         'mqtt.disconnected': { target: 'closed', actions: 'recordEndReason' },
       },
     },
     authenticating: {
+      exit: 'releaseAuthenticationSlot',
       after: {
         authenticationTimeout: {
           target: 'rejected',
-          actions: { type: 'refuseConnection', params: { returnCode: 3 } },
+          actions: [
+            {
+              type: 'recordRefusal',
+              params: { reason: 'authentication timed out' },
+            },
+            { type: 'refuseConnection', params: { returnCode: 3 } },
+          ],
         },
       },
       on: {
@@ -51,12 +83,21 @@ export const machine = createMachine({
           {
             guard: 'credentialInvalid',
             target: 'rejected',
-            actions: { type: 'refuseConnection', params: { returnCode: 4 } },
+            actions: [
+              { type: 'recordRefusal', params: { reason: 'credentials refused' } },
+              { type: 'refuseConnection', params: { returnCode: 4 } },
+            ],
           },
           {
             guard: 'providerErrored',
             target: 'rejected',
-            actions: { type: 'refuseConnection', params: { returnCode: 3 } },
+            actions: [
+              {
+                type: 'recordRefusal',
+                params: { reason: 'credential service failed' },
+              },
+              { type: 'refuseConnection', params: { returnCode: 3 } },
+            ],
           },
           {
             guard: 'lastCredentialAccepted',
@@ -67,12 +108,21 @@ export const machine = createMachine({
         ],
         'ecap.failed': {
           target: 'rejected',
-          actions: { type: 'refuseConnection', params: { returnCode: 3 } },
+          actions: [
+            {
+              type: 'recordRefusal',
+              params: { reason: 'credential service failed' },
+            },
+            { type: 'refuseConnection', params: { returnCode: 3 } },
+          ],
         },
         'mqtt.disconnected': { target: 'closed', actions: 'recordEndReason' },
         'service.stopping': {
           target: 'rejected',
-          actions: { type: 'refuseConnection', params: { returnCode: 3 } },
+          actions: [
+            { type: 'recordRefusal', params: { reason: 'service stopping' } },
+            { type: 'refuseConnection', params: { returnCode: 3 } },
+          ],
         },
       },
     },

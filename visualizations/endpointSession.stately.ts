@@ -50,7 +50,7 @@ export const machine = createMachine({
     active: {
       on: {
         'kp.published': { actions: 'forwardMessage' },
-        'elce.connected': 'roamed',
+        'elce.connected': { target: 'roamed', actions: ['releaseEndpoint', 'countRoaming'] },
         'token.revoked': {
           guard: 'usesRevokedToken',
           target: 'revoked',

@@ -129,3 +129,16 @@ export interface ExtensionReply {
   statusCode: number;
   reasonPhrase: string | null;
 }
+
+// ---- the management API ----
+
+/** What the session inspection routes read and do; answers are JSON-ready (never a password or a token). */
+export interface SessionInspection {
+  inspectSessions(): unknown;
+  inspectSession(mqttClientId: string): unknown | undefined;
+  /** A client session's journal with its endpoint sessions' journals (live or recently ended). */
+  sessionJournal(mqttClientId: string): unknown | undefined;
+  inspectEndpoint(endpointId: string): unknown;
+  /** Disconnects a client on an operator's request; false when no such live session. */
+  disconnectByAdmin(mqttClientId: string): boolean;
+}

@@ -32,8 +32,10 @@ export type ClientSessionEvent =
       /** A TLS client certificate: none, verified against the CA, or one that failed verification. */
       certificate: 'none' | 'trusted' | 'untrusted';
       anonymousAllowed: boolean;
-      /** False when NATS is down or the connection limit is reached: CONNACK 3. */
+      /** False when NATS is down, the connection limit is reached or the service is stopping: CONNACK 3. */
       serviceAvailable: boolean;
+      /** Whether a credential validation slot of this transport is free (`max-in-flight`); taken on entering `authenticating`. */
+      authenticationSlotFree: boolean;
     }
   | {
       type: 'ecap.replied';
@@ -51,12 +53,38 @@ export type ClientSessionEvent =
 
 const INVALID_CREDENTIAL_CODES = new Set([400, 401, 403, 404]);
 
+/**
+ * The refusal policy: which credential service answers mean "these credentials are wrong"
+ * (CONNACK 4), as opposed to "the service failed" (CONNACK 3, ask again next time). The
+ * authentication gate remembers exactly these refusals, so a cached answer is one this chart refuses.
+ */
+export function isCredentialRefusal(statusCode: number): boolean {
+  return INVALID_CREDENTIAL_CODES.has(statusCode);
+}
+
 /** MQTT 3.1.1 CONNACK return codes KPC uses (MQTT 3.1.1 section 3.2.2.3). */
 export const ConnackCode = { serverUnavailable: 3, badUserNameOrPassword: 4, notAuthorized: 5 } as const;
 
-/** The transition that ends a CONNECT with a refusal: CONNACK `returnCode`, state `rejected`. */
-const refuseWith = (returnCode: 3 | 4 | 5) =>
-  ({ target: 'rejected', actions: { type: 'refuseConnection', params: { returnCode } } }) as const;
+/** Why a CONNECT was refused, as the session's `endReason` records it. */
+export type RefusalReason =
+  | 'service unavailable'
+  | 'too many authentications in flight'
+  | 'untrusted certificate'
+  | 'no credentials'
+  | 'credentials refused'
+  | 'credential service failed'
+  | 'authentication timed out'
+  | 'service stopping';
+
+/** The transition that ends a CONNECT with a refusal: CONNACK `returnCode`, state `rejected`, the reason recorded. */
+const refuseWith = (returnCode: 3 | 4 | 5, reason: RefusalReason) =>
+  ({ target: 'rejected', actions: [{ type: 'recordRefusal', params: { reason } }, { type: 'refuseConnection', params: { returnCode } }] }) as const;
+
+type ConnectEvent = Extract<ClientSessionEvent, { type: 'mqtt.connect' }>;
+
+/** A username, a password or a verified certificate: something the credential service must validate. */
+const presentsCredentials = (event: ConnectEvent): boolean =>
+  event.username !== null || event.passwordPresent || event.certificate === 'trusted';
 
 export const clientSessionMachine = setup({
   types: {
@@ -66,6 +94,8 @@ export const clientSessionMachine = setup({
   },
   actions: {
     requestAuthentication: () => {},
+    takeAuthenticationSlot: () => {},
+    releaseAuthenticationSlot: () => {},
     acceptConnection: () => {},
     refuseConnection: (_, _params: { returnCode: 3 | 4 | 5 }) => {},
     closeConnection: () => {},
@@ -86,6 +116,7 @@ export const clientSessionMachine = setup({
       };
     }),
     recordConnectedAt: assign({ connectedAt: ({ event }) => (event.type === 'mqtt.connect' ? event.at : null) }),
+    recordRefusal: assign((_, params: { reason: RefusalReason }) => ({ endReason: params.reason })),
     recordEndReason: assign({
       endReason: ({ event }) => (event.type === 'mqtt.disconnected' ? event.reason : event.type),
     }),
@@ -93,10 +124,11 @@ export const clientSessionMachine = setup({
   guards: {
     serviceUnavailable: ({ event }) => event.type === 'mqtt.connect' && !event.serviceAvailable,
     presentsUntrustedCertificate: ({ event }) => event.type === 'mqtt.connect' && event.certificate === 'untrusted',
-    presentsCredentials: ({ event }) =>
-      event.type === 'mqtt.connect' && (event.username !== null || event.passwordPresent || event.certificate === 'trusted'),
+    presentsCredentials: ({ event }) => event.type === 'mqtt.connect' && presentsCredentials(event),
+    /** Credentials to validate, but every validation slot of this transport is taken. */
+    noAuthenticationSlotFree: ({ event }) => event.type === 'mqtt.connect' && presentsCredentials(event) && !event.authenticationSlotFree,
     anonymousAllowed: ({ event }) => event.type === 'mqtt.connect' && event.anonymousAllowed,
-    credentialInvalid: ({ event }) => event.type === 'ecap.replied' && INVALID_CREDENTIAL_CODES.has(event.statusCode),
+    credentialInvalid: ({ event }) => event.type === 'ecap.replied' && isCredentialRefusal(event.statusCode),
     /** Checked after credentialInvalid: any other non-200 answer (5xx …) means the provider failed. */
     providerErrored: ({ event }) => event.type === 'ecap.replied' && event.statusCode !== 200,
     lastCredentialAccepted: ({ context, event }) =>
@@ -123,32 +155,37 @@ export const clientSessionMachine = setup({
     connecting: {
       on: {
         'mqtt.connect': [
-          { guard: 'serviceUnavailable', ...refuseWith(ConnackCode.serverUnavailable) },
+          { guard: 'serviceUnavailable', ...refuseWith(ConnackCode.serverUnavailable, 'service unavailable') },
           // A certificate that failed chain verification (client-auth optional) never reaches ECAP.
-          { guard: 'presentsUntrustedCertificate', ...refuseWith(ConnackCode.badUserNameOrPassword) },
+          { guard: 'presentsUntrustedCertificate', ...refuseWith(ConnackCode.badUserNameOrPassword, 'untrusted certificate') },
+          // Every validation slot of this transport is taken (`max-in-flight`): refused at once, so
+          // an authentication flood builds no queue.
+          { guard: 'noAuthenticationSlotFree', ...refuseWith(ConnackCode.serverUnavailable, 'too many authentications in flight') },
           {
             guard: 'presentsCredentials',
             target: 'authenticating',
-            actions: ['recordConnectedAt', 'rememberCredentials', 'requestAuthentication'],
+            actions: ['recordConnectedAt', 'rememberCredentials', 'takeAuthenticationSlot', 'requestAuthentication'],
           },
           { guard: 'anonymousAllowed', target: 'active', actions: ['recordConnectedAt', 'acceptConnection'] },
-          refuseWith(ConnackCode.notAuthorized),
+          refuseWith(ConnackCode.notAuthorized, 'no credentials'),
         ],
         'mqtt.disconnected': { target: 'closed', actions: 'recordEndReason' },
       },
     },
     authenticating: {
-      after: { authenticationTimeout: refuseWith(ConnackCode.serverUnavailable) },
+      // However authentication ends (answer, timeout, disconnect, shutdown), its slot is free again.
+      exit: 'releaseAuthenticationSlot',
+      after: { authenticationTimeout: refuseWith(ConnackCode.serverUnavailable, 'authentication timed out') },
       on: {
         'ecap.replied': [
-          { guard: 'credentialInvalid', ...refuseWith(ConnackCode.badUserNameOrPassword) },
-          { guard: 'providerErrored', ...refuseWith(ConnackCode.serverUnavailable) },
+          { guard: 'credentialInvalid', ...refuseWith(ConnackCode.badUserNameOrPassword, 'credentials refused') },
+          { guard: 'providerErrored', ...refuseWith(ConnackCode.serverUnavailable, 'credential service failed') },
           { guard: 'lastCredentialAccepted', target: 'active', actions: ['recordValidCredential', 'acceptConnection'] },
           { actions: 'recordValidCredential' },
         ],
-        'ecap.failed': refuseWith(ConnackCode.serverUnavailable),
+        'ecap.failed': refuseWith(ConnackCode.serverUnavailable, 'credential service failed'),
         'mqtt.disconnected': { target: 'closed', actions: 'recordEndReason' },
-        'service.stopping': refuseWith(ConnackCode.serverUnavailable),
+        'service.stopping': refuseWith(ConnackCode.serverUnavailable, 'service stopping'),
       },
     },
     active: {

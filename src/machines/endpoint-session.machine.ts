@@ -1,10 +1,12 @@
 // One endpoint token used by one client session: identified through 16/ECAP, announced with 9/ELCE,
 // ended by token revocation or roaming. Pure: actions are named here
-// and implemented by src/actors/session/endpoint-session.ts.
+// and implemented by src/actors/session/endpoint-session.ts. Every PUBLISH for the token is a
+// `kp.published` event, in every state: what this chart draws for it is what happens to it.
 //
-// While the session is `active`, the live actor forwards messages without sending an event per
-// message (the hot path); the `active` state's `kp.published / forwardMessage` is what that fast
-// path does, drawn here so the chart stays the whole truth.
+// Roaming: an endpoint's pushes go to exactly one session. Whenever another session announces the
+// endpoint connected — a client session on another replica (9/ELCE), or another client session on
+// this one — every other session identified as that endpoint receives `elce.connected`, and an
+// active one becomes `roamed` here.
 import { assign, setup } from 'xstate';
 
 export interface EndpointSessionInput {
@@ -26,11 +28,11 @@ export interface EndpointSessionContext extends EndpointSessionInput {
 }
 
 export type EndpointSessionEvent =
-  /** A PUBLISH for this token while the session is not active. `message` is opaque to the machine. */
-  | { type: 'kp.published'; message: unknown }
+  /** A PUBLISH for this token. `message` is opaque to the machine (and left out of journals). */
+  | { type: 'kp.published'; message?: unknown }
   | { type: 'ecap.replied'; statusCode: number; endpointId: string | null; tokenId: string | null; reasonPhrase: string | null }
   | { type: 'ecap.failed'; reason: string }
-  /** Another session (here or on another replica) announced this endpoint connected. */
+  /** Another session (on another replica, or another client session here) announced this endpoint connected. */
   | { type: 'elce.connected'; originatorReplicaId: string }
   | { type: 'token.revoked'; tokenIds: string[] }
   | { type: 'session.ended' };
@@ -54,6 +56,7 @@ export const endpointSessionMachine = setup({
     releaseEndpoint: () => {},
     announceConnected: () => {},
     announceDisconnected: () => {},
+    countRoaming: () => {},
     countHeldMessage: assign({ heldMessages: ({ context }) => context.heldMessages + 1 }),
     clearHeldMessages: assign({ heldMessages: 0 }),
     recordIdentity: assign(({ event }) =>
@@ -109,7 +112,7 @@ export const endpointSessionMachine = setup({
     active: {
       on: {
         'kp.published': { actions: 'forwardMessage' },
-        'elce.connected': 'roamed',
+        'elce.connected': { target: 'roamed', actions: ['releaseEndpoint', 'countRoaming'] },
         'token.revoked': {
           guard: 'usesRevokedToken',
           target: 'revoked',

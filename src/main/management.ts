@@ -36,7 +36,7 @@ export function startManagement(config: KpcConfig, metrics: Metrics, status: Ser
     healthProblems,
     components,
     metrics: metrics.registry,
-    admin: adminToken === undefined ? undefined : { token: adminToken, sessions: () => status.registry },
+    admin: adminToken === undefined ? undefined : { token: adminToken, sessions: () => status.registry?.inspection },
     serverCertificatePem: tls.enabled ? readFileSync(tls.certFile!, 'utf8') : undefined,
   });
   return startManagementServer(app, config.server.port);

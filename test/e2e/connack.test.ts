@@ -18,9 +18,9 @@ import {
   request,
   startStack,
   uniqueId,
-  waitUntil,
   type Stack,
 } from '../support/kp-harness.js';
+import { waitUntil } from '../support/waiting.js';
 
 const VALID_CODES = [0, 1, 2, 3, 4, 5];
 
@@ -200,7 +200,7 @@ describe('CONNACK mapping', () => {
       } finally {
         await first.endAsync();
       }
-      await waitUntil('kpc_connections_open to drop to 0', async () => (await metricValue(kpc, 'kpc_connections_open')) === 0);
+      await waitUntil(async () => (await metricValue(kpc, 'kpc_connections_open')) === 0, 'kpc_connections_open to drop to 0');
       expect(await codeFor(kpc, DEVICE)).toBe(0);
     });
   });
@@ -223,7 +223,7 @@ describe('CONNACK while NATS is down', () => {
     expect(await codeFor(stack.kpc, DEVICE)).toBe(0); // the same CONNECT works while NATS is up
 
     await stack.nats.stop();
-    await waitUntil('KPC to report NATS down on /health', async () => (await fetch(`${stack.kpc.httpUrl}/health`)).status === 500);
+    await waitUntil(async () => (await fetch(`${stack.kpc.httpUrl}/health`)).status === 500, 'KPC to report NATS down on /health');
 
     const codes = [
       await codeFor(stack.kpc, DEVICE),

@@ -3,7 +3,8 @@
 // to 127.0.0.1. Afterwards KPC must still run, be healthy, serve a good client, have no session
 // left open and no actor failure. Reproduce a failure with FUZZ_SEED=<the printed seed>.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, Inbox, connectAs, kpTopic, metricValue, request, startStack, waitUntil, type Stack } from '../support/kp-harness.js';
+import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, Inbox, connectAs, kpTopic, metricValue, request, startStack, type Stack } from '../support/kp-harness.js';
+import { waitUntil } from '../support/waiting.js';
 import { formatStats, goodRequest, randomSeed, runFuzz } from '../support/mqtt-fuzzer.mjs';
 import { mqttTransportConfig } from '../support/transports.js';
 
@@ -57,7 +58,7 @@ describe('MQTT fuzzing', () => {
       await client.endAsync();
     }
     // Every fuzz connection is gone, so no session may stay open; no session actor crashed.
-    await waitUntil('kpc_connections_open to return to 0 after fuzzing', async () => (await metricValue(kpc, 'kpc_connections_open')) === 0, 10_000, 100);
+    await waitUntil(async () => (await metricValue(kpc, 'kpc_connections_open')) === 0, 'kpc_connections_open to return to 0 after fuzzing', { timeoutMs: 10_000, intervalMs: 100 });
     expect(await metricValue(kpc, 'kpc_session_actor_failures_total'), context).toBe(0);
     expect(kpc.logs.filter((line) => /"level":"(error|fatal)"/.test(line)), 'error/fatal log lines').toEqual([]);
   }, 60_000);

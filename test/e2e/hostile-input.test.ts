@@ -17,9 +17,9 @@ import {
   startStack,
   subackCode,
   uniqueId,
-  waitUntil,
   type Stack,
 } from '../support/kp-harness.js';
+import { waitUntil } from '../support/waiting.js';
 import type { KpcHandle } from '../support/kpc-process.js';
 import { connackCode, connectClient } from '../support/mqtt-client.js';
 import { getFreePort } from '../support/nats-server.js';
@@ -167,12 +167,7 @@ describe('max-connections', () => {
     try {
       expect(await connackCode(limited.mqttUrl, { clientId: uniqueId('third'), ...DEVICE })).toBe(3);
       await first.endAsync();
-      await waitUntil(
-        'a connection slot to be free again after one client left',
-        async () => (await connackCode(limited.mqttUrl, { clientId: uniqueId('again'), ...DEVICE })) === 0,
-        5_000,
-        50,
-      );
+      await waitUntil(async () => (await connackCode(limited.mqttUrl, { clientId: uniqueId('again'), ...DEVICE })) === 0, 'a connection slot to be free again after one client left', { timeoutMs: 5_000, intervalMs: 50 });
     } finally {
       first.end(true);
       await second.endAsync();
@@ -199,7 +194,7 @@ describe('max-connections', () => {
           dying.destroy();
         }
       }
-      await waitUntil('kpc_connections_open to be 0 once every such connection is closed', async () => (await metricValue(limited, 'kpc_connections_open')) === 0, 5_000, 50);
+      await waitUntil(async () => (await metricValue(limited, 'kpc_connections_open')) === 0, 'kpc_connections_open to be 0 once every such connection is closed', { timeoutMs: 5_000, intervalMs: 50 });
       expect(await connackCode(limited.mqttUrl, { clientId: uniqueId('after-dying'), ...DEVICE })).toBe(0);
     } finally {
       await limited.stop();

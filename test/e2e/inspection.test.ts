@@ -2,15 +2,21 @@
 // token-revoked, credential-revoked, refused, disconnected by an operator, closed — is listed, and
 // folding its journal through the pure transition() (here, in the test, independently of the
 // service) gives exactly the state the service reports for it.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initialTransition, transition, type AnyStateMachine } from 'xstate';
+import type { AnyStateMachine } from 'xstate';
 import type { MqttClient } from 'mqtt';
 import { clientSessionMachine } from '../../src/machines/client-session.machine.js';
 import { endpointSessionMachine } from '../../src/machines/endpoint-session.machine.js';
-import type { JournalEntry } from '../../src/actors/session/journal.js';
-import type { SessionDetails, SessionSummary } from '../../src/actors/registry/session-inspection.js';
+import { replayJournal, type JournalEntry } from '../../src/actors/session/journal.js';
+import type { SessionDetails, SessionJournalFile, SessionSummary } from '../../src/actors/registry/session-inspection.js';
 import { connectClient } from '../support/mqtt-client.js';
-import { DEVICE, GATEWAY, Inbox, kpTopic, request, startStack, waitUntil, type Stack, APP_VERSION, ECHO } from '../support/kp-harness.js';
+import { DEVICE, GATEWAY, Inbox, kpTopic, request, startStack, type Stack, APP_VERSION, ECHO } from '../support/kp-harness.js';
+import { waitUntil } from '../support/waiting.js';
 
 const ADMIN_TOKEN = 'admin-secret-token-4711';
 
@@ -42,12 +48,12 @@ async function connect(clientId: string, user: { username: string; password: str
   return new Inbox(client);
 }
 
-/** The test's own fold: initial snapshot from the xstate.init entry, then transition() per event. */
+/** Folds a whole journal (nothing dropped) through the chart with transition(). */
 function fold(machine: AnyStateMachine, journal: readonly JournalEntry[]) {
   expect(journal[0]?.event.type).toBe('xstate.init');
-  let [snapshot] = initialTransition(machine, journal[0]!.event.input);
-  for (const entry of journal.slice(1)) [snapshot] = transition(machine, snapshot, entry.event);
-  return snapshot;
+  const outcome = replayJournal(machine, { machine: machine.id, actorId: 'test', dropped: 0, base: null, entries: journal });
+  if (!outcome.ok) throw new Error(`replay failed at step ${outcome.failed.index}: ${outcome.reason}`);
+  return outcome.snapshot;
 }
 
 describe('session journals and the management API', () => {
@@ -66,20 +72,20 @@ describe('session journals and the management API', () => {
     await request(a, kpTopic(APP_VERSION, ECHO, token, 'hello', 1), 'a');
     const b = await connect('inspect-b', GATEWAY);
     await request(b, kpTopic(APP_VERSION, ECHO, token, 'hello', 2), 'b');
-    await waitUntil('A roamed', async () => (await session('inspect-a')).endpoints[0]?.state === 'roamed');
+    await waitUntil(async () => (await session('inspect-a')).endpoints[0]?.state === 'roamed', 'A roamed');
 
     // B's second endpoint has its token revoked.
     await request(b, kpTopic(APP_VERSION, ECHO, revocable.token, 'hello', 3), 'b2');
     await stack.provider.revokeToken(revocable.endpointId, [`tokid-${revocable.token}`]);
-    await waitUntil('token revoked', async () => (await session('inspect-b')).endpoints.some((e) => e.state === 'revoked'));
+    await waitUntil(async () => (await session('inspect-b')).endpoints.some((e) => e.state === 'revoked'), 'token revoked');
 
     // C's credential is revoked; D is refused; A is disconnected by an operator; B leaves.
     await connect('inspect-c', { username: 'doomed-user', password: 'doomed-password' });
     await stack.provider.revokeCredential('cred-doomed');
-    await waitUntil('C revoked', async () => (await session('inspect-c')).state === 'revoked');
+    await waitUntil(async () => (await session('inspect-c')).state === 'revoked', 'C revoked');
     await expect(connectClient(stack.kpc.mqttUrl, { clientId: 'inspect-d', username: 'nobody', password: 'x' })).rejects.toMatchObject({ code: 4 });
     expect((await admin('/sessions/inspect-a', { method: 'DELETE' })).status).toBe(200);
-    await waitUntil('A closed', async () => (await session('inspect-a')).state === 'closed');
+    await waitUntil(async () => (await session('inspect-a')).state === 'closed', 'A closed');
     expect((await admin('/sessions/inspect-a', { method: 'DELETE' })).status).toBe(404);
 
     const { live, ended } = (await (await admin('/sessions')).json()) as { live: SessionSummary[]; ended: SessionSummary[] };
@@ -125,5 +131,52 @@ describe('session journals and the management API', () => {
     for (const token of Object.keys(stack.credentials.tokens).filter((t) => t.startsWith('shared') || t.startsWith('revocable'))) {
       expect(body).not.toContain(token);
     }
+  });
+
+  it('downloads the journals of ended sessions; the replay command confirms each, and fails a tampered one', async () => {
+    // inspect-b (accepted, one endpoint roamed in, one token revoked) leaves now: every session of the run has ended.
+    await clients.find((client) => client.options.clientId === 'inspect-b')!.endAsync();
+    await waitUntil(async () => (await session('inspect-b')).state === 'closed', 'B closed');
+
+    const directory = mkdtempSync(join(tmpdir(), 'kpc-journals-'));
+    const replay = (file: string) =>
+      promisify(execFile)(process.execPath, ['scripts/replay.mjs', file]).then(
+        ({ stdout }) => ({ code: 0, output: stdout }),
+        (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, output: error.stdout + error.stderr }),
+      );
+    /** Each session's ending, and every state its endpoint sessions went through. */
+    const endings: string[] = [];
+    for (const id of ['inspect-a', 'inspect-b', 'inspect-c', 'inspect-d']) {
+      const response = await admin(`/sessions/${id}/journal`);
+      expect(response.status, `GET /sessions/${id}/journal`).toBe(200);
+      expect(response.headers.get('content-disposition')).toContain(`${id}.journal.json`);
+      const journal = (await response.json()) as SessionJournalFile;
+      endings.push(`${id}:${journal.state}`, ...journal.endpoints.flatMap((endpoint) => endpoint.entries.map((entry) => `endpoint:${entry.state}`)));
+      const file = join(directory, `${id}.json`);
+      writeFileSync(file, JSON.stringify(journal));
+      const { code, output } = await replay(file);
+      expect(code, `replay of ${id}:\n${output}`).toBe(0);
+      expect(output).toContain(`session ${id}: ${journal.state}`);
+      expect(output).toContain('every step replays to the state recorded');
+    }
+    expect(endings).toEqual(expect.arrayContaining([
+      'inspect-a:closed', 'inspect-b:closed', 'inspect-c:revoked', 'inspect-d:rejected', 'endpoint:roamed', 'endpoint:revoked',
+    ]));
+    // The admin disconnect and the refusal's reason are on record.
+    const a = (await (await admin('/sessions/inspect-a/journal')).json()) as SessionJournalFile;
+    expect(a.client.entries.map((entry) => entry.event.type)).toContain('admin.disconnected');
+
+    // Tampered: B's acceptance recorded as a refusal. The replay names the step and exits 1.
+    const b = (await (await admin('/sessions/inspect-b/journal')).json()) as SessionJournalFile;
+    const accepted = b.client.entries.findIndex((entry) => entry.event.type === 'ecap.replied');
+    b.client.entries[accepted]!.event.statusCode = 401;
+    const tampered = join(directory, 'tampered.json');
+    writeFileSync(tampered, JSON.stringify(b));
+    const { code, output } = await replay(tampered);
+    expect(code).toBe(1);
+    expect(output).toContain(`step #${accepted} (ecap.replied)`);
+
+    expect((await admin('/sessions/nobody-ever/journal')).status).toBe(404);
+    expect((await fetch(`${stack.kpc.httpUrl}/sessions/inspect-a/journal`)).status).toBe(401);
   });
 });

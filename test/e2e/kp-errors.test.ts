@@ -15,9 +15,9 @@ import {
   request,
   startStack,
   uniqueId,
-  waitUntil,
   type Stack,
 } from '../support/kp-harness.js';
+import { waitUntil } from '../support/waiting.js';
 
 const INVALID = { statusCode: 400, reasonPhrase: 'Invalid 1/KP resource path' };
 const UNAVAILABLE = { statusCode: 503, reasonPhrase: 'Service unavailable' };
@@ -208,7 +208,7 @@ describe('endpoint identification', () => {
       // 20 QoS 1 publishes back to back, none awaited before the next is sent.
       const acks = Array.from({ length: 20 }, (_, i) => client.publishAsync(kpTopic(APP_VERSION, ECHO, token, 'seq', i), String(i), { qos: 1 }));
       await Promise.all(acks);
-      await waitUntil('20 ClientData for the new endpoint', () => ofEndpoint().length >= 20);
+      await waitUntil(() => ofEndpoint().length >= 20, '20 ClientData for the new endpoint');
       expect(ofEndpoint().map((data) => data.payload.toString())).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
       expect(ofEndpoint().map((data) => data.requestId)).toEqual(Array.from({ length: 20 }, (_, i) => i));
       expect(stack.provider.tokenRequestCounts.get(token)).toBe(1);

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElceRecorder, listing } from '../support/elce-recorder.js';
 import { keepAliveAgent, post, rawConnection } from '../support/http-client.js';
 import type { KpcHandle } from '../support/kpc-process.js';
-import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, connectAs, metricValue, startStack, waitUntil, type Stack } from '../support/kp-harness.js';
+import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, connectAs, metricValue, startStack, type Stack } from '../support/kp-harness.js';
+import { waitUntil } from '../support/waiting.js';
 
 const run = promisify(execFile);
 const ADMIN_TOKEN = 'http-admin-token';
@@ -190,7 +191,7 @@ describe('1/KP over HTTP: identification and sessions', () => {
     const dropped = () => metricValue(stack.kpc, 'kpc_extension_data_total', { outcome: 'push-to-http-dropped' });
     const before = await dropped();
     await stack.echo.push({ endpointId, appVersionName: APP_VERSION, resourcePath: '/command', payload: Buffer.from('{}') });
-    await waitUntil('the push to be counted as dropped', async () => (await dropped()) === before + 1);
+    await waitUntil(async () => (await dropped()) === before + 1, 'the push to be counted as dropped');
   });
 
   it('shows HTTP sessions in /sessions and /sessions/{id}', async () => {
@@ -253,14 +254,14 @@ describe('1/KP over HTTP: hostile clients', () => {
   it('cuts a client whose headers do not arrive within connect-timeout', async () => {
     const { socket, closed } = await rawConnection(stack.kpc.kpHttpUrl);
     socket.write(`POST /kp1/${APP_VERSION}/${ECHO}/tok/json HTTP/1.1\r\nHost: kpc\r\n`);
-    await waitUntil('the slow-headers connection to be closed', () => socket.destroyed || socket.readableEnded, 10_000, 50);
+    await waitUntil(() => socket.destroyed || socket.readableEnded, 'the slow-headers connection to be closed', { timeoutMs: 10_000, intervalMs: 50 });
     await closed;
   }, 15_000);
 
   it('cuts a client whose body does not arrive within connect-timeout', async () => {
     const { socket, closed } = await rawConnection(stack.kpc.kpHttpUrl);
     socket.write(`POST /kp1/${APP_VERSION}/${ECHO}/tok/json HTTP/1.1\r\nHost: kpc\r\nContent-Length: 100\r\n\r\n0123456789`);
-    await waitUntil('the slow-body connection to be closed', () => socket.destroyed || socket.readableEnded, 10_000, 50);
+    await waitUntil(() => socket.destroyed || socket.readableEnded, 'the slow-body connection to be closed', { timeoutMs: 10_000, intervalMs: 50 });
     await closed;
   }, 15_000);
 });

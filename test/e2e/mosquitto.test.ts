@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findExecutable } from '../../dev/executables.js';
 import { killOnExit } from '../../dev/child-cleanup.js';
-import { APP_VERSION, DEVICE, ECHO, kpTopic, startStack, uniqueId, waitUntil, type Stack } from '../support/kp-harness.js';
+import { APP_VERSION, DEVICE, ECHO, kpTopic, startStack, uniqueId, type Stack } from '../support/kp-harness.js';
+import { waitUntil } from '../support/waiting.js';
 
 const mosquittoPub = findExecutable('mosquitto_pub');
 const mosquittoRr = findExecutable('mosquitto_rr');
@@ -65,7 +66,7 @@ describe.skipIf(missing.length > 0)('mosquitto clients against KPC', () => {
       ...connection(), '-u', DEVICE.username, '-P', DEVICE.password, '-q', '1', '-t', kpTopic(APP_VERSION, ECHO, token, 'hello', 1), '-m', message,
     ]);
     expect(result, result.stderr).toMatchObject({ code: 0 });
-    const data = await waitUntil('the ClientData from mosquitto_pub', () => stack.echo.received.find((d) => d.endpointId === endpointId));
+    const data = await waitUntil(() => stack.echo.received.find((d) => d.endpointId === endpointId), 'the ClientData from mosquitto_pub');
     expect(data.payload.toString()).toBe(message);
     expect(data).toMatchObject({ appVersionName: APP_VERSION, resourcePath: '/hello', requestId: 1 });
   });

@@ -21,9 +21,9 @@ import {
   startStack,
   subackCode,
   uniqueId,
-  waitUntil,
   type Stack,
 } from '../support/kp-harness.js';
+import { waitUntil } from '../support/waiting.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -58,9 +58,8 @@ async function withClients(users: User[], body: (...inboxes: Inbox[]) => Promise
 /** The ClientData an extension received with this exact payload. */
 function receivedWith(extension: Stack['echo'], payload: Buffer | string): Promise<ClientData> {
   const bytes = Buffer.from(payload);
-  return waitUntil(`ClientData with payload ${JSON.stringify(bytes.toString())}`, () =>
-    extension.received.find((data) => data.payload.equals(bytes)),
-  );
+  return waitUntil(() =>
+    extension.received.find((data) => data.payload.equals(bytes)), `ClientData with payload ${JSON.stringify(bytes.toString())}`);
 }
 
 /** Identifies `token` in the client's session with one round trip. */
@@ -349,7 +348,7 @@ describe('ExtensionData that cannot be delivered', () => {
     stack.nc.publish(subjects.replicaExtensionData(stack.kpc.replicaId), garbage);
     stack.nc.publish(subjects.replicaExtensionData(stack.kpc.replicaId), Buffer.alloc(0));
     await stack.nc.flush();
-    await waitUntil('three undecodable ExtensionData counted', async () => (await count('undecodable')) >= before + 3);
+    await waitUntil(async () => (await count('undecodable')) >= before + 3, 'three undecodable ExtensionData counted');
     expect(await count('undecodable')).toBe(before + 3);
 
     await withClients([DEVICE], async (inbox) => {
@@ -364,7 +363,7 @@ describe('ExtensionData that cannot be delivered', () => {
       await identify(inbox, token);
       const before = await count('endpoint-offline');
       await stack.echo.push({ endpointId: uniqueId('nobody'), appVersionName: APP_VERSION, resourcePath: '/lost', payload: Buffer.from('lost') });
-      await waitUntil('the offline push counted', async () => (await count('endpoint-offline')) >= before + 1);
+      await waitUntil(async () => (await count('endpoint-offline')) >= before + 1, 'the offline push counted');
       expect(await count('endpoint-offline')).toBe(before + 1);
 
       const topic = kpTopic(APP_VERSION, ECHO, token, 'after-offline', 61);
@@ -380,9 +379,8 @@ describe('ExtensionData that cannot be delivered', () => {
     const client = await connectAs(kpc, DEVICE);
     try {
       await client.publishAsync(kpTopic(APP_VERSION, 'unserved', 'data', 1), 'anyone?', { qos: 1 });
-      await waitUntil('the no-responders status counted', async () =>
-        (await metricValue(kpc, 'kpc_extension_data_total', { outcome: 'no-responders' })) >= 1,
-      );
+      await waitUntil(async () =>
+        (await metricValue(kpc, 'kpc_extension_data_total', { outcome: 'no-responders' })) >= 1, 'the no-responders status counted');
       expect(await metricValue(kpc, 'kpc_extension_data_total', { outcome: 'undecodable' })).toBe(0);
       expect(kpc.logs.filter((line) => line.includes('undecodable ExtensionData'))).toEqual([]);
     } finally {

@@ -52,7 +52,11 @@ class World {
       // built for it.
       'mqtt.connect': then((event: Event<'mqtt.connect'>) => {
         this.connect = event;
-        this.harness = new Harness({ anonymousAllowed: event.anonymousAllowed, natsConnected: event.serviceAvailable });
+        this.harness = new Harness({
+          anonymousAllowed: event.anonymousAllowed,
+          natsConnected: event.serviceAvailable,
+          authenticationSlots: event.authenticationSlotFree ? 100 : 0,
+        });
         this.client = this.harness.connect(MQTT_CLIENT_ID, {
           username: event.username ?? undefined,
           password: event.passwordPresent ? PASSWORD : undefined,
@@ -66,7 +70,7 @@ class World {
       'credential.revoked': then((event: Event<'credential.revoked'>) =>
         expect(this.live.harness.registry.credentialRevoked(event.credentialId), 'sessions revoked').toBe(1)),
       'mqtt.disconnected': then((event: Event<'mqtt.disconnected'>) => this.live.client.session.disconnected(event.reason)),
-      'admin.disconnected': then(() => expect(this.live.harness.registry.disconnectByAdmin(MQTT_CLIENT_ID)).toBe(true)),
+      'admin.disconnected': then(() => expect(this.live.harness.registry.inspection.disconnectByAdmin(MQTT_CLIENT_ID)).toBe(true)),
       'service.stopping': then(() => this.live.harness.registry.shutdown('SIGTERM')),
     };
   }
@@ -181,6 +185,7 @@ function expectedRefusal(event: EventObject): number {
     const connect = event as Event<'mqtt.connect'>;
     if (!connect.serviceAvailable) return 3;
     if (connect.certificate === 'untrusted') return 4;
+    if (!connect.authenticationSlotFree) return 3; // every event that reaches here presents credentials
     return 5;
   }
   if (event.type === 'ecap.replied' && [400, 401, 403, 404].includes((event as Event<'ecap.replied'>).statusCode)) return 4;

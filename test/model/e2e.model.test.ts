@@ -352,8 +352,6 @@ class EndpointWorld {
 
   private constructor(path: ModelPath) {
     this.e2e = new E2eRun(endpointSessionModel, path, {
-      // While active, the live session forwards a PUBLISH on its hot path, without an event (see the chart).
-      journaled: (from, event) => !(event.type === 'kp.published' && from.value === 'active'),
       initialTrail: [['xstate.init', 'identifying'], ['kp.published', 'identifying']],
     });
   }

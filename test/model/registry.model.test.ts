@@ -36,7 +36,7 @@ class World {
         expect(client.connection.closes).toEqual([]);
       }
       // Finished and failed sessions are forgotten (listed as ended), live ones still counted.
-      const ended = registry.inspectSessions().ended.map((session) => session.mqttClientId);
+      const ended = registry.inspection.inspectSessions().ended.map((session) => session.mqttClientId);
       for (const { mqttClientId } of [...this.failed, ...this.refused.map((r) => r.client)]) expect(ended).toContain(mqttClientId);
       expect(registry.connectionCount).toBe(this.bystander?.session.isActive ? 1 : 0);
     });

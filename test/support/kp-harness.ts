@@ -2,6 +2,7 @@
 // nats-server, the dev ECAP provider, the two echo extensions of the default test config, the BUILT
 // KPC, and small helpers to talk to it with real MQTT clients and watch NATS and /metrics.
 // Every wait here is bounded and rejects with a message that says what was awaited.
+import { waitUntil } from './waiting.js';
 import { randomBytes } from 'node:crypto';
 import { connect as connectNats, type NatsConnection, type Subscription } from 'nats';
 import { connect as connectMqtt, type IClientOptions, type MqttClient, type IConnackPacket, type IPublishPacket } from 'mqtt';
@@ -224,17 +225,6 @@ export function errorBody(message: Received): unknown {
 
 // ---- waiting on anything else ----
 
-/** Polls `condition` until it returns a truthy value; rejects with `what` after `timeoutMs`. */
-export async function waitUntil<T>(what: string, condition: () => T | Promise<T>, timeoutMs = 5_000, intervalMs = 20): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await condition();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
 /** A metric's current value from GET /metrics (0 when the series has no sample yet). */
 export async function metricValue(kpc: KpcHandle, name: string, labels: Record<string, string> = {}): Promise<number> {
   const text = await (await fetch(`${kpc.httpUrl}/metrics`)).text();
@@ -274,7 +264,7 @@ export class NatsRecorder<T> {
   }
 
   waitFor(what: string, predicate: (message: { subject: string; value: T }) => boolean, timeoutMs = 5_000) {
-    return waitUntil(what, () => this.messages.find(predicate), timeoutMs);
+    return waitUntil(() => this.messages.find(predicate), what, { timeoutMs });
   }
 
   stop(): void {

@@ -23,7 +23,7 @@ function describeAction(action: { type: string; params?: unknown }): string {
 
 const clientInput = { connectionId: 'c1', mqttClientId: 'm1', transport: 'tcp' as const, authenticationTimeoutMs: 1000 };
 const connect = (overrides: Partial<Extract<ClientSessionEvent, { type: 'mqtt.connect' }>> = {}): ClientSessionEvent => ({
-  type: 'mqtt.connect', at: 1, username: 'u', passwordPresent: true, certificate: 'none', anonymousAllowed: false, serviceAvailable: true, ...overrides,
+  type: 'mqtt.connect', at: 1, username: 'u', passwordPresent: true, certificate: 'none', anonymousAllowed: false, serviceAvailable: true, authenticationSlotFree: true, ...overrides,
 });
 const replied = (statusCode: number): ClientSessionEvent => ({
   type: 'ecap.replied', kind: 'username-password', statusCode, clientId: 'client-1', credentialId: 'cred-1',
@@ -33,7 +33,7 @@ describe('client session chart', () => {
   it('accepts valid credentials (CONNACK 0) and remembers the ids', () => {
     const result = run(clientSessionMachine, clientInput, [connect(), replied(200)]);
     expect(result.state).toBe('active');
-    expect(result.actions).toEqual(['requestAuthentication', 'acceptConnection']);
+    expect(result.actions).toEqual(['takeAuthenticationSlot', 'requestAuthentication', 'releaseAuthenticationSlot', 'acceptConnection']);
     expect(result.context).toMatchObject({ clientId: 'client-1', credentialIds: ['cred-1'], connectedAt: 1 });
   });
 
@@ -42,15 +42,32 @@ describe('client session chart', () => {
   ])('maps ECAP %i to CONNACK %i', (statusCode, returnCode) => {
     const result = run(clientSessionMachine, clientInput, [connect(), replied(statusCode)]);
     expect(result.state).toBe('rejected');
-    expect(result.actions).toEqual(['requestAuthentication', `refuseConnection(${returnCode})`]);
+    expect(result.actions).toEqual(['takeAuthenticationSlot', 'requestAuthentication', 'releaseAuthenticationSlot', `refuseConnection(${returnCode})`]);
   });
 
   it('refuses with 3 when ECAP times out, fails, or the service is unavailable', () => {
     expect(run(clientSessionMachine, clientInput, [connect(), { type: 'xstate.after.authenticationTimeout.clientSession.authenticating' }]).actions)
-      .toEqual(['requestAuthentication', 'refuseConnection(3)']);
+      .toEqual(['takeAuthenticationSlot', 'requestAuthentication', 'releaseAuthenticationSlot', 'refuseConnection(3)']);
     expect(run(clientSessionMachine, clientInput, [connect(), { type: 'ecap.failed', kind: 'username-password', reason: 'nats-unavailable' } as ClientSessionEvent]).actions)
-      .toEqual(['requestAuthentication', 'refuseConnection(3)']);
+      .toEqual(['takeAuthenticationSlot', 'requestAuthentication', 'releaseAuthenticationSlot', 'refuseConnection(3)']);
     expect(run(clientSessionMachine, clientInput, [connect({ serviceAvailable: false })]).actions).toEqual(['refuseConnection(3)']);
+  });
+
+  it('refuses at once with 3, as its own outcome, when every authentication slot is taken', () => {
+    const full = run(clientSessionMachine, clientInput, [connect({ authenticationSlotFree: false })]);
+    expect(full.actions).toEqual(['refuseConnection(3)']);
+    expect(full.context.endReason).toBe('too many authentications in flight');
+    const down = run(clientSessionMachine, clientInput, [connect({ serviceAvailable: false })]);
+    expect(down.context.endReason).toBe('service unavailable');
+    // A client presenting no credentials needs no slot.
+    const anonymous = { username: null, passwordPresent: false, anonymousAllowed: true, authenticationSlotFree: false };
+    expect(run(clientSessionMachine, clientInput, [connect(anonymous)]).state).toBe('active');
+  });
+
+  it('frees the authentication slot however authentication ends', () => {
+    for (const end of [{ type: 'mqtt.disconnected', at: 2, reason: 'gone' }, { type: 'service.stopping' }]) {
+      expect(run(clientSessionMachine, clientInput, [connect(), end]).actions).toContain('releaseAuthenticationSlot');
+    }
   });
 
   it('refuses a certificate that failed verification with 4, without asking ECAP', () => {
@@ -80,7 +97,7 @@ describe('client session chart', () => {
     const revoked = run(clientSessionMachine, clientInput, [connect(), replied(200), { type: 'credential.revoked', credentialId: 'cred-1' }]);
     expect(revoked.state).toBe('revoked');
     expect(revoked.status).toBe('done');
-    expect(revoked.actions.slice(2)).toEqual(['closeConnection', 'endEndpointSessions']);
+    expect(revoked.actions.slice(4)).toEqual(['closeConnection', 'endEndpointSessions']);
   });
 
   it('closes on disconnect (ending endpoint sessions) and on shutdown (closing the connection too)', () => {
@@ -89,7 +106,7 @@ describe('client session chart', () => {
     expect(closed.context).toMatchObject({ endReason: 'keepalive timeout' });
     expect(closed.actions.at(-1)).toBe('endEndpointSessions');
     const stopping = run(clientSessionMachine, clientInput, [connect(), replied(200), { type: 'service.stopping' }]);
-    expect(stopping.actions.slice(2)).toEqual(['closeConnection', 'endEndpointSessions']);
+    expect(stopping.actions.slice(4)).toEqual(['closeConnection', 'endEndpointSessions']);
   });
 
   it('ignores a late ECAP reply after the client went away', () => {

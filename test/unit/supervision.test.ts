@@ -40,7 +40,7 @@ function startRegistry() {
     connectivity: { announceConnected: () => {}, announceDisconnected: () => {} },
     counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
     logger: pino({ level: 'silent' }),
-    newJournal: (machine) => new Journal(16, machine),
+    newJournal: (machine, actorId) => new Journal(16, machine, actorId),
   };
   const registry = new Registry(hub, {
     replicaId: 'r1', gracefulShutdownMs: 1000, maxConnections: 10, natsConnected: () => true,

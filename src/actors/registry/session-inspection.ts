@@ -3,7 +3,7 @@
 import type { ClientSession } from '../session/client-session.js';
 import type { EndpointSession } from '../session/endpoint-session.js';
 import type { HttpSession } from '../session/http-session.js';
-import type { JournalEntry } from '../session/journal.js';
+import type { Journal, JournalEntry, JournalRecord } from '../session/journal.js';
 
 export interface SessionSummary {
   mqttClientId: string;
@@ -72,6 +72,42 @@ export function describeEndpoint(endpoint: EndpointSession): EndpointView {
   };
 }
 
+/** What GET /sessions/{id}/journal returns and `npm run replay` reads: a client session's journal with its endpoint sessions'. */
+export interface SessionJournalFile {
+  format: 'kpc-session-journal/1';
+  mqttClientId: string;
+  state: string;
+  client: JournalRecord;
+  endpoints: JournalRecord[];
+}
+
+/** A session's journals, kept by reference (no copy) until someone downloads them. */
+export interface SessionJournals {
+  mqttClientId: string;
+  state(): string;
+  client: Journal;
+  endpoints: readonly Journal[];
+}
+
+export function journalsOf(session: ClientSession): SessionJournals {
+  return {
+    mqttClientId: session.request.mqttClientId,
+    state: () => session.state,
+    client: session.journal,
+    endpoints: [...session.finishedEndpointSessions, ...session.endpointSessions].map((endpoint) => endpoint.journal),
+  };
+}
+
+export function journalFile(journals: SessionJournals): SessionJournalFile {
+  return {
+    format: 'kpc-session-journal/1',
+    mqttClientId: journals.mqttClientId,
+    state: journals.state(),
+    client: journals.client.toJSON(),
+    endpoints: journals.endpoints.map((journal) => journal.toJSON()),
+  };
+}
+
 /**
  * An HTTP session in the same shape as an MQTT one: named by its id (`http-…`) where MQTT sessions
  * show their client id, transport `http`, and its one endpoint session.
@@ -92,6 +128,11 @@ export function describeHttpSession(session: HttpSession): SessionDetails {
     journal: session.journal.list(),
     journalDropped: session.journal.dropped,
   };
+}
+
+/** An HTTP session's journal (its chart's) with its endpoint session's, as for a client session. */
+export function httpJournalsOf(session: HttpSession): SessionJournals {
+  return { mqttClientId: session.ownerId, state: () => session.state, client: session.journal, endpoints: [session.endpoint.journal] };
 }
 
 /** The summary part of a session's details (what `GET /sessions` lists). */

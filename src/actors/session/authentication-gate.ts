@@ -2,10 +2,11 @@
 // - at most `maxInFlight` ECAP client validations per transport; past it CONNACK 3 at once, so no
 //   queue grows anywhere;
 // - a username/password the provider just refused is refused again from memory (by hash) for the
-//   negative-cache period, without asking the provider;
+//   negative-cache period, without asking the provider — only answers the client session chart
+//   treats as refusals (its isCredentialRefusal); a 429 or a 5xx is asked again next time;
 // - identical credentials arriving while they are being validated share that one validation.
 import { createHash } from 'node:crypto';
-import type { Transport as MqttTransport } from '../../machines/client-session.machine.js';
+import { isCredentialRefusal, type Transport as MqttTransport } from '../../machines/client-session.machine.js';
 import type { ClientCredentialVerdict, ValidationOutcome } from '../ports.js';
 
 /** Validation slots are counted per MQTT listener, and for 1/KP over HTTP (Basic credentials). */
@@ -23,12 +24,13 @@ export class AuthenticationGate {
     private readonly negativeCacheMs: number,
   ) {}
 
-  /** Takes a validation slot for this transport, or returns false when all are taken. */
-  tryAcquire(transport: Transport): boolean {
-    const current = this.inFlight.get(transport) ?? 0;
-    if (current >= this.maxInFlight) return false;
-    this.inFlight.set(transport, current + 1);
-    return true;
+  /** Whether a validation slot of this transport is free; the client session chart decides whether to take it. */
+  hasFreeSlot(transport: Transport): boolean {
+    return (this.inFlight.get(transport) ?? 0) < this.maxInFlight;
+  }
+
+  take(transport: Transport): void {
+    this.inFlight.set(transport, (this.inFlight.get(transport) ?? 0) + 1);
   }
 
   release(transport: Transport): void {
@@ -44,8 +46,7 @@ export class AuthenticationGate {
 
     const validation = ask().then((outcome) => {
       if (this.validating.get(key) === validation) this.validating.delete(key);
-      const statusCode = outcome.ok ? outcome.reply.statusCode : 0;
-      if (statusCode >= 400 && statusCode < 500) this.rememberRefusal(key, statusCode, Date.now());
+      if (outcome.ok && isCredentialRefusal(outcome.reply.statusCode)) this.rememberRefusal(key, outcome.reply.statusCode, Date.now());
       return outcome;
     });
     this.validating.set(key, validation);

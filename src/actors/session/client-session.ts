@@ -5,7 +5,7 @@
 //   PUBLISH → routing table → (endpoint-aware) endpoint session for the token → ClientData on NATS
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import {
-  clientSessionMachine, type ClientSessionContext, type ClientSessionEvent, type CredentialKind,
+  clientSessionMachine, type ClientSessionContext, type ClientSessionEvent, type ClientSessionInput, type CredentialKind,
 } from '../../machines/client-session.machine.js';
 import { errorPayload, errorTopic, responseFor } from '../traffic/responses.js';
 import type { Route } from '../traffic/routing.js';
@@ -18,13 +18,15 @@ import type { ReplyTarget } from '../traffic/extension-data-router.js';
 import type { RoutingTable } from '../traffic/routing.js';
 import { credentialKey, type AuthenticationGate, type CredentialKey } from './authentication-gate.js';
 import { EndpointSession, endEndpointSessions, type EndpointDirectory, type EndpointOwner } from './endpoint-session.js';
-import type { Journal } from './journal.js';
-import type { SessionCounters, SharedHub } from './session-hub.js';
+import { keepJournal, type Journal } from './journal.js';
+import type { SharedHub } from './session-hub.js';
 
 /** The registry's bookkeeping, as client sessions see it. */
 export interface SessionDirectory extends EndpointDirectory {
   clientAccepted(session: ClientSession, credentialIds: readonly string[]): void;
   clientEnded(session: ClientSession): void;
+  /** The session's actor has finished and is forgotten: keep what inspection shows of it. */
+  clientForgotten(session: ClientSession): void;
   /** False while NATS is down or the connection limit is reached (CONNACK 3). */
   acceptingConnections(): boolean;
 }
@@ -35,7 +37,6 @@ export interface SessionHub extends SharedHub {
   readonly authentication: AuthenticationGate;
   readonly forwarder: ClientDataForwarder<ReplyTarget>;
   readonly directory: SessionDirectory;
-  readonly counters: SessionCounters;
 }
 
 const live = new WeakMap<AnyActorRef, ClientSession>();
@@ -46,8 +47,10 @@ const on = (self: AnyActorRef): ClientSession => live.get(self)!;
 export const clientSessionLogic = clientSessionMachine.provide({
   actions: {
     requestAuthentication: ({ self, context }) => on(self).requestAuthentication(context.awaiting),
+    takeAuthenticationSlot: ({ self }) => on(self).takeAuthenticationSlot(),
+    releaseAuthenticationSlot: ({ self }) => on(self).releaseAuthenticationSlot(),
     acceptConnection: ({ self, context }) => on(self).accept(context),
-    refuseConnection: ({ self }, params) => on(self).refuse(params.returnCode),
+    refuseConnection: ({ self, context }, params) => on(self).refuse(params.returnCode, context.endReason),
     closeConnection: ({ self, context }) => on(self).connection.close(context.endReason ?? 'closed by KPC'),
     endEndpointSessions: ({ self, context }) => on(self).endEndpointSessions(context),
   },
@@ -67,6 +70,7 @@ export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
   private readonly finishedEndpoints: EndpointSession[] = [];
   private holdsAuthenticationSlot = false;
   private credentialKey: CredentialKey | undefined;
+  private readonly input: ClientSessionInput;
   /** Held only until the ECAP request is sent; never in the chart's context or journal. */
   private password: Buffer | null;
 
@@ -77,17 +81,16 @@ export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
   ) {
     this.connectionId = `c${++nextConnectionNumber}`;
     this.password = request.password;
-    this.journal = hub.newJournal(clientSessionLogic);
-    this.actor = createActor(clientSessionLogic, {
-      id: `session.${this.connectionId}`,
-      parent: hub.directory.supervisor,
-      input: {
-        connectionId: this.connectionId,
-        mqttClientId: request.mqttClientId,
-        transport: request.transport,
-        authenticationTimeoutMs: hub.settings.authenticationTimeoutMs,
-      },
-    });
+    const id = `session.${this.connectionId}`;
+    this.input = {
+      connectionId: this.connectionId,
+      mqttClientId: request.mqttClientId,
+      transport: request.transport,
+      authenticationTimeoutMs: hub.settings.authenticationTimeoutMs,
+    };
+    this.actor = createActor(clientSessionLogic, { id, parent: hub.directory.supervisor, input: this.input });
+    this.journal = hub.newJournal(clientSessionMachine, id);
+    keepJournal(this.actor, this.journal);
     live.set(this.actor, this);
     hub.directory.supervise(this.actor.id, this);
   }
@@ -102,23 +105,25 @@ export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
   /** Starts the chart with the CONNECT that created this session. */
   start(): void {
     const { username, certificate, transport } = this.request;
-    const certificateState = certificate === null ? 'none' : certificate.trusted ? 'trusted' : 'untrusted';
-    const needsValidation = username !== null || this.password !== null || certificateState === 'trusted';
-    // An authentication slot is taken up front: when all are in use the CONNECT is refused at once.
-    this.holdsAuthenticationSlot = needsValidation && this.hub.authentication.tryAcquire(transport);
+    this.journal.received({ type: 'xstate.init', input: this.input });
     this.actor.start();
+    // Facts only: whether these credentials need validating, and what then, is the chart's decision.
     this.send({
       type: 'mqtt.connect',
       at: Date.now(),
       username,
       passwordPresent: this.password !== null,
-      certificate: certificateState,
+      certificate: certificate === null ? 'none' : certificate.trusted ? 'trusted' : 'untrusted',
       anonymousAllowed: this.hub.settings.anonymousAllowed,
-      serviceAvailable: this.hub.directory.acceptingConnections() && (!needsValidation || this.holdsAuthenticationSlot),
+      serviceAvailable: this.hub.directory.acceptingConnections(),
+      authenticationSlotFree: this.hub.authentication.hasFreeSlot(transport),
     });
   }
 
+  /** Every event reaches the chart through here, and is journaled as it is sent. */
   send(event: ClientSessionEvent): void {
+    if (this.actor.getSnapshot().status !== 'active') return; // ended: nothing more happens to it
+    this.journal.received(event);
     this.actor.send(event);
   }
 
@@ -219,7 +224,12 @@ export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
     this.password = null;
   }
 
-  private releaseAuthenticationSlot(): void {
+  takeAuthenticationSlot(): void {
+    this.hub.authentication.take(this.request.transport);
+    this.holdsAuthenticationSlot = true;
+  }
+
+  releaseAuthenticationSlot(): void {
     if (!this.holdsAuthenticationSlot) return;
     this.holdsAuthenticationSlot = false;
     this.hub.authentication.release(this.request.transport);
@@ -243,19 +253,17 @@ export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
     this.hub.logger.info(this.logFields({ event: 'connection.accepted' }, context), 'client connected');
   }
 
-  refuse(returnCode: 3 | 4 | 5): void {
+  refuse(returnCode: 3 | 4 | 5, reason: string | null): void {
     this.password = null;
     // Server unavailable (timeout, 5xx): the next attempt with these credentials asks afresh.
     if (returnCode === 3 && this.credentialKey !== undefined) this.hub.authentication.abandon(this.credentialKey);
-    this.releaseAuthenticationSlot();
     this.connection.refuse(returnCode);
     this.hub.counters.connection(`refused-${returnCode}`);
-    this.hub.logger.info(this.logFields({ event: 'connection.refused', returnCode }), 'client refused');
+    this.hub.logger.info(this.logFields({ event: 'connection.refused', returnCode, reason }), 'client refused');
   }
 
   /** The session is over (closed or revoked): end every endpoint session, announce them gone. */
   endEndpointSessions(context: ClientSessionContext): void {
-    this.releaseAuthenticationSlot(); // it may end while still authenticating
     const count = endEndpointSessions(this.hub, this.endpointSessions);
     this.hub.directory.clientEnded(this);
     const revoked = context.endReason === 'credential.revoked';
@@ -270,12 +278,14 @@ export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
   /** The actor threw: the connection cannot be trusted to follow its chart any more. */
   discard(error: unknown): void {
     this.hub.logger.error({ ...this.logFields({ event: 'session.failed' }), err: error }, 'client session failed; closing its connection');
+    this.releaseAuthenticationSlot(); // a failed actor runs no exit actions
     // End it as any other session ends: endpoints announced disconnected, their charts finished.
     this.endEndpointSessions(this.actor.getSnapshot().context);
     this.connection.close('session failed');
   }
 
   forgotten(): void {
+    this.hub.directory.clientForgotten(this);
     this.hub.counters.sessionEnded(this.state);
   }
 

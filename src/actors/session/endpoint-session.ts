@@ -4,10 +4,11 @@
 // and owns what cannot live in a pure snapshot (the token, the messages waiting for identification).
 // It talks to its owner only through the EndpointOwner port, so it never knows the transport.
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
-import { endpointSessionMachine, type EndpointSessionEvent } from '../../machines/endpoint-session.machine.js';
+import { endpointSessionMachine, type EndpointSessionEvent, type EndpointSessionInput } from '../../machines/endpoint-session.machine.js';
 import type { RoutedMessage } from '../traffic/client-data-forwarder.js';
-import type { Journal } from './journal.js';
+import { keepJournal, type Journal } from './journal.js';
 import { secretHash } from './secret-hash.js';
+import { runReactions, SteadyReactions } from './steady-reactions.js';
 import type { SharedHub, Supervision } from './session-hub.js';
 
 /** The registry's endpoint bookkeeping, as an endpoint session sees it. */
@@ -15,6 +16,8 @@ export interface EndpointDirectory extends Supervision {
   /** This endpoint session now receives the endpoint's pushes; any other local one is roamed. */
   claimEndpoint(session: EndpointSession, endpointId: string): void;
   releaseEndpoint(session: EndpointSession, endpointId: string | null): void;
+  /** The session's actor has finished: it holds and is identified as nothing any more. */
+  endpointForgotten(session: EndpointSession): void;
   /** Whether this session is the one that receives its endpoint's pushes here. */
   holds(session: EndpointSession): boolean;
 }
@@ -66,12 +69,17 @@ export const endpointSessionLogic = endpointSessionMachine.provide({
       on(self).hub.connectivity.announceConnected({ [context.endpointId!]: context.appVersionName }),
     announceDisconnected: ({ self, context }) =>
       on(self).hub.connectivity.announceDisconnected({ [context.endpointId!]: context.appVersionName }),
+    countRoaming: ({ self }) => on(self).hub.counters.roamed(),
   },
 });
+
+/** What the chart does with a PUBLISH in states where it always does the same (see steady-reactions.ts). */
+const publishReactions = new SteadyReactions(endpointSessionLogic, 'kp.published');
 
 export class EndpointSession {
   readonly actor: Actor<typeof endpointSessionLogic>;
   readonly journal: Journal;
+  private readonly input: EndpointSessionInput;
   /** Messages that arrived while the token was being identified, in arrival order. */
   held: RoutedMessage[] = [];
 
@@ -83,20 +91,18 @@ export class EndpointSession {
     readonly appVersionName: string,
     readonly actorId: string,
   ) {
-    this.journal = hub.newJournal(endpointSessionLogic);
-    this.actor = createActor(endpointSessionLogic, {
-      id: actorId,
-      parent: hub.directory.supervisor,
-      input: {
-        sessionId: actorId,
-        appName,
-        appVersionName,
-        tokenHash: secretHash(token),
-        identificationTimeoutMs: hub.settings.authenticationTimeoutMs,
-        negativeCacheMs: hub.settings.negativeCacheMs,
-        maxHeldMessages: hub.settings.maxHeldMessages,
-      },
-    });
+    this.input = {
+      sessionId: actorId,
+      appName,
+      appVersionName,
+      tokenHash: secretHash(token),
+      identificationTimeoutMs: hub.settings.authenticationTimeoutMs,
+      negativeCacheMs: hub.settings.negativeCacheMs,
+      maxHeldMessages: hub.settings.maxHeldMessages,
+    };
+    this.actor = createActor(endpointSessionLogic, { id: actorId, parent: hub.directory.supervisor, input: this.input });
+    this.journal = hub.newJournal(endpointSessionMachine, actorId);
+    keepJournal(this.actor, this.journal);
     live.set(this.actor, this);
     hub.directory.supervise(actorId, this);
   }
@@ -106,6 +112,7 @@ export class EndpointSession {
   }
 
   start(): void {
+    this.journal.received({ type: 'xstate.init', input: this.input });
     this.actor.start();
   }
 
@@ -121,14 +128,23 @@ export class EndpointSession {
     return this.actor.getSnapshot().status !== 'active';
   }
 
-  /** The hot path: an active session forwards without an event; otherwise the chart decides. */
+  /**
+   * A PUBLISH for this token: the chart decides (forward, hold, answer with an error). Where its
+   * answer is a steady reaction (while active: forwardMessage), the actions run without a macrostep.
+   */
   receive(message: RoutedMessage): void {
+    const event = { type: 'kp.published', message } as const;
     const snapshot = this.actor.getSnapshot();
-    if (snapshot.value === 'active') this.forward(message, snapshot.context.endpointId!);
-    else this.actor.send({ type: 'kp.published', message });
+    const reactions = publishReactions.in(snapshot);
+    if (reactions === undefined || !this.journal.caughtUp) return this.send(event);
+    this.journal.record(event, snapshot.value);
+    runReactions(reactions, snapshot, event, this.actor);
   }
 
+  /** Every event reaches the chart through here, and is journaled as it is sent. */
   send(event: EndpointSessionEvent): void {
+    if (this.actor.getSnapshot().status !== 'active') return; // ended: nothing more happens to it
+    this.journal.received(event);
     this.actor.send(event);
   }
 
@@ -180,6 +196,7 @@ export class EndpointSession {
 
   /** Called by the supervisor once the actor has finished. */
   forgotten(): void {
+    this.hub.directory.endpointForgotten(this);
     this.owner.endpointFinished(this);
   }
 }

@@ -1,17 +1,16 @@
 // HTTP Basic credentials of 1/KP over HTTP, validated like an MQTT CONNECT's username and password:
 // through the 16/ECAP provider, behind the same authentication gate (a bounded number in flight,
 // identical credentials share one validation, refused ones are refused from memory for a while).
+import { isCredentialRefusal } from '../../machines/client-session.machine.js';
 import type { CredentialValidator } from '../ports.js';
 import { credentialKey, type AuthenticationGate } from './authentication-gate.js';
 
 export type HttpClientAuthentication =
   | { outcome: 'accepted'; clientId: string | null }
-  /** The provider refused them (400/401/403/404): HTTP 401. */
+  /** The provider refused them (as it would refuse an MQTT CONNECT's): HTTP 401. */
   | { outcome: 'refused' }
   /** The provider timed out, failed or answered 5xx, or too many validations are in flight: HTTP 503. */
   | { outcome: 'unavailable' };
-
-const REFUSING_CODES = new Set([400, 401, 403, 404]);
 
 export async function authenticateHttpClient(
   gate: AuthenticationGate,
@@ -19,13 +18,14 @@ export async function authenticateHttpClient(
   username: string,
   password: string,
 ): Promise<HttpClientAuthentication> {
-  if (!gate.tryAcquire('http')) return { outcome: 'unavailable' };
+  if (!gate.hasFreeSlot('http')) return { outcome: 'unavailable' };
+  gate.take('http');
   try {
     const outcome = await gate.validate(credentialKey(username, password), () => credentials.validateUsernamePassword(username, password));
     if (!outcome.ok) return { outcome: 'unavailable' };
     const { statusCode, clientId, credentialId } = outcome.reply;
     if (statusCode === 200 && credentialId !== null) return { outcome: 'accepted', clientId };
-    return REFUSING_CODES.has(statusCode) ? { outcome: 'refused' } : { outcome: 'unavailable' };
+    return isCredentialRefusal(statusCode) ? { outcome: 'refused' } : { outcome: 'unavailable' };
   } finally {
     gate.release('http');
   }

@@ -7,14 +7,13 @@
 // Every request carries its own HttpExchange: the extension's reply goes to exactly that request
 // (by correlationId, through the request memory), never to the session.
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
-import { httpSessionMachine, type HttpSessionEvent } from '../../machines/http-session.machine.js';
+import { httpSessionMachine, type HttpSessionEvent, type HttpSessionInput } from '../../machines/http-session.machine.js';
 import type { ClientDataForwarder, RoutedMessage } from '../traffic/client-data-forwarder.js';
 import type { ReplyTarget } from '../traffic/extension-data-router.js';
 import type { Route } from '../traffic/routing.js';
-import { EndpointSession, endEndpointSessions, type EndpointOwner, type EndpointSessionHub } from './endpoint-session.js';
-import type { Journal } from './journal.js';
+import { EndpointSession, endEndpointSessions, type EndpointDirectory, type EndpointOwner, type EndpointSessionHub } from './endpoint-session.js';
+import { keepJournal, type Journal } from './journal.js';
 import { secretHash } from './secret-hash.js';
-import type { SessionCounters } from './session-hub.js';
 
 /** One waiting HTTP request, as the core sees it (the HTTP adapter implements it). */
 export interface HttpExchange extends ReplyTarget {
@@ -29,9 +28,15 @@ export interface HttpRoutedMessage extends RoutedMessage {
   exchange: HttpExchange;
 }
 
+/** The registry's bookkeeping, as HTTP sessions see it. */
+export interface HttpSessionDirectory extends EndpointDirectory {
+  /** The session's actor has finished: keep what inspection shows of it. */
+  httpSessionForgotten(session: HttpSession): void;
+}
+
 export interface HttpSessionHub extends EndpointSessionHub {
+  readonly directory: HttpSessionDirectory;
   readonly forwarder: ClientDataForwarder<ReplyTarget>;
-  readonly counters: SessionCounters;
 }
 
 const live = new WeakMap<AnyActorRef, HttpSession>();
@@ -50,6 +55,7 @@ let nextSessionNumber = 0;
 export class HttpSession implements EndpointOwner {
   readonly actor: Actor<typeof httpSessionLogic>;
   readonly journal: Journal;
+  private readonly input: HttpSessionInput;
   /** `http-<n>`: how inspection names it (MQTT sessions are named by their client id). */
   readonly ownerId: string;
   readonly endpoint: EndpointSession;
@@ -63,12 +69,16 @@ export class HttpSession implements EndpointOwner {
     private readonly finished: (session: HttpSession) => void,
   ) {
     this.ownerId = `http-${++nextSessionNumber}`;
-    this.journal = hub.newJournal(httpSessionLogic);
-    this.actor = createActor(httpSessionLogic, {
-      id: `session.${this.ownerId}`,
-      parent: hub.directory.supervisor,
-      input: { sessionId: this.ownerId, appVersionName: route.appVersionName, tokenHash: secretHash(route.token), idleTimeoutMs: hub.settings.httpSessionIdleTimeoutMs },
-    });
+    const id = `session.${this.ownerId}`;
+    this.input = {
+      sessionId: this.ownerId,
+      appVersionName: route.appVersionName,
+      tokenHash: secretHash(route.token),
+      idleTimeoutMs: hub.settings.httpSessionIdleTimeoutMs,
+    };
+    this.actor = createActor(httpSessionLogic, { id, parent: hub.directory.supervisor, input: this.input });
+    this.journal = hub.newJournal(httpSessionMachine, id);
+    keepJournal(this.actor, this.journal);
     live.set(this.actor, this);
     hub.directory.supervise(this.actor.id, this);
     this.endpoint = new EndpointSession(hub, this, route.token, route.appName, route.appVersionName, `endpoint.${this.ownerId}`);
@@ -80,6 +90,7 @@ export class HttpSession implements EndpointOwner {
 
   /** Starts with the request that created the session (the chart counts it already). */
   start(first: HttpRoutedMessage): void {
+    this.journal.received({ type: 'xstate.init', input: this.input });
     this.actor.start();
     this.endpoint.start();
     this.handle(first);
@@ -91,7 +102,10 @@ export class HttpSession implements EndpointOwner {
     this.handle(message);
   }
 
+  /** Every event reaches the chart through here, and is journaled as it is sent. */
   send(event: HttpSessionEvent): void {
+    if (!this.isOpen) return; // ended: nothing more happens to it
+    this.journal.received(event);
     this.actor.send(event);
   }
 
@@ -124,8 +138,8 @@ export class HttpSession implements EndpointOwner {
   }
 
   endpointFinished(): void {
-    // Also called when this session ended it (idle timeout, shutdown): then there is nothing left to end.
-    if (this.isOpen) this.send({ type: 'endpoint.finished' });
+    // Also called when this session ended it (idle timeout, shutdown): then send() ignores it.
+    this.send({ type: 'endpoint.finished' });
   }
 
   // ---- supervision ----
@@ -137,6 +151,7 @@ export class HttpSession implements EndpointOwner {
 
   forgotten(): void {
     this.hub.counters.sessionEnded(`http-${this.state}`);
+    this.hub.directory.httpSessionForgotten(this);
     this.finished(this);
   }
 }

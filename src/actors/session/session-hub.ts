@@ -46,6 +46,8 @@ export interface SharedHub {
   readonly replicaId: string;
   readonly credentials: CredentialValidator;
   readonly connectivity: ConnectivityAnnouncer;
+  readonly counters: SessionCounters;
   readonly logger: Logger;
-  newJournal(machine: AnyStateMachine): Journal;
+  /** A journal for the actor `actorId` running `machine` (the pure chart, which replays it). */
+  newJournal(machine: AnyStateMachine, actorId: string): Journal;
 }

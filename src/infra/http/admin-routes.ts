@@ -2,16 +2,11 @@
 // `Authorization: Bearer <token>`. Without the setting these routes do not exist at all.
 import { timingSafeEqual } from 'node:crypto';
 import type { Hono } from 'hono';
+import type { SessionInspection } from '../../actors/ports.js';
 
-export interface SessionInspector {
-  inspectSessions(): unknown;
-  inspectSession(mqttClientId: string): unknown | undefined;
-  inspectEndpoint(endpointId: string): unknown;
-  disconnectByAdmin(mqttClientId: string): boolean;
-}
 
 /** `sessions()` is undefined until the actor system has started (the HTTP server starts first). */
-export function addAdminRoutes(app: Hono, adminToken: string, sessions: () => SessionInspector | undefined): void {
+export function addAdminRoutes(app: Hono, adminToken: string, sessions: () => SessionInspection | undefined): void {
   const expected = Buffer.from(`Bearer ${adminToken}`);
   const authorized = (header: string | undefined): boolean => {
     const given = Buffer.from(header ?? '');
@@ -27,13 +22,21 @@ export function addAdminRoutes(app: Hono, adminToken: string, sessions: () => Se
       await next();
     });
   }
-  const inspector = (): SessionInspector => sessions()!;
+  const inspector = (): SessionInspection => sessions()!;
 
   app.get('/sessions', (c) => c.json(inspector().inspectSessions()));
 
   app.get('/sessions/:clientId', (c) => {
     const session = inspector().inspectSession(c.req.param('clientId'));
     return session === undefined ? c.json({ error: 'no such session, live or recently ended' }, 404) : c.json(session);
+  });
+
+  app.get('/sessions/:clientId/journal', (c) => {
+    const journal = inspector().sessionJournal(c.req.param('clientId'));
+    if (journal === undefined) return c.json({ error: 'no such session, live or recently ended' }, 404);
+    // A download: `npm run replay -- <file>` replays it through the charts.
+    const file = `${c.req.param('clientId').replace(/[^\w.-]/g, '_')}.journal.json`;
+    return c.json(journal, 200, { 'Content-Disposition': `attachment; filename="${file}"` });
   });
 
   app.delete('/sessions/:clientId', (c) =>

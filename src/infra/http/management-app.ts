@@ -1,7 +1,8 @@
 // Management HTTP: health for probes and load balancers, Prometheus metrics.
 import { Hono } from 'hono';
 import type { Registry as MetricsRegistry } from 'prom-client';
-import { addAdminRoutes, type SessionInspector } from './admin-routes.js';
+import type { SessionInspection } from '../../actors/ports.js';
+import { addAdminRoutes } from './admin-routes.js';
 
 export interface ManagementDeps {
   /** Human-readable reasons the service is not healthy; empty when it is. */
@@ -12,7 +13,7 @@ export interface ManagementDeps {
   /** The MQTT/TLS server certificate (PEM), served at /cert for clients' trust stores, as Kaa's KPC does. */
   serverCertificatePem?: string;
   /** Session inspection routes, present only when an admin token is configured. */
-  admin?: { token: string; sessions: () => SessionInspector | undefined };
+  admin?: { token: string; sessions: () => SessionInspection | undefined };
 }
 
 export function createManagementApp(deps: ManagementDeps): Hono {

@@ -39,16 +39,11 @@ export function drivableEndToEnd<World>(spec: ModelSpec, table: E2eTable<World>)
 /** One live actor's journal as the management API shows it: [event type, state after it] per event. */
 export type JournalTrail = Array<[string, unknown]>;
 
-export function trailOf(journal: ReadonlyArray<{ event: { type: string }; state: unknown }>): JournalTrail {
-  return journal.map((entry) => [entry.event.type, entry.state]);
+export function trailOf(journal: ReadonlyArray<{ event: { type: string }; state: unknown; repeat?: number }>): JournalTrail {
+  return journal.flatMap((entry) => Array.from({ length: entry.repeat ?? 1 }, (): [string, unknown] => [entry.event.type, entry.state]));
 }
 
 export interface E2eRunOptions {
-  /**
-   * Whether the live actor receives (and journals) this event in this model state. Default: yes.
-   * (An active endpoint session forwards PUBLISHes on its hot path without an event.)
-   */
-  journaled?(from: AnyMachineSnapshot, event: EventObject): boolean;
   /** What the live journal holds before the model's first event. Default: `xstate.init` into the initial state. */
   initialTrail?: JournalTrail;
 }
@@ -94,7 +89,7 @@ export class E2eRun<World> {
         if (stimulus === undefined) throw new Error(`${this.where}\n  no end-to-end stimulus for ${name}`);
         this.labels.push(name);
         // ModelRun has already stepped the model past this event.
-        if (this.options.journaled?.(this.model.previous!, event) ?? true) this.trail.push([(event as EventObject).type, this.model.snapshot.value]);
+        this.trail.push([(event as EventObject).type, this.model.snapshot.value]);
         await stimulus.run(world, event);
       };
     }

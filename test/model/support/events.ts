@@ -50,8 +50,13 @@ export const PASSWORD_CREDENTIAL = 'credential-1';
 export const CERTIFICATE_CREDENTIAL = 'credential-2';
 export const CLIENT_ID = 'client-1';
 
-const connect = (label: string, presented: { username: string | null; passwordPresent: boolean; certificate: 'none' | 'trusted' | 'untrusted' }, anonymousAllowed = false, serviceAvailable = true) =>
-  named(label, { type: 'mqtt.connect' as const, at: 0, ...presented, anonymousAllowed, serviceAvailable });
+const connect = (
+  label: string,
+  presented: { username: string | null; passwordPresent: boolean; certificate: 'none' | 'trusted' | 'untrusted' },
+  anonymousAllowed = false,
+  serviceAvailable = true,
+  authenticationSlotFree = true,
+) => named(label, { type: 'mqtt.connect' as const, at: 0, ...presented, anonymousAllowed, serviceAvailable, authenticationSlotFree });
 const withPassword = { username: 'device-user', passwordPresent: true, certificate: 'none' } as const;
 const anonymous = { username: null, passwordPresent: false, certificate: 'none' } as const;
 
@@ -62,6 +67,7 @@ export const clientSessionEvents = [
   connect('CONNECT anonymously (allowed)', anonymous, true),
   connect('CONNECT anonymously (not allowed)', anonymous, false),
   connect('CONNECT while NATS is down', withPassword, false, false),
+  connect('CONNECT while every authentication slot is taken', withPassword, false, true, false),
   named('ECAP 200 for the password', { type: 'ecap.replied', kind: 'username-password', statusCode: 200, clientId: CLIENT_ID, credentialId: PASSWORD_CREDENTIAL }),
   named('ECAP 200 for the certificate', { type: 'ecap.replied', kind: 'certificate', statusCode: 200, clientId: CLIENT_ID, credentialId: CERTIFICATE_CREDENTIAL }),
   named('ECAP 401 for the password', { type: 'ecap.replied', kind: 'username-password', statusCode: 401, clientId: null, credentialId: null }),

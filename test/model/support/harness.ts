@@ -252,6 +252,8 @@ export interface HarnessOptions {
   natsConnected?: boolean;
   /** Sends `nats.connected` right away, as src/main.ts does once its listeners are up. */
   running?: boolean;
+  /** Credential validations allowed in flight per transport (`max-in-flight`); 0: every CONNECT with credentials finds them all taken. */
+  authenticationSlots?: number;
 }
 
 export interface Client {
@@ -292,12 +294,12 @@ export class Harness {
       replicaId: REPLICA_ID,
       routing: () => routing,
       credentials: this.credentials,
-      authentication: new AuthenticationGate(100, NEGATIVE_CACHE_MS),
+      authentication: new AuthenticationGate(options.authenticationSlots ?? 100, NEGATIVE_CACHE_MS),
       forwarder: this.forwarder as unknown as ClientDataForwarder<ClientSession>,
       connectivity: this.announcer,
       counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
       logger,
-      newJournal: (machine) => new Journal(64, machine),
+      newJournal: (machine, actorId) => new Journal(64, machine, actorId),
     };
     this.registry = new Registry(
       hub,

@@ -1,0 +1,86 @@
+// Session journals: written as events are sent to a live actor, bounded, and replayable through the
+// pure chart from their start or, once old entries were dropped, from the base snapshot they left.
+import { describe, expect, it } from 'vitest';
+import { createActor, SimulatedClock } from 'xstate';
+import { Journal, keepJournal, replayJournal } from '../../src/actors/session/journal.js';
+import { endpointSessionMachine, type EndpointSessionEvent, type EndpointSessionInput } from '../../src/machines/endpoint-session.machine.js';
+
+const input: EndpointSessionInput = {
+  sessionId: 'e1', appName: 'app', appVersionName: 'v1', tokenHash: 'h', identificationTimeoutMs: 1000, negativeCacheMs: 1000, maxHeldMessages: 5,
+};
+
+/** A live endpoint session actor whose every event is journaled as it is sent, as EndpointSession does. */
+function journaledActor(capacity: number) {
+  const clock = new SimulatedClock();
+  const journal = new Journal(capacity, endpointSessionMachine, 'e1');
+  const actor = createActor(endpointSessionMachine, { input, clock });
+  keepJournal(actor, journal);
+  journal.received({ type: 'xstate.init', input });
+  actor.start();
+  const send = (event: EndpointSessionEvent) => {
+    journal.received(event);
+    actor.send(event);
+  };
+  return { actor, journal, send, clock };
+}
+
+const accepted: EndpointSessionEvent = { type: 'ecap.replied', statusCode: 200, endpointId: 'ep-1', tokenId: 'tok-1', reasonPhrase: null };
+
+describe('session journal', () => {
+  it('records each event with the state it led to; PUBLISHes keep no payload and repeated ones share an entry', () => {
+    const { journal, send } = journaledActor(16);
+    send({ type: 'kp.published', message: { payload: Buffer.from('secret payload') } });
+    send(accepted);
+    for (let i = 0; i < 1000; i++) send({ type: 'kp.published', message: { payload: Buffer.from('more') } });
+    send({ type: 'elce.connected', originatorReplicaId: 'r2' });
+    expect(journal.list().map((entry) => [entry.event.type, entry.state, entry.repeat])).toEqual([
+      ['xstate.init', 'identifying', undefined],
+      ['kp.published', 'identifying', undefined],
+      ['ecap.replied', 'active', undefined],
+      ['kp.published', 'active', 1000],
+      ['elce.connected', 'roamed', undefined],
+    ]);
+    expect(JSON.stringify(journal.toJSON())).not.toContain('payload');
+    expect(replayJournal(endpointSessionMachine, journal.toJSON())).toMatchObject({ ok: true, steps: 5 });
+  });
+
+  it('keeps at most its capacity; dropped entries fold into a base snapshot the replay starts from', () => {
+    const { actor, journal, send } = journaledActor(3);
+    send(accepted);
+    send({ type: 'elce.connected', originatorReplicaId: 'r2' });
+    send({ type: 'kp.published' }); // roamed → active again
+    send({ type: 'token.revoked', tokenIds: ['tok-1'] });
+    const record = journal.toJSON();
+    expect(record.entries).toHaveLength(3);
+    expect(record.dropped).toBe(2);
+    expect(record.base).toMatchObject({ value: 'active', context: { endpointId: 'ep-1', tokenId: 'tok-1' } });
+    const outcome = replayJournal(endpointSessionMachine, JSON.parse(JSON.stringify(record)));
+    expect(outcome.ok && outcome.snapshot.value).toBe('revoked');
+    expect(actor.getSnapshot().value).toBe('revoked');
+  });
+
+  it('records the timers the actor fires itself when they are relayed to it (here: the identification timeout)', () => {
+    const { journal, clock, actor } = journaledActor(8);
+    // The registry's inspector does this for live sessions: a relay whose source is its target is a timer.
+    actor.system.inspect((inspection) => {
+      if (inspection.type === '@xstate.event' && inspection.sourceRef === inspection.actorRef) journal.received(inspection.event);
+    });
+    clock.increment(1000);
+    expect(journal.list().map((entry) => [entry.event.type, entry.state])).toEqual([
+      ['xstate.init', 'identifying'],
+      ['xstate.after.identificationTimeout.endpointSession.identifying', 'unavailable'],
+    ]);
+    expect(replayJournal(endpointSessionMachine, journal.toJSON()).ok).toBe(true);
+  });
+
+  it('names the first step whose recorded state the chart does not reach', () => {
+    const { journal, send } = journaledActor(8);
+    send(accepted);
+    send({ type: 'token.revoked', tokenIds: ['tok-1'] });
+    const record = JSON.parse(JSON.stringify(journal.toJSON()));
+    record.entries[2].event.tokenIds = ['another-token']; // tampered: this revocation does not concern the session
+    const outcome = replayJournal(endpointSessionMachine, record);
+    expect(outcome.ok).toBe(false);
+    expect(!outcome.ok && [outcome.failed.index, outcome.reason]).toEqual([2, 'recorded "revoked", the chart reaches "active"']);
+  });
+});

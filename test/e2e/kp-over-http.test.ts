@@ -36,10 +36,12 @@ beforeAll(async () => {
       kaa: { kpc: { transports: { mqtt: { 'connect-timeout': '1s' }, http: http(IDLE_TIMEOUT_MS) } } },
     },
   });
-  // The echo extension answers by resource path: /status/{code}/{empty|body}, /silent (never), else an echo.
-  stack.echo.respond = (request) => {
+  // The echo extension answers by resource path: /status/{code}/{empty|body}, /silent (never),
+  // /slow/{ms} (an echo after ms), else an echo.
+  stack.echo.respond = async (request) => {
     const [, kind, code, empty] = request.resourcePath.split('/');
     if (kind === 'silent') return null;
+    if (kind === 'slow') await new Promise((resolve) => setTimeout(resolve, Number(code)));
     if (kind === 'status') return { statusCode: Number(code), payload: empty === 'empty' ? null : request.payload, reasonPhrase: `reason ${code}` };
     return { statusCode: 200, payload: request.payload };
   };
@@ -257,6 +259,13 @@ describe('1/KP over HTTP: hostile clients', () => {
     await waitUntil(() => socket.destroyed || socket.readableEnded, 'the slow-headers connection to be closed', { timeoutMs: 10_000, intervalMs: 50 });
     await closed;
   }, 15_000);
+
+  it('lets a complete request wait for its answer longer than connect-timeout (that deadline is for receiving it)', async () => {
+    const { token } = stack.newToken();
+    const response = await postJson(url(stack.kpc, APP_VERSION, ECHO, token, 'slow/2500/x'), { late: true });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ late: true });
+  });
 
   it('cuts a client whose body does not arrive within connect-timeout', async () => {
     const { socket, closed } = await rawConnection(stack.kpc.kpHttpUrl);

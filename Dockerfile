@@ -21,6 +21,8 @@ COPY deploy/service-config.yml /srv/kpc/service-config.yml
 USER node
 # 1883 MQTT, 8883 MQTT over TLS, 8080 MQTT over WebSocket, 8008 management HTTP
 EXPOSE 1883 8883 8080 8008
+# Liveness, not readiness: /health answers 500 during a NATS outage, and an unhealthy container
+# gets restarted by some orchestrators, dropping every client without bringing NATS back.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:8008/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+  CMD node -e "fetch('http://127.0.0.1:8008/health/live').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
 ENTRYPOINT ["node", "dist/main.js"]

@@ -2,8 +2,12 @@
 // ends without running its own shutdown. Two ways out are covered: a normal exit (the 'exit'
 // event, where only synchronous work is possible) and a terminating signal nobody else handles
 // (vitest ends its fork workers with SIGTERM, and a signal death skips 'exit').
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const tetherScript = join(dirname(fileURLToPath(import.meta.url)), 'tether.js');
 
 const liveChildren = new Set<ChildProcess>();
 let hooksInstalled = false;
@@ -49,4 +53,18 @@ export async function terminate(child: ChildProcess, signal: NodeJS.Signals = 'S
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Starts `command` through the tether (tether.ts), which stops it once this process has ended,
+ * however it ended. The tether's stdin is the pipe it watches; its stdout and stderr are the
+ * command's (piped here, to be read or passed on).
+ */
+export function spawnTethered(command: string, args: string[], opts: { graceMs: number; detached: boolean; cwd?: string; env?: NodeJS.ProcessEnv }): ChildProcess {
+  return spawn(process.execPath, [tetherScript, '--grace-ms', String(opts.graceMs), '--', command, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: opts.detached,
+    cwd: opts.cwd,
+    env: opts.env,
+  });
 }

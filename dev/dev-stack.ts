@@ -1,8 +1,11 @@
 // `npm run dev`: everything KPC needs on one machine, for trying it by hand. Starts nats-server,
 // the dev ECAP provider (dev/credentials.yml), one echo extension per extension instance in
 // dev/service-config.yml, then KPC itself (dist/main.js), and prints a command that talks to it.
-// Ctrl-C stops them in reverse order. DEVELOPMENT ONLY.
-import { spawn, type ChildProcess } from 'node:child_process';
+// Ctrl-C stops them in reverse order. However the dev stack ends, nothing it started outlives it:
+// nats-server and KPC run tethered (tether.ts: they stop when the dev stack's end closes their
+// stdin pipe, SIGKILL included), and the dev stack stops itself when its parent (npm) is gone
+// (parent-watch.ts). KPC's JSON log lines are shown pretty-printed. DEVELOPMENT ONLY.
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +16,9 @@ import { findNatsServer, startNatsServer, type NatsServerHandle } from './nats-s
 import { getFreePort, isPortFree } from './ports.js';
 import { waitForHealthy } from './health.js';
 import { findExecutable } from './executables.js';
-import { killOnExit, terminate } from './child-cleanup.js';
+import { spawnTethered, terminate } from './child-cleanup.js';
+import { prettyPrintLogs } from './pretty-logs.js';
+import { watchParent } from './parent-watch.js';
 import { consoleDevLogger, type DevLogger } from './dev-logger.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -46,10 +51,15 @@ function readServiceConfig(): DevServiceConfig {
   const appVersionName = applications.flatMap((app) => Object.keys(app.versions ?? {}))[0];
   if (!appVersionName) throw new Error(`${configPath}: kaa.applications names no application version`);
   const extensionInstances = (kaa['extension-instances'] ?? {}) as Record<string, { 'endpoint-aware'?: boolean }>;
+  // KPC reads these env overrides itself (the dev stack passes its environment on); the dev stack
+  // must check and print the same ports.
+  const fromEnv = (name: string): number | undefined => (process.env[name]?.trim() ? Number(process.env[name]) : undefined);
   return {
-    mqttPort: kaa.kpc?.transports?.mqtt?.tcp?.port ?? 1883,
-    httpPort: config?.server?.port ?? 8008,
-    kpHttpPort: kaa.kpc?.transports?.http?.enabled === true ? (kaa.kpc.transports.http.port ?? 8081) : null,
+    mqttPort: fromEnv('KAA_KPC_TRANSPORTS_MQTT_TCP_PORT') ?? kaa.kpc?.transports?.mqtt?.tcp?.port ?? 1883,
+    httpPort: fromEnv('SERVER_PORT') ?? config?.server?.port ?? 8008,
+    kpHttpPort: kaa.kpc?.transports?.http?.enabled === true
+      ? (fromEnv('KAA_KPC_TRANSPORTS_HTTP_PORT') ?? kaa.kpc.transports.http.port ?? 8081)
+      : null,
     kpcInstanceName: config?.service?.instance?.name ?? 'kpc',
     cmInstanceName: kaa.kpc?.authentication?.['service-instance-name'] ?? 'cm',
     appVersionName,
@@ -115,6 +125,11 @@ async function main(): Promise<void> {
     });
   }
 
+  watchParent(() => {
+    log.warn('the process that started the dev stack has exited; shutting down');
+    void shutdown(1);
+  });
+
   try {
     const nats = await startDevNats();
     teardown.add('nats-server', () => nats.stop());
@@ -152,27 +167,32 @@ async function main(): Promise<void> {
 }
 
 async function startDevNats(): Promise<NatsServerHandle> {
-  let port = preferredNatsPort;
-  if (!(await isPortFree(port))) {
+  // DEV_NATS_PORT: a fixed port (scripts, tests); else 4222 when free, else any free port.
+  const requested = process.env.DEV_NATS_PORT?.trim() ? Number(process.env.DEV_NATS_PORT) : undefined;
+  let port = requested ?? preferredNatsPort;
+  if (requested === undefined && !(await isPortFree(port))) {
     port = await getFreePort();
     log.info(`port ${preferredNatsPort} is busy; starting nats-server on ${port} instead`);
   }
   // Own process group: Ctrl-C must reach only this process, which stops KPC before NATS.
-  const nats = await startNatsServer({ port, detached: true });
+  const nats = await startNatsServer({ port, detached: true, tethered: true });
   log.info(`nats-server listening on ${nats.url}`);
   return nats;
 }
 
 function startKpc(natsUrl: string): ChildProcess {
   log.info(`starting KPC: node dist/main.js --config dev/service-config.yml (NATS_URLS=${natsUrl})`);
-  const child = spawn(process.execPath, ['dist/main.js', '--config', 'dev/service-config.yml'], {
+  // Tethered: if this process dies without stopping it (SIGKILL, a crash), KPC gets SIGTERM, and
+  // SIGKILL past the grace time. Own process group, so that Ctrl-C does not signal KPC twice
+  // (terminal + our SIGTERM).
+  const child = spawnTethered(process.execPath, ['dist/main.js', '--config', 'dev/service-config.yml'], {
+    graceMs: 10_000,
+    detached: true,
     cwd: repoRoot,
     env: { ...process.env, NATS_URLS: natsUrl },
-    stdio: 'inherit',
-    // Own process group, so that Ctrl-C does not signal KPC twice (terminal + our SIGTERM).
-    detached: true,
   });
-  killOnExit(child);
+  prettyPrintLogs(child.stdout!, process.stdout, 'kpc');
+  prettyPrintLogs(child.stderr!, process.stderr, 'kpc');
   return child;
 }
 

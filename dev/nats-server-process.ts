@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { findExecutable } from './executables.js';
 import { getFreePort, waitForPort } from './ports.js';
-import { killOnExit, terminate } from './child-cleanup.js';
+import { killOnExit, spawnTethered, terminate } from './child-cleanup.js';
 
 export interface NatsServerHandle {
   url: string;
@@ -24,6 +24,11 @@ export interface NatsServerOptions {
   args?: string[];
   /** Own process group, so a terminal's Ctrl-C reaches only the parent, which stops it in order. */
   detached?: boolean;
+  /**
+   * Run it through the tether (dist-dev/dev/tether.js), so that it stops when this process ends in any
+   * way, SIGKILL included. Only from the built dev stack (the tether is a dist-dev/ file).
+   */
+  tethered?: boolean;
   startTimeoutMs?: number;
 }
 
@@ -39,9 +44,11 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   let child: ChildProcess | undefined;
 
   async function launch(): Promise<void> {
-    const proc = spawn(executable!, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
+    const proc = opts.tethered
+      ? spawnTethered(executable!, args, { graceMs: 5_000, detached: opts.detached ?? false })
+      : spawn(executable!, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
     child = proc;
-    killOnExit(proc);
+    if (!opts.tethered) killOnExit(proc); // a tethered one stops by itself; SIGKILLing its tether would orphan it
     let output = '';
     const collect = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-4_000); // only the tail matters for an error message
@@ -62,7 +69,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
         },
       });
     } catch (error) {
-      await terminate(proc, 'SIGKILL');
+      await terminate(proc, opts.tethered ? 'SIGTERM' : 'SIGKILL');
       throw new Error(`${(error as Error).message}\nnats-server output:\n${output}`);
     }
   }

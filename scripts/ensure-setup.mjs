@@ -4,7 +4,8 @@
 // have). Silent when everything is already there. Plain Node, builtins only: it runs before
 // `npm ci`, so it cannot use any dependency.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,7 +16,14 @@ const systemTools = [
   { command: 'nats-server', aptPackage: 'nats-server', required: true },
   { command: 'openssl', aptPackage: 'openssl', required: true },
   { command: 'mosquitto_pub', aptPackage: 'mosquitto-clients', required: false },
+  // `kubectl kustomize` renders deploy/kubernetes in npm test. The node machine image ships a
+  // current kubectl; Debian's kubernetes-client (1.20, kustomize v2) is the fallback, too old for
+  // the overlays' `patches` field: the test then says so.
+  { command: 'kubectl', aptPackage: 'kubernetes-client', required: true },
 ];
+
+/** Where ensurePromtool puts promtool when it is not on the PATH (test/support/promtool.ts looks here too). */
+const PROMTOOL_CACHE = join(repoRoot, '.tools/promtool');
 
 function mtimeMs(path) {
   try {
@@ -39,9 +47,9 @@ function findExecutable(name) {
   return undefined;
 }
 
-function run(command, args, env = process.env) {
+function run(command, args, env = process.env, cwd = repoRoot) {
   console.log(`[setup] ${command} ${args.join(' ')}`);
-  const result = spawnSync(command, args, { cwd: repoRoot, stdio: 'inherit', env });
+  const result = spawnSync(command, args, { cwd, stdio: 'inherit', env });
   if (result.error) throw result.error;
   if (result.status !== 0) {
     console.error(`[setup] \`${command} ${args.join(' ')}\` failed (exit ${result.status ?? result.signal})`);
@@ -83,5 +91,35 @@ function ensureSystemTools() {
   }
 }
 
+/**
+/**
+ * promtool checks deploy/prometheus in npm test. It comes with Debian's `prometheus` package, whose
+ * installation would also install (and on a systemd machine start) a Prometheus server: only the
+ * promtool binary is extracted from the package instead, which needs no root.
+ */
+function ensurePromtool() {
+  if (findExecutable('promtool') || mtimeMs(PROMTOOL_CACHE) !== undefined) return;
+  if (!findExecutable('apt-get') || !findExecutable('dpkg-deb')) {
+    console.error('[setup] promtool is missing and apt-get/dpkg-deb are not here to fetch it: install Prometheus\'s promtool on the PATH');
+    process.exit(1);
+  }
+  const work = mkdtempSync(join(tmpdir(), 'kpc-promtool-'));
+  try {
+    // A fresh machine's package lists may not know the package yet: refresh them once and retry.
+    const download = () => spawnSync('apt-get', ['download', 'prometheus'], { cwd: work, stdio: 'inherit' }).status === 0;
+    if (!download()) {
+      run('apt-get', ['update'], { ...process.env, DEBIAN_FRONTEND: 'noninteractive' });
+      run('apt-get', ['download', 'prometheus'], process.env, work);
+    }
+    const deb = readdirSync(work).find((name) => name.endsWith('.deb'));
+    run('dpkg-deb', ['-x', join(work, deb), join(work, 'root')]);
+    mkdirSync(dirname(PROMTOOL_CACHE), { recursive: true });
+    copyFileSync(join(work, 'root/usr/bin/promtool'), PROMTOOL_CACHE);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 ensureNodeModules();
 ensureSystemTools();
+ensurePromtool();

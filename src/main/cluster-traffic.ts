@@ -18,7 +18,14 @@ import { runHeartbeats } from '../infra/nats/heartbeat.js';
 import { subscribeRevocations } from '../infra/nats/revocation.js';
 import { subjects } from '../infra/nats/subjects.js';
 
-/** Subscribes everything; returns a function that stops the timers. */
+export interface ClusterTraffic {
+  /** Tells the other replicas this one is leaving (clean shutdown, before NATS is drained). */
+  announceLeaving(): void;
+  /** Stops the timers. */
+  stop(): void;
+}
+
+/** Subscribes everything. */
 export function wireClusterTraffic(
   link: NatsLink,
   config: KpcConfig,
@@ -26,7 +33,7 @@ export function wireClusterTraffic(
   requests: RequestMemory<ReplyTarget>,
   metrics: Metrics,
   logger: Logger,
-): () => void {
+): ClusterTraffic {
   const { instanceName, replicaId } = config.service;
   const { heartbeatIntervalMs, missedHeartbeats } = config.kpc.cluster;
 
@@ -58,6 +65,7 @@ export function wireClusterTraffic(
     forwardToReplica: (replica, bytes) => link.connection.publish(subjects.replicaExtensionData(replica), bytes),
     logger,
     count: (outcome) => metrics.extensionData.inc({ outcome }),
+    answered: (ms) => metrics.extensionReplied(ms / 1000),
   });
   subscribeExtensionData(link, { replicaId, instanceName }, logger, {
     received: (data, bytes, viaInstance) => router.route(data, bytes, viaInstance),
@@ -79,13 +87,22 @@ export function wireClusterTraffic(
     disconnected: (event) => cluster.disconnected(Object.keys(event.endpoints), event.originatorReplicaId),
   });
 
-  const stopHeartbeats = runHeartbeats(link, { instanceName, replicaId, intervalMs: heartbeatIntervalMs }, logger, (replica) =>
-    liveness.seen(replica, Date.now()),
-  );
+  const heartbeats = runHeartbeats(link, { instanceName, replicaId, intervalMs: heartbeatIntervalMs }, logger, {
+    alive: (replica) => liveness.seen(replica, Date.now()),
+    leaving: (replica) => {
+      if (replica === replicaId) return;
+      liveness.left(replica);
+      const endpoints = cluster.forgetReplica(replica);
+      logger.info({ event: 'replica.left', replica, endpoints }, 'replica shut down cleanly; its endpoints are no longer routed to it');
+    },
+  });
   const sweeper = setInterval(() => liveness.sweep(Date.now()), heartbeatIntervalMs);
   sweeper.unref();
-  return () => {
-    stopHeartbeats();
-    clearInterval(sweeper);
+  return {
+    announceLeaving: () => heartbeats.announceLeaving(),
+    stop: () => {
+      heartbeats.stop();
+      clearInterval(sweeper);
+    },
   };
 }

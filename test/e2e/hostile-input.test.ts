@@ -288,6 +288,8 @@ describe('slow consumer (max-outbound-bytes 1 MiB here)', () => {
       }
       expect(slow.closed, `slow client still connected after ${sent} requests (${sent * 256} KiB of answers)`).toBe(true);
       await stack.kpc.waitForLog('connection.slow-consumer', 5_000);
+      const metrics = await (await fetch(`${stack.kpc.httpUrl}/metrics`)).text();
+      expect(metrics).toMatch(/^kpc_slow_consumers_total [1-9]/m);
       const topic = kpTopic(APP_VERSION, ECHO_UNAWARE, 'reader', 'after', 1);
       expect((await request(readerInbox, topic, 'r')).payload.length).toBe(big.length);
     } finally {

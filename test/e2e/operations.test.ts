@@ -4,17 +4,19 @@
 // password or a full token.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stringify as toYaml } from 'yaml';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killOnExit } from '../../dev/child-cleanup.js';
 import type { KpcHandle } from '../support/kpc-process.js';
 import { connackCode } from '../support/mqtt-client.js';
-import { getFreePort } from '../support/nats-server.js';
+import { getFreePort, startNatsServer } from '../support/nats-server.js';
 import { getHealth, startBackend, tokenTopic, type Backend } from '../support/lifecycle-stack.js';
+import { checkMetrics } from '../support/promtool.js';
 import { TestClient } from '../support/test-client.js';
 import { waitUntil, within } from '../support/waiting.js';
 
@@ -113,12 +115,115 @@ describe('configuration errors stop start-up with a message naming the key', () 
     expect(exit.stderr).toMatch(/kaa\.kpc\.transports\.mqtt\.tcp\.port|KAA_KPC_TRANSPORTS_MQTT_TCP_PORT/);
   });
 
+  /** Exit 2 with the failure on one line naming `key`, and no stack trace anywhere. */
+  function expectOneLineNaming(exit: Exit, ...texts: string[]): void {
+    expect(exit.code, `exit code; output:\n${exit.stdout}${exit.stderr}`).toBe(2);
+    const lines = `${exit.stdout}${exit.stderr}`.split('\n').filter((line) => texts.every((text) => line.includes(text)));
+    expect(lines).toHaveLength(1);
+    expect(`${exit.stdout}${exit.stderr}`).not.toMatch(/\n\s+at |"stack"/);
+  }
+
+  it('an unknown key: exit 2 naming it and the closest valid key', async () => {
+    expectOneLineNaming(await runWithConfig('server.prot', 9000), "unknown key 'server.prot' (did you mean 'server.port'?)");
+    expectOneLineNaming(await runWithConfig('kaa.kpc.authentication.timout', '3s'), "(did you mean 'kaa.kpc.authentication.timeout'?)");
+  });
+
+  it('a TLS certificate file that does not exist: exit 2 naming the key and the path', async () => {
+    const missing = join(tmpdir(), `kpc-no-such-cert-${randomUUID()}.pem`);
+    const exit = await runWithConfig('kaa.kpc.transports.mqtt.tls', { enabled: true, 'cert-file': missing, 'key-file': missing });
+    expectOneLineNaming(exit, "'kaa.kpc.transports.mqtt.tls.cert-file'", missing, 'ENOENT');
+  });
+
+  it('a NATS credentials file that does not exist: exit 2 naming the key and the path', async () => {
+    const missing = join(tmpdir(), `kpc-no-such-creds-${randomUUID()}.creds`);
+    expectOneLineNaming(await runWithConfig('kaa.kpc.nats.creds-file', missing), "'kaa.kpc.nats.creds-file'", missing);
+  });
+
+  it.each([
+    ['server.port', (port: number) => ({ path: 'server.port', value: port })],
+    ['kaa.kpc.transports.mqtt.tcp.port', (port: number) => ({ path: 'kaa.kpc.transports.mqtt.tcp.port', value: port })],
+  ])('a busy port: exit 2 naming %s and the address', async (key, setting) => {
+    const busy = createServer();
+    await new Promise<void>((resolveListen) => busy.listen(0, '0.0.0.0', resolveListen));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const { path, value } = setting(port);
+      expectOneLineNaming(await runWithConfig(path, value), `'${key}': cannot listen on 0.0.0.0:${port} (EADDRINUSE)`);
+    } finally {
+      busy.close();
+    }
+  });
+
   it('a missing configuration file names the path', async () => {
     const missing = join(tmpdir(), `kpc-no-such-dir-${randomUUID()}`, 'service-config.yml');
     const exit = await runUntilExit(['--config', missing]);
     expect(exit.code, `exit code; stderr:\n${exit.stderr}`).not.toBe(0);
     expect(exit.code).not.toBeNull();
     expect(exit.stderr).toContain(missing);
+  });
+});
+
+/** The paths the Dockerfile's HEALTHCHECK and the Kubernetes Deployment's livenessProbe request. */
+function livenessPathsShipped(): string[] {
+  const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
+  const healthcheck = /HEALTHCHECK[^]*?http:\/\/127\.0\.0\.1:8008(\/[^'"]*)/.exec(dockerfile)?.[1];
+  const deployment = parseYaml(readFileSync(join(repoRoot, 'deploy/kubernetes/deployment.yaml'), 'utf8')) as {
+    spec: { template: { spec: { containers: Array<{ livenessProbe?: { httpGet?: { path?: string } } }> } } };
+  };
+  const probe = deployment.spec.template.spec.containers[0]?.livenessProbe?.httpGet?.path;
+  expect([healthcheck, probe]).not.toContain(undefined);
+  return [healthcheck!, probe!];
+}
+
+describe('configuration warnings', () => {
+  it('an allowed extension instance missing from kaa.extension-instances and an unknown KAA_ variable: one warning line each, and KPC starts', async () => {
+    const allowed = ['echo', 'echo-unaware', 'ghost'];
+    const warned = await backend.startKpc({
+      config: { kaa: { applications: { demo_application: { versions: { demo_application_v1: { 'allowed-extension-instances': allowed } } } } } },
+      env: { KAA_KPC_AUTHENTICATION_TIMOUT: '3s' },
+    });
+    const warnings = warned.logs.filter((line) => line.includes('"config.warning"')).map((line) => JSON.parse(line) as { level: string; msg: string });
+    expect(warnings.map(({ level, msg }) => [level, msg])).toEqual([
+      ['warn', 'environment variable KAA_KPC_AUTHENTICATION_TIMOUT sets no configuration key and is ignored (did you mean KAA_KPC_AUTHENTICATION_TIMEOUT?)'],
+      ['warn', "'kaa.applications.demo_application.versions.demo_application_v1.allowed-extension-instances' names 'ghost', which 'kaa.extension-instances' does not list: it is treated as endpoint-unaware"],
+    ]);
+    await warned.stop();
+  });
+});
+
+describe('NATS lost after start', () => {
+  it('each reconnect attempt is reported (rate limited) until NATS is back', async () => {
+    const nats = await startNatsServer();
+    const kpc = await backend.startKpc({ natsUrls: [nats.url] });
+    try {
+      await nats.stop();
+      await kpc.waitForLog('nats.disconnected');
+      expect(JSON.parse(await kpc.waitForLog('"nats.unreachable"'))).toMatchObject({ level: 'warn', attempts: 1, server: `127.0.0.1:${nats.port}` });
+      await nats.restart();
+      await kpc.waitForLog('nats.reconnected', 15_000);
+    } finally {
+      await kpc.stop();
+      await nats.stop();
+    }
+  });
+});
+
+describe('NATS unreachable at start', () => {
+  it('every failed attempt is reported with its reason, several attempts per line (rate limited)', async () => {
+    const waiting = await backend.startKpc({ natsUrls: [`nats://127.0.0.1:${await getFreePort()}`], expectHealthy: false });
+    const unreachable = () => waiting.logs.filter((line) => line.includes('"nats.unreachable"')).map((line) => JSON.parse(line) as { reason: string; attempts: number });
+    const first = JSON.parse(await waiting.waitForLog('nats.unreachable')) as { reason: string; attempts: number };
+    expect(first).toMatchObject({ level: 'warn', attempts: 1, reason: expect.stringMatching(/CONNECTION_REFUSED/) });
+    // Attempts go on every half second; the next line sums up those made since the first one.
+    const second = await waitUntil(() => unreachable()[1], 'a second nats.unreachable line', { timeoutMs: 15_000 });
+    expect(second.attempts).toBeGreaterThan(1);
+    // Probes meanwhile: not ready, but alive (a restart would not bring NATS back).
+    expect((await fetch(`${waiting.httpUrl}/health`)).status).toBe(500);
+    const live = await fetch(`${waiting.httpUrl}/health/live`);
+    expect([live.status, await live.json()]).toEqual([200, { status: 'UP' }]);
+    // The liveness checks as shipped probe that path (or another that answers 200 now).
+    for (const path of livenessPathsShipped()) expect((await fetch(`${waiting.httpUrl}${path}`)).status, path).toBe(200);
+    await waiting.stop();
   });
 });
 
@@ -155,6 +260,55 @@ describe('management HTTP', () => {
     const perClient = [client.name, 'metrics-refused', 'metrics-user', 'client-metrics-user', 'cred-metrics-user', 'endpoint-1', 'token-1', 'tokid-token-1', 'no-such-token'];
     expect(labelValues.filter((value) => perClient.includes(value!))).toEqual([]);
     await client.end();
+  });
+});
+
+// The exposition as a scraper sees it: `promtool check metrics` (format and naming rules), the
+// latency histograms, build info and slow-consumer counter, and every family exported from the first
+// moment, before NATS is reachable, so dashboards and alert rules never meet a missing family.
+const scrape = async (target: KpcHandle): Promise<string> => (await fetch(`${target.httpUrl}/metrics`)).text();
+
+/** The metric family names an exposition declares (its `# TYPE` lines). */
+const families = (text: string): string[] => [...text.matchAll(/^# TYPE (\S+) /gm)].map((match) => match[1]!).sort();
+
+/** The value of the one sample line that starts with `series` (name and labels as printed). */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('/metrics for Prometheus (promtool, histograms, every family from the start)', () => {
+  it('passes promtool check metrics after traffic (no complaint at all)', async () => {
+    const client = await backend.connect(kpc, 'metrics-user');
+    await client.request(tokenTopic('token-1', 'data', 1), 'metrics');
+    expect(await connackCode(kpc.mqttUrl, { clientId: 'metrics-refused', username: 'metrics-user', password: 'wrong' })).toBe(4);
+    await client.end();
+
+    const { code, output } = await checkMetrics(await scrape(kpc));
+    expect(output).toBe('');
+    expect(code).toBe(0);
+  });
+
+  it('has authentication and extension-reply latency histograms, build info and a slow-consumer counter', async () => {
+    const client = await backend.connect(kpc, 'metrics-user');
+    await client.request(tokenTopic('token-1', 'data', 2), 'latency');
+    await client.end();
+    const text = await scrape(kpc);
+
+    expect(sample(text, 'kpc_authentication_duration_seconds_count{transport="tcp",outcome="accepted"}')).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'kpc_authentication_duration_seconds_bucket{le="10",transport="tcp",outcome="accepted"}')).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'kpc_extension_reply_duration_seconds_count')).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^kpc_build_info\{version="\d+\.\d+\.\d+",nodejs="[\d.]+",nats_client="[\d.]+"\} 1$/m);
+    expect(sample(text, 'kpc_slow_consumers_total')).toBe(0);
+    expect(families(text)).not.toContain('kpc_nodejs_active_handles_total');
+  });
+
+  it('exports every family before NATS is reachable, the same families as a running replica', async () => {
+    const waiting = await backend.startKpc({ natsUrls: [`nats://127.0.0.1:${await getFreePort()}`], expectHealthy: false });
+    const early = await waitUntil(() => scrape(waiting).catch(() => undefined), 'the waiting KPC answering /metrics');
+    expect(sample(early, 'kpc_nats_connected')).toBe(0);
+    expect(families(early)).toEqual(families(await scrape(kpc)));
+    expect((await checkMetrics(early)).output).toBe('');
   });
 });
 

@@ -16,11 +16,14 @@ const NATS_STALL_MS = 1_000;
 /** Bound on waiting for the exit: the service's own deadline plus time for a process to end. */
 const EXIT_WAIT_MS = GRACEFUL_SHUTDOWN_S * 1_000 + 5_000;
 
+/** The paced-drain test's clients, one token each (token-5 …). */
+const PACED_USERS = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'];
+
 let backend: Backend;
 let gate: TcpGate;
 
 beforeAll(async () => {
-  backend = await startBackend({ users: ['alice', 'bob', 'carol'], tokens: 4 });
+  backend = await startBackend({ users: ['alice', 'bob', 'carol', ...PACED_USERS], tokens: 4 + PACED_USERS.length });
   gate = await startTcpGate({ port: backend.nats.port });
 });
 
@@ -126,5 +129,46 @@ describe('graceful shutdown', () => {
     await waitUntil(() => announcedDisconnected(kpc.replicaId, since).has('endpoint-4'), 'a disconnected event for endpoint-4', {
       detail: () => backend.elce.describe(since),
     });
+  });
+
+  it('SIGTERM with service.drain-rate: closes the clients one after another, oldest first, while the rest keep working; all announced, exit 0', async () => {
+    // 2 connections/s: six clients take 2.5 s, inside half of the 10 s graceful period.
+    const kpc = await backend.startKpc({ config: { service: { 'graceful-shutdown': 10, 'drain-rate': 2 } } });
+    const clients = [];
+    for (const [i, user] of PACED_USERS.entries()) {
+      const client = await backend.connect(kpc, user);
+      await backend.speakFor(kpc, client, `token-${5 + i}`);
+      clients.push(client);
+    }
+    const closeOrder: string[] = [];
+    for (const client of clients) client.mqtt.once('close', () => closeOrder.push(client.name));
+
+    const since = backend.elce.mark();
+    const exited = within(kpc.stop('SIGTERM'), EXIT_WAIT_MS + 10_000, 'KPC exiting after SIGTERM');
+    exited.catch(() => {});
+    await clients[0]!.waitForClose();
+    // At the moment the first client is closed, the last one still works: a request sent now is answered.
+    const last = clients.at(-1)!;
+    const answer = await last.request(tokenTopic(`token-${4 + PACED_USERS.length}`, 'data', 1), 'still here');
+    expect(answer.topic.endsWith('/status')).toBe(true);
+    expect(closeOrder).not.toContain(last.name);
+
+    expect(await exited).toBe(0);
+    await Promise.all(clients.map((client) => client.waitForClose()));
+    expect(closeOrder).toEqual(clients.map((client) => client.name));
+    const endpoints = PACED_USERS.map((_, i) => `endpoint-${5 + i}`);
+    await waitUntil(() => endpoints.every((id) => announcedDisconnected(kpc.replicaId, since).has(id)), 'disconnected events for every paced client', {
+      detail: () => backend.elce.describe(since),
+    });
+  });
+
+  it('SIGTERM with a drain rate too slow for the graceful period: speeds up and still exits 0 in time', async () => {
+    // 1 connection/s would need 5 s for six clients; half of the 4 s graceful period is 2 s.
+    const kpc = await backend.startKpc({ config: { service: { 'graceful-shutdown': 4, 'drain-rate': 1 } } });
+    const clients = await Promise.all(PACED_USERS.map((user) => backend.connect(kpc, user)));
+    const exitCode = await within(kpc.stop('SIGTERM'), EXIT_WAIT_MS, 'KPC exiting after SIGTERM');
+    expect(exitCode).toBe(0);
+    expect(kpc.logs.some((line) => line.includes('graceful shutdown timed out'))).toBe(false);
+    await Promise.all(clients.map((client) => client.waitForClose()));
   });
 });

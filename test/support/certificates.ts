@@ -59,6 +59,8 @@ export interface TestPki {
     impostor: ClientCertificate;
     escapedIssuer: ClientCertificate;
   };
+  /** Another server certificate (CN=localhost, same SANs, a fresh serial and key), signed by deviceCa. */
+  issueServerCertificate(name: string): Promise<CertificateFiles & { serialNumber: string }>;
   /** Removes the temp dir (also done at process exit if forgotten). */
   cleanup(): void;
 }
@@ -194,6 +196,12 @@ export async function createTestPki(): Promise<TestPki> {
       'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment',
       'extendedKeyUsage=serverAuth', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
     ]);
+    const issueServerCertificate = async (name: string) => {
+      const serialHex = randomSerialHex();
+      await signWithX509(dir, name, await makeRequest(dir, name, '/CN=localhost'), deviceCa, serialHex, serverExt);
+      const f = files(dir, name);
+      return { ...f, cert: f.cert, key: f.key, serialNumber: serialHex };
+    };
     const clientExt = extensionsFile(dir, 'client', CLIENT_EXTENSIONS);
     const deviceSerial = randomSerialHex();
     const client = async (name: string, ca: CertificateFiles, serial = randomSerialHex(), expired = false) => {
@@ -201,9 +209,7 @@ export async function createTestPki(): Promise<TestPki> {
       await (expired ? signExpired : signWithX509)(dir, name, csr, ca, serial, clientExt);
       return describeClient(dir, name);
     };
-    const serverCsr = await makeRequest(dir, 'server', '/CN=localhost');
-    await signWithX509(dir, 'server', serverCsr, deviceCa, randomSerialHex(), serverExt);
-    const server = files(dir, 'server');
+    const { serialNumber: _serverSerial, ...server } = await issueServerCertificate('server');
 
     const [device, device2, unknown, expired, impostor, escapedIssuer] = await Promise.all([
       client('device', deviceCa, deviceSerial),
@@ -220,8 +226,9 @@ export async function createTestPki(): Promise<TestPki> {
       untrustedCa,
       trustedCaFile,
       trustedCa,
-      server: { ...server, cert: server.cert, key: server.key },
+      server,
       clients: { device, device2, unknown, expired, impostor, escapedIssuer },
+      issueServerCertificate,
       cleanup,
     };
   } catch (error) {

@@ -67,8 +67,9 @@ export interface Backend {
   stop(): Promise<void>;
 }
 
-export async function startBackend(opts: { users: string[]; tokens: number }): Promise<Backend> {
-  const nats = await startNatsServer();
+/** `natsArgs`: extra nats-server arguments (e.g. a cluster port, for a second server routed to this one). */
+export async function startBackend(opts: { users: string[]; tokens: number; natsArgs?: string[] }): Promise<Backend> {
+  const nats = await startNatsServer({ args: opts.natsArgs });
   const credentials = makeCredentials(opts.users, opts.tokens);
   const provider = new DevEcapProvider({ natsUrls: nats.url, credentials, logger: quietLogger });
   const echo = new EchoExtension({ natsUrls: nats.url, instanceName: ECHO, logger: quietLogger });

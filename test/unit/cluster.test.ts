@@ -45,6 +45,19 @@ describe('replica liveness', () => {
     expect(liveness.knownReplicas).toEqual([]);
   });
 
+  it('a replica that left is forgotten at once and never declared gone; heard of again, it is new', () => {
+    const gone: string[] = [];
+    const heardOf: string[] = [];
+    const liveness = new ReplicaLiveness('me', 1_000, (replica) => gone.push(replica), (replica) => heardOf.push(replica));
+    liveness.seen('r1', 0);
+    expect(liveness.left('r1')).toBe(true);
+    expect(liveness.left('r1')).toBe(false);
+    liveness.sweep(5_000);
+    expect(gone).toEqual([]);
+    liveness.seen('r1', 6_000);
+    expect(heardOf).toEqual(['r1', 'r1']);
+  });
+
   it('reports a replica the first time it is heard of, and again when it comes back after being declared gone', () => {
     const heardOf: string[] = [];
     const liveness = new ReplicaLiveness('me', 1_000, () => {}, (replica) => heardOf.push(replica));

@@ -1,10 +1,14 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, configPathFrom, loadConfig, parseConfig } from '../../src/infra/config/load-config.js';
 import { SCALAR_KEYS, envNames } from '../../src/infra/config/scalar-keys.js';
 import type { KpcConfig } from '../../src/infra/config/types.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 const FULL_EXAMPLE = `
 service:
@@ -81,17 +85,18 @@ describe('parseConfig defaults', () => {
     const config = parse('');
     expect(config.service.replicaId).toMatch(/^kpc-[0-9a-f]{12}$/);
     expect(config).toEqual({
-      service: { instanceName: 'kpc', replicaId: config.service.replicaId, gracefulShutdownMs: 30_000 },
+      service: { instanceName: 'kpc', replicaId: config.service.replicaId, gracefulShutdownMs: 30_000, drainRate: 1_000 },
       server: { port: 8008 },
-      natsUrls: ['nats://localhost:4222'],
+      nats: { urls: ['nats://localhost:4222'], auth: { kind: 'none' }, tls: {} },
       kpc: {
         mqtt: {
-          tcp: { enabled: true, port: 1883 },
-          tls: { enabled: false, port: 8883, clientAuth: 'none' },
-          ws: { enabled: false, port: 8080, path: '/ws' },
+          tcp: { enabled: true, port: 1883, proxyProtocol: false },
+          tls: { enabled: false, port: 8883, clientAuth: 'none', proxyProtocol: false },
+          ws: { enabled: false, port: 8080, path: '/ws', proxyProtocol: false },
           connectTimeoutMs: 10_000,
           maxPacketBytes: 1_048_576,
           maxConnections: 100_000,
+          maxConnectionRate: 0,
           maxOutboundBytes: 4 * 1024 ** 2,
           host: '0.0.0.0',
         },
@@ -106,6 +111,7 @@ describe('parseConfig defaults', () => {
       routing: { applications: {}, extensionInstances: {} },
       tekton: { enabled: false, timeoutMs: 10_000 },
       logLevel: 'info',
+      warnings: [],
     });
   });
 
@@ -153,17 +159,18 @@ describe('1/KP over HTTP keys', () => {
 describe('parseConfig full example', () => {
   it('parses the spec example', () => {
     expect(parse(FULL_EXAMPLE)).toEqual({
-      service: { instanceName: 'kpc', replicaId: 'replica-1', gracefulShutdownMs: 20_000 },
+      service: { instanceName: 'kpc', replicaId: 'replica-1', gracefulShutdownMs: 20_000, drainRate: 1_000 },
       server: { port: 8008, adminToken: 'secret' },
-      natsUrls: ['nats://localhost:4222'],
+      nats: { urls: ['nats://localhost:4222'], auth: { kind: 'none' }, tls: {} },
       kpc: {
         mqtt: {
-          tcp: { enabled: true, port: 1883 },
-          tls: { enabled: false, port: 8883, clientAuth: 'optional' },
-          ws: { enabled: false, port: 8080, path: '/ws' },
+          tcp: { enabled: true, port: 1883, proxyProtocol: false },
+          tls: { enabled: false, port: 8883, clientAuth: 'optional', proxyProtocol: false },
+          ws: { enabled: false, port: 8080, path: '/ws', proxyProtocol: false },
           connectTimeoutMs: 10_000,
           maxPacketBytes: 1_048_576,
           maxConnections: 50_000,
+          maxConnectionRate: 0,
           maxOutboundBytes: 4 * 1024 ** 2,
           host: '0.0.0.0',
         },
@@ -183,6 +190,7 @@ describe('parseConfig full example', () => {
       },
       tekton: { enabled: false, timeoutMs: 10_000 },
       logLevel: 'info',
+      warnings: [],
     });
   });
 
@@ -203,7 +211,7 @@ logging: { level: debug }
 `);
     expect(config.kpc.mqtt.host).toBe('127.0.0.1');
     expect(config.kpc.mqtt.tls).toEqual({
-      enabled: true, port: 8883, certFile: '/c.pem', keyFile: '/k.pem', caFile: '/ca.pem', clientAuth: 'required',
+      enabled: true, port: 8883, certFile: '/c.pem', keyFile: '/k.pem', caFile: '/ca.pem', clientAuth: 'required', proxyProtocol: false,
     });
     expect(config.tekton).toEqual({ enabled: true, url: 'http://tekton:8080/api', timeoutMs: 2_000 });
     expect(config.logLevel).toBe('debug');
@@ -226,7 +234,7 @@ kaa:
     transports.mqtt:
       tcp: { enabled: false }
 `);
-    expect(config.kpc.mqtt.tcp).toEqual({ enabled: false, port: 1999 });
+    expect(config.kpc.mqtt.tcp).toEqual({ enabled: false, port: 1999, proxyProtocol: false });
   });
 
   it('routing sections can be reached through a dotted key', () => {
@@ -271,7 +279,7 @@ describe('environment overrides', () => {
       KAA_KPC_TRANSPORTS_MQTT_MAX_PACKET_BYTES: '64KiB',
     });
     expect(config.kpc.authentication.serviceInstanceName).toBe('other-cm');
-    expect(config.service).toEqual({ instanceName: 'kpc2', replicaId: 'replica-9', gracefulShutdownMs: 20_000 });
+    expect(config.service).toEqual({ instanceName: 'kpc2', replicaId: 'replica-9', gracefulShutdownMs: 20_000, drainRate: 1_000 });
     expect(config.server).toEqual({ port: 9000, adminToken: 'from-env' });
     expect(config.kpc.mqtt.maxPacketBytes).toBe(65_536);
   });
@@ -309,12 +317,40 @@ describe('environment overrides', () => {
 
 describe('NATS_URLS', () => {
   it('splits and trims a comma-separated list', () => {
-    expect(parse('', { NATS_URLS: ' nats://a:4222 , tls://b:4443,,' }).natsUrls).toEqual(['nats://a:4222', 'tls://b:4443']);
+    expect(parse('', { NATS_URLS: ' nats://a:4222 , tls://b:4443,,' }).nats.urls).toEqual(['nats://a:4222', 'tls://b:4443']);
   });
 
   it('rejects other schemes and empty lists, naming NATS_URLS', () => {
     expect(errorOf('', { NATS_URLS: 'nats://a:4222,http://b' })).toMatch(/'NATS_URLS' .*"http:\/\/b"/);
     expect(errorOf('', { NATS_URLS: ' , ' })).toContain("'NATS_URLS'");
+  });
+
+  it('takes credentials out of the URLs: user:password@ and token@ (percent-decoded)', () => {
+    expect(parse('', { NATS_URLS: 'nats://kpc:p%40ss@a:4222,nats://kpc:p%40ss@b:4222' }).nats).toMatchObject({
+      urls: ['nats://a:4222', 'nats://b:4222'],
+      auth: { kind: 'user', user: 'kpc', password: 'p@ss' },
+    });
+    expect(parse('', { NATS_URLS: 'tls://s3cr3t@a:4443' }).nats).toMatchObject({ urls: ['tls://a:4443'], auth: { kind: 'token', token: 's3cr3t' } });
+  });
+
+  it('credentials come from one place, the same in every URL, user and password together', () => {
+    expect(errorOf('', { NATS_URLS: 'nats://u:secret1@a,nats://u:secret2@b' })).toContain("'NATS_URLS' must give the same credentials");
+    expect(errorOf('kaa.kpc.nats.token: t', { NATS_URLS: 'nats://u:p@a' })).toContain("credentials in NATS_URLS and 'kaa.kpc.nats.token'");
+    expect(errorOf('kaa.kpc.nats: { token: t, creds-file: /x.creds }')).toContain("'kaa.kpc.nats.token' and 'kaa.kpc.nats.creds-file'");
+    expect(errorOf('kaa.kpc.nats.user: u')).toContain("'kaa.kpc.nats.user' and 'kaa.kpc.nats.password' go together");
+    expect(errorOf('kaa.kpc.nats.tls.cert-file: /c.pem')).toContain("'kaa.kpc.nats.tls.cert-file' and 'kaa.kpc.nats.tls.key-file' go together");
+    for (const message of [errorOf('', { NATS_URLS: 'nats://u:secret1@a,nats://u:secret2@b' }), errorOf('kaa.kpc.nats.token: t', { NATS_URLS: 'nats://u:p@a' })]) {
+      expect(message).not.toMatch(/secret1|secret2|:p@/);
+    }
+  });
+
+  it('the kaa.kpc.nats keys, from YAML or the environment', () => {
+    expect(parse('kaa.kpc.nats: { user: kpc, password: pw, tls: { ca-file: /ca.pem } }').nats).toMatchObject({
+      auth: { kind: 'user', user: 'kpc', password: 'pw' },
+      tls: { caFile: '/ca.pem' },
+    });
+    expect(parse('', { KAA_KPC_NATS_CREDS_FILE: '/kpc.creds' }).nats.auth).toEqual({ kind: 'creds', credsFile: '/kpc.creds' });
+    expect(parse('kaa.kpc.nats.nkey-seed-file: /seed').nats.auth).toEqual({ kind: 'nkey', seedFile: '/seed' });
   });
 
   it('does not echo credentials of a rejected URL', () => {
@@ -398,6 +434,13 @@ describe('scalar validation errors name the key', () => {
     ['service.instance.replica.id', 'a*'],
     ['service.instance.replica.id', 'a>'],
     ['kaa.kpc.authentication.service-instance-name', 'c.m'],
+    [`${MQTT}.max-connection-rate`, '-1'],
+    [`${MQTT}.max-connection-rate`, '2.5'],
+    [`${MQTT}.tcp.proxy-protocol`, 'v2'],
+    [`${MQTT}.tls.proxy-protocol`, '1'],
+    [`${MQTT}.ws.proxy-protocol`, 'on'],
+    ['service.drain-rate', 'fast'],
+    ['service.drain-rate', '-5'],
   ])('%s: %s', (path, value) => {
     expect(errorOf(yamlWith(path, value))).toContain(`'${path}' must be`);
   });
@@ -406,6 +449,20 @@ describe('scalar validation errors name the key', () => {
     expect(errorOf('kaa: { kpc: { transports: { mqtt: { tcp: { port: "abc" } } } } }')).toBe(
       `Invalid configuration: '${MQTT}.tcp.port' must be an integer 1-65535 (or 0 for any free port), got "abc"`,
     );
+  });
+
+  it('reads the front-door keys: rate limit, PROXY protocol per listener, drain rate', () => {
+    const config = parse(`
+service.drain-rate: 0
+kaa.kpc.transports.mqtt:
+  max-connection-rate: 200
+  tcp.proxy-protocol: true
+  ws: { enabled: true, proxy-protocol: true }
+`);
+    expect(config.service.drainRate).toBe(0);
+    expect(config.kpc.mqtt.maxConnectionRate).toBe(200);
+    expect([config.kpc.mqtt.tcp.proxyProtocol, config.kpc.mqtt.tls.proxyProtocol, config.kpc.mqtt.ws.proxyProtocol]).toEqual([true, false, true]);
+    expect(parse('', { KAA_KPC_TRANSPORTS_MQTT_TLS_PROXY_PROTOCOL: 'true' }).kpc.mqtt.tls.proxyProtocol).toBe(true);
   });
 
   it('allows port 0 and accepts quoted digits', () => {
@@ -514,8 +571,47 @@ describe('file-level errors', () => {
     expect(errorOf('server:\n  port: 1\n  port: 2\n')).toContain('not valid YAML');
   });
 
-  it('ignores unknown keys', () => {
-    expect(parse('something: else\nkaa: { kpc: { future-key: 1 } }').server.port).toBe(8008);
+});
+
+describe('unknown keys', () => {
+  it.each([
+    ['server.prot: 9000', "unknown key 'server.prot' (did you mean 'server.port'?)"],
+    ['kaa.kpc.authentication.timout: 3s', "unknown key 'kaa.kpc.authentication.timout' (did you mean 'kaa.kpc.authentication.timeout'?)"],
+    ['kaa: { kpc: { transports: { mqtt: { tls: { cert-fle: /x } } } } }', "unknown key 'kaa.kpc.transports.mqtt.tls.cert-fle' (did you mean 'kaa.kpc.transports.mqtt.tls.cert-file'?)"],
+    ['kaa.extension-instances.dcx.endpoint-awar: true', "unknown key 'kaa.extension-instances.dcx.endpoint-awar' (did you mean 'kaa.extension-instances.dcx.endpoint-aware'?)"],
+    ['kaa.applications.app.versions.v1.allowed-extensions: [a]', "unknown key 'kaa.applications.app.versions.v1.allowed-extensions' (did you mean 'kaa.applications.app.versions.v1.allowed-extension-instances'?)"],
+    ['kaa.applications.app.version.v1.allowed-extension-instances: [a]', "unknown key 'kaa.applications.app.version' (did you mean 'kaa.applications.app.versions'?)"],
+    ['something: else', "unknown key 'something'"],
+    ['nats.urls: nats://a', "unknown key 'nats'"], // NATS_URLS is set from the environment only,
+  ])('%s is refused, naming the key and the closest valid one', (yaml, message) => {
+    expect(errorOf(yaml)).toBe(`Invalid configuration: ${message}`);
+  });
+
+  it('the example configurations shipped with KPC have none', () => {
+    const configMap = readFileSync(join(repoRoot, 'deploy/kubernetes/base/configmap.yaml'), 'utf8');
+    const embedded = (parseYaml(configMap) as { data: Record<string, string> }).data['service-config.yml']!;
+    for (const yaml of [readFileSync(join(repoRoot, 'dev/service-config.yml'), 'utf8'), readFileSync(join(repoRoot, 'deploy/service-config.yml'), 'utf8'), embedded, FULL_EXAMPLE]) {
+      expect(parse(yaml).warnings).toEqual([]);
+    }
+  });
+
+  it('a KAA_ environment variable that sets no key is a warning naming the closest one; Kubernetes service links are not', () => {
+    const { warnings } = parse('', {
+      KAA_KPC_AUTHENTICATION_TIMOUT: '3s',
+      KAA_KPC_SERVICE_HOST: '10.0.0.1',
+      KAA_KPC_PORT_1883_TCP_ADDR: '10.0.0.1',
+      OTHER_THING: 'x',
+    });
+    expect(warnings).toEqual([
+      'environment variable KAA_KPC_AUTHENTICATION_TIMOUT sets no configuration key and is ignored (did you mean KAA_KPC_AUTHENTICATION_TIMEOUT?)',
+    ]);
+  });
+
+  it('an allowed extension instance missing from kaa.extension-instances is a warning naming both', () => {
+    const { warnings } = parse('kaa:\n  applications: { app: { versions: { v1: { allowed-extension-instances: [dcx, epr] } } } }\n  extension-instances: { dcx: { endpoint-aware: true } }\n');
+    expect(warnings).toEqual([
+      "'kaa.applications.app.versions.v1.allowed-extension-instances' names 'epr', which 'kaa.extension-instances' does not list: it is treated as endpoint-unaware",
+    ]);
   });
 });
 

@@ -1,7 +1,8 @@
 // Noticing replicas that vanished without a clean shutdown (kill -9, node loss): every replica
 // heartbeats on NATS; a replica silent for `missedBeats` intervals is declared gone and its
 // endpoints leave the cluster table, so pushes for them are no longer forwarded into the void.
-// (A replica that shuts down cleanly announces its endpoints disconnected itself.)
+// (A replica that shuts down cleanly announces its endpoints disconnected itself, then says it is
+// leaving: `left` forgets it at once, with no "gone" alarm.)
 
 export class ReplicaLiveness {
   private readonly lastSeen = new Map<string, number>();
@@ -20,6 +21,11 @@ export class ReplicaLiveness {
     const known = this.lastSeen.has(replicaId);
     this.lastSeen.set(replicaId, now);
     if (!known) this.onNew(replicaId);
+  }
+
+  /** The replica shut down cleanly: forget it now (true if it was known), so no sweep declares it gone. */
+  left(replicaId: string): boolean {
+    return this.lastSeen.delete(replicaId);
   }
 
   /** Declares gone every replica not seen within the timeout. */

@@ -14,6 +14,7 @@ import type { Supervised } from '../session/session-hub.js';
 import type { ConnectRequest, EndpointsConnected, MqttConnection, MqttSession } from '../ports.js';
 import { Directory } from './directory.js';
 import { EndedSessions } from './ended-sessions.js';
+import { PacedDrain, type DrainPace } from './paced-drain.js';
 import { describeHttpSession, describeSession, httpJournalsOf, journalsOf } from './session-inspection.js';
 import { SessionInspector } from './session-inspector.js';
 
@@ -34,6 +35,8 @@ export interface RegistryOptions {
   logger: Logger;
   onActorFailed(): void;
   retainEnded: { count: number; forMs: number };
+  /** How fast client connections are closed on shutdown; absent: all at once. */
+  drainPace?: DrainPace;
   /** Timers of every session chart (`after` delays); tests pass xstate's SimulatedClock. */
   clock?: { setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown; clearTimeout(id: unknown): void };
 }
@@ -52,6 +55,8 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
   private readonly ended: EndedSessions;
   /** Open HTTP connections: they count towards `max-connections` with the MQTT sessions. */
   private httpConnections = 0;
+  /** Settles once every session has been asked to stop (shutdown closes them at a pace). */
+  private sessionsStopping: Promise<void> = Promise.resolve();
 
   constructor(
     hub: Omit<SessionHub, 'directory'>,
@@ -203,15 +208,21 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
         announceReady: () => this.hooks.announceReady(),
         stopAccepting: () => this.hooks.stopAccepting(),
         endAllSessions: () => {
-          for (const session of [...this.sessions]) session.send({ type: 'service.stopping' });
+          // HTTP sessions hold no connection: nothing to pace, they all end at once.
           this.http.endAll();
+          const drain = new PacedDrain<ClientSession>(this.options.drainPace ?? { ratePerSecond: 0, windowMs: 0 });
+          this.sessionsStopping = drain.run(this.sessions, (session) => session.send({ type: 'service.stopping' }));
         },
         reportShutdownTimeout: () => this.hooks.shutdownTimedOut(),
         discardFailedActor: ({ event }) => this.discardFailedActor(actorIdOf(event.type), (event as { error?: unknown }).error),
         forgetActor: ({ event }) => this.forgetActor(actorIdOf(event.type)),
       },
       actors: {
-        drainOutbound: fromPromise(() => this.hooks.drainOutbound()),
+        // What the sessions announce as they stop (9/ELCE disconnected) is flushed too.
+        drainOutbound: fromPromise(async () => {
+          await this.sessionsStopping;
+          await this.hooks.drainOutbound();
+        }),
       },
     });
   }

@@ -10,6 +10,8 @@ export interface SessionSummary {
   connectionId: string;
   clientId: string | null;
   transport: string;
+  /** The client's address (the one a PROXY protocol header named, behind a load balancer). */
+  remoteAddress: string | null;
   state: string;
   endpointCount: number;
   connectedSince: string | null;
@@ -41,6 +43,7 @@ export function summarizeSession(session: ClientSession): SessionSummary {
     connectionId: context.connectionId,
     clientId: context.clientId,
     transport: context.transport,
+    remoteAddress: session.connection.remoteAddress ?? null,
     state: value as string,
     endpointCount: session.endpointSessions.length,
     connectedSince: context.connectedAt === null ? null : new Date(context.connectedAt).toISOString(),
@@ -119,6 +122,8 @@ export function describeHttpSession(session: HttpSession): SessionDetails {
     connectionId: session.ownerId,
     clientId: null,
     transport: 'http',
+    // No connection: each request may come from anywhere.
+    remoteAddress: null,
     state: value as string,
     endpointCount: 1,
     connectedSince: new Date(session.openedAt).toISOString(),

@@ -34,6 +34,8 @@ export interface ExtensionDataRouterDeps {
   forwardToReplica(replicaId: string, bytes: Uint8Array): void;
   logger: Logger;
   count(outcome: ExtensionDataOutcome): void;
+  /** A request was answered, `ms` after its ClientData was published. */
+  answered?(ms: number): void;
 }
 
 export class ExtensionDataRouter {
@@ -55,6 +57,7 @@ export class ExtensionDataRouter {
       if (!request.session.isActive) return this.dropped('client-gone', data);
       request.session.reply(data, request.topic, request.qos);
       this.count('reply');
+      this.deps.answered?.(Date.now() - request.at);
       return;
     }
 

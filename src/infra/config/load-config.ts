@@ -4,7 +4,10 @@
 import { readFileSync } from 'node:fs';
 import type { KpcConfig } from './types.js';
 import { parseRouting } from './routing.js';
-import { SCALAR_KEYS, resolveScalars } from './scalar-keys.js';
+import { parseNatsClient } from './nats-client.js';
+import { missingExtensionInstanceWarnings } from './routing-warnings.js';
+import { SCALAR_KEYS, envNames, resolveScalars } from './scalar-keys.js';
+import { NAMED_KEY_PATTERNS, rejectUnknownKeys, unknownEnvWarnings } from './unknown-keys.js';
 import { ConfigError, quote } from './values.js';
 import { parseYamlTree } from './yaml-tree.js';
 
@@ -38,19 +41,32 @@ function requireWhen(on: boolean, when: string, required: Record<string, unknown
 /** The configuration from YAML text and env variables; no file-system access. */
 export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel = 'the configuration file'): KpcConfig {
   const tree = parseYamlTree(yamlText, fileLabel);
+  const scalarKeys = Object.values(SCALAR_KEYS);
+  rejectUnknownKeys(tree, [...scalarKeys.filter((k) => !k.envOnly).map((k) => k.path), ...NAMED_KEY_PATTERNS]);
   const v = resolveScalars(SCALAR_KEYS, tree, env);
   const k = SCALAR_KEYS;
   requireWhen(v.tlsEnabled, k.tlsEnabled.path, { [k.tlsCertFile.path]: v.tlsCertFile, [k.tlsKeyFile.path]: v.tlsKeyFile });
   requireWhen(v.httpTlsEnabled, k.httpTlsEnabled.path, { [k.httpTlsCertFile.path]: v.httpTlsCertFile, [k.httpTlsKeyFile.path]: v.httpTlsKeyFile });
   requireWhen(v.tektonEnabled, k.tektonEnabled.path, { [k.tektonUrl.path]: v.tektonUrl });
+  const routing = parseRouting(tree);
 
   return {
-    service: { instanceName: v.instanceName, replicaId: v.replicaId, gracefulShutdownMs: v.gracefulShutdownMs },
+    service: { instanceName: v.instanceName, replicaId: v.replicaId, gracefulShutdownMs: v.gracefulShutdownMs, drainRate: v.drainRate },
     server: { port: v.serverPort, adminToken: v.adminToken },
-    natsUrls: v.natsUrls,
+    nats: parseNatsClient({
+      urls: v.natsUrls,
+      token: v.natsToken,
+      user: v.natsUser,
+      password: v.natsPassword,
+      nkeySeedFile: v.natsNkeySeedFile,
+      credsFile: v.natsCredsFile,
+      tlsCaFile: v.natsTlsCaFile,
+      tlsCertFile: v.natsTlsCertFile,
+      tlsKeyFile: v.natsTlsKeyFile,
+    }),
     kpc: {
       mqtt: {
-        tcp: { enabled: v.tcpEnabled, port: v.tcpPort },
+        tcp: { enabled: v.tcpEnabled, port: v.tcpPort, proxyProtocol: v.tcpProxyProtocol },
         tls: {
           enabled: v.tlsEnabled,
           port: v.tlsPort,
@@ -58,11 +74,13 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
           keyFile: v.tlsKeyFile,
           caFile: v.tlsCaFile,
           clientAuth: v.tlsClientAuth,
+          proxyProtocol: v.tlsProxyProtocol,
         },
-        ws: { enabled: v.wsEnabled, port: v.wsPort, path: v.wsPath },
+        ws: { enabled: v.wsEnabled, port: v.wsPort, path: v.wsPath, proxyProtocol: v.wsProxyProtocol },
         connectTimeoutMs: v.connectTimeoutMs,
         maxPacketBytes: v.maxPacketBytes,
         maxConnections: v.maxConnections,
+        maxConnectionRate: v.maxConnectionRate,
         maxOutboundBytes: v.maxOutboundBytes,
         host: v.host,
       },
@@ -94,9 +112,13 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
         retainEndedForMs: v.retainEndedForMs,
       },
     },
-    routing: parseRouting(tree),
+    routing,
     tekton: { enabled: v.tektonEnabled, url: v.tektonUrl, timeoutMs: v.tektonTimeoutMs },
     logLevel: v.logLevel,
+    warnings: [
+      ...unknownEnvWarnings(env, scalarKeys.flatMap(envNames)),
+      ...(v.tektonEnabled ? [] : missingExtensionInstanceWarnings(routing)),
+    ],
   };
 }
 

@@ -2,7 +2,7 @@
 // table drives environment overrides, so a key cannot be settable in YAML but not from the env.
 import { randomBytes } from 'node:crypto';
 import {
-  bool, count, duration, httpUrl, natsUrls, oneOf, pathPrefix, port, quote, size, subjectToken, text, urlPath,
+  bool, count, duration, httpUrl, integer, natsUrls, oneOf, pathPrefix, port, quote, size, subjectToken, text, urlPath,
   type Parser,
 } from './values.js';
 import { lookup, type Tree } from './yaml-tree.js';
@@ -35,11 +35,13 @@ const MQTT = 'kaa.kpc.transports.mqtt';
 const HTTP = 'kaa.kpc.transports.http';
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const MQTT_MAX_PACKET = 256 * 1024 ** 2; // MQTT's variable-length encoding tops out just below 256 MiB
+const perSecondOrOff = integer(0, Number.MAX_SAFE_INTEGER, 'a number per second, 0 or more (0 = off)');
 
 export const SCALAR_KEYS = {
   instanceName: key('service.instance.name', subjectToken, 'kpc'),
   replicaId: key('service.instance.replica.id', subjectToken, () => `kpc-${randomBytes(6).toString('hex')}`),
   gracefulShutdownMs: key('service.graceful-shutdown', duration('s'), 30_000),
+  drainRate: key('service.drain-rate', perSecondOrOff, 1_000),
   serverPort: key('server.port', port, 8008),
   adminToken: optional('server.admin-token', text),
   natsUrls: key('nats.urls', natsUrls, () => ['nats://localhost:4222'], { envOnly: true }),
@@ -47,18 +49,22 @@ export const SCALAR_KEYS = {
 
   tcpEnabled: key(`${MQTT}.tcp.enabled`, bool, true),
   tcpPort: key(`${MQTT}.tcp.port`, port, 1883),
+  tcpProxyProtocol: key(`${MQTT}.tcp.proxy-protocol`, bool, false),
   tlsEnabled: key(`${MQTT}.tls.enabled`, bool, false),
   tlsPort: key(`${MQTT}.tls.port`, port, 8883),
   tlsCertFile: optional(`${MQTT}.tls.cert-file`, text),
   tlsKeyFile: optional(`${MQTT}.tls.key-file`, text),
   tlsCaFile: optional(`${MQTT}.tls.ca-file`, text),
   tlsClientAuth: key(`${MQTT}.tls.client-auth`, oneOf(['none', 'optional', 'required']), 'none'),
+  tlsProxyProtocol: key(`${MQTT}.tls.proxy-protocol`, bool, false),
   wsEnabled: key(`${MQTT}.ws.enabled`, bool, false),
   wsPort: key(`${MQTT}.ws.port`, port, 8080),
   wsPath: key(`${MQTT}.ws.path`, urlPath, '/ws'),
+  wsProxyProtocol: key(`${MQTT}.ws.proxy-protocol`, bool, false),
   connectTimeoutMs: key(`${MQTT}.connect-timeout`, duration('ms'), 10_000),
   maxPacketBytes: key(`${MQTT}.max-packet-bytes`, size(MQTT_MAX_PACKET, '256MiB'), 1024 ** 2),
   maxConnections: key(`${MQTT}.max-connections`, count, 100_000),
+  maxConnectionRate: key(`${MQTT}.max-connection-rate`, perSecondOrOff, 0),
   maxOutboundBytes: key(`${MQTT}.max-outbound-bytes`, size(MQTT_MAX_PACKET, '256MiB'), 4 * 1024 ** 2),
   host: key(`${MQTT}.host`, text, '0.0.0.0'),
 
@@ -87,6 +93,15 @@ export const SCALAR_KEYS = {
   journalLength: key('kaa.kpc.inspection.journal-length', count, 64),
   retainEndedSessions: key('kaa.kpc.inspection.retain-ended', count, 1_000),
   retainEndedForMs: key('kaa.kpc.inspection.retain-ended-for', duration('ms'), 3_600_000),
+
+  natsToken: optional('kaa.kpc.nats.token', text),
+  natsUser: optional('kaa.kpc.nats.user', text),
+  natsPassword: optional('kaa.kpc.nats.password', text),
+  natsNkeySeedFile: optional('kaa.kpc.nats.nkey-seed-file', text),
+  natsCredsFile: optional('kaa.kpc.nats.creds-file', text),
+  natsTlsCaFile: optional('kaa.kpc.nats.tls.ca-file', text),
+  natsTlsCertFile: optional('kaa.kpc.nats.tls.cert-file', text),
+  natsTlsKeyFile: optional('kaa.kpc.nats.tls.key-file', text),
 
   tektonEnabled: key('kaa.tekton.enabled', bool, false),
   tektonUrl: optional('kaa.tekton.url', httpUrl),

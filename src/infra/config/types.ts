@@ -9,15 +9,19 @@ export interface TlsListenerConfig {
   keyFile?: string; //           kaa.kpc.transports.mqtt.tls.key-file       (required when enabled)
   caFile?: string; //            kaa.kpc.transports.mqtt.tls.ca-file
   clientAuth: 'none' | 'optional' | 'required'; // kaa.kpc.transports.mqtt.tls.client-auth ('none')
+  proxyProtocol: boolean; //     kaa.kpc.transports.mqtt.tls.proxy-protocol (false)
 }
 
 export interface MqttConfig {
-  tcp: { enabled: boolean; port: number }; //           tcp.enabled (true), tcp.port (1883)
+  /** Each listener's `proxy-protocol` (false): connections must start with a PROXY protocol v1/v2 header. */
+  tcp: { enabled: boolean; port: number; proxyProtocol: boolean }; // tcp.enabled (true), tcp.port (1883)
   tls: TlsListenerConfig;
-  ws: { enabled: boolean; port: number; path: string }; // ws.enabled (false), ws.port (8080), ws.path ('/ws')
+  ws: { enabled: boolean; port: number; path: string; proxyProtocol: boolean }; // ws.enabled (false), ws.port (8080), ws.path ('/ws')
   connectTimeoutMs: number; //   kaa.kpc.transports.mqtt.connect-timeout     (10 s)
   maxPacketBytes: number; //     kaa.kpc.transports.mqtt.max-packet-bytes    (1 MiB)
   maxConnections: number; //     kaa.kpc.transports.mqtt.max-connections     (100 000)
+  /** New connections per second per listener (burst: one second's worth); 0 = no limit. */
+  maxConnectionRate: number; //  kaa.kpc.transports.mqtt.max-connection-rate (0)
   /** Bytes queued towards a client that does not read; past it the client is cut as a slow consumer. */
   maxOutboundBytes: number; //   kaa.kpc.transports.mqtt.max-outbound-bytes  (4 MiB)
   host: string; //               kaa.kpc.transports.mqtt.host                ('0.0.0.0')
@@ -36,18 +40,36 @@ export interface HttpTransportConfig {
   tls: { enabled: boolean; certFile?: string; keyFile?: string }; // tls.enabled (false), tls.cert-file, tls.key-file
 }
 
+/** How KPC authenticates to NATS: at most one of these (NATS_URLS credentials or the kaa.kpc.nats.* keys). */
+export type NatsAuth =
+  | { kind: 'none' }
+  | { kind: 'token'; token: string } //                   kaa.kpc.nats.token, or nats://token@host
+  | { kind: 'user'; user: string; password: string } //   kaa.kpc.nats.user / .password, or nats://user:password@host
+  | { kind: 'nkey'; seedFile: string } //                 kaa.kpc.nats.nkey-seed-file
+  | { kind: 'creds'; credsFile: string }; //              kaa.kpc.nats.creds-file (JWT + NKey seed)
+
+export interface NatsClientConfig {
+  /** NATS_URLS without any credentials in them (those are in `auth`). */
+  urls: string[];
+  auth: NatsAuth;
+  /** kaa.kpc.nats.tls.ca-file / .cert-file / .key-file: a CA to trust, a client certificate and key. */
+  tls: { caFile?: string; certFile?: string; keyFile?: string };
+}
+
 export interface KpcConfig {
   service: {
     instanceName: string; //    service.instance.name        ('kpc')
     replicaId: string; //       service.instance.replica.id  (random per process)
     gracefulShutdownMs: number; // service.graceful-shutdown (30 s; a bare number means seconds)
+    /** Client connections closed per second on shutdown, sped up to finish within half the graceful period; 0 = all at once. */
+    drainRate: number; //       service.drain-rate           (1 000)
   };
   server: {
     port: number; //            server.port                  (8008)
     adminToken?: string; //     server.admin-token           (unset: session inspection routes off)
   };
-  /** NATS_URLS (comma-separated), default ['nats://localhost:4222']. */
-  natsUrls: string[];
+  /** NATS_URLS (comma-separated, default nats://localhost:4222) and the kaa.kpc.nats.* keys. */
+  nats: NatsClientConfig;
   kpc: {
     mqtt: MqttConfig;
     http: HttpTransportConfig;
@@ -78,4 +100,6 @@ export interface KpcConfig {
     timeoutMs: number; // kaa.tekton.timeout (10 s)
   };
   logLevel: string; //    logging.level ('info'); LOG_LEVEL overrides too
+  /** Problems worth a warning line at start that do not stop it (an unknown KAA_ variable, ...). */
+  warnings: string[];
 }

@@ -9,6 +9,12 @@ export class ConfigError extends Error {
   }
 }
 
+/** The `user:password@` or `token@` part of a URL (group 1: without the `@`). */
+export const URL_USER_INFO = /\/\/([^/@]*)@/;
+
+/** A URL with any `user:password@` or `token@` replaced by `***@` (NATS URLs may carry credentials). */
+export const redactUrl = (url: string): string => url.replace(URL_USER_INFO, '//***@');
+
 export type Parser<T> = (raw: unknown, where: string) => T;
 
 export const quote = (path: string): string => `'${path}'`;
@@ -98,15 +104,12 @@ export const httpUrl: Parser<string> = (raw, where) => {
   return value;
 };
 
-/** NATS URLs may carry credentials (nats://user:pass@host); never echo them. */
-const redactUserInfo = (url: string): string => url.replace(/\/\/[^/@]*@/, '//***@');
-
 export const natsUrls: Parser<string[]> = (raw, where) => {
   const expectation = 'a comma-separated list of nats:// or tls:// URLs';
   const urls = typeof raw === 'string' ? raw.split(',').map((u) => u.trim()).filter((u) => u !== '') : [];
   if (urls.length === 0) throw fail(where, expectation, typeof raw === 'string' ? show(raw) : kindOf(raw));
   const bad = urls.find((u) => !/^(nats|tls):\/\/\S+$/.test(u));
-  if (bad !== undefined) throw fail(where, expectation, show(redactUserInfo(bad)));
+  if (bad !== undefined) throw fail(where, expectation, show(redactUrl(bad)));
   return urls;
 };
 

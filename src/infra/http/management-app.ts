@@ -1,4 +1,5 @@
-// Management HTTP: health for probes and load balancers, Prometheus metrics.
+// Management HTTP: readiness (/health) and liveness (/health/live) for probes and load balancers,
+// Prometheus metrics.
 import { Hono } from 'hono';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { SessionInspection } from '../../actors/ports.js';
@@ -24,6 +25,11 @@ export function createManagementApp(deps: ManagementDeps): Hono {
     const components = deps.components();
     return problems.length === 0 ? c.json({ status: 'UP', components }) : c.json({ status: 'DOWN', problems, components }, 500);
   });
+
+  // Liveness: the process and its event loop serve requests; nothing else. A NATS outage or a
+  // shutdown in progress is not a reason to restart a replica (that would drop every client without
+  // fixing anything), so this stays 200 whenever /health (readiness) may say 500.
+  app.get('/health/live', (c) => c.json({ status: 'UP' }));
 
   app.get('/metrics', async (c) => {
     const body = await deps.metrics.metrics();

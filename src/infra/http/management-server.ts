@@ -1,10 +1,11 @@
 import { serve, type ServerType } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { ListenError } from '../listen-error.js';
 
-/** Serves the management app; resolves once it listens, rejects with a clear message if it cannot. */
+/** Serves the management app; resolves once it listens, rejects with a ListenError if it cannot. */
 export function startManagementServer(app: Hono, port: number, hostname = '0.0.0.0'): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, port, hostname }, () => resolve(server));
-    server.once('error', (error: Error) => reject(new Error(`management HTTP server cannot bind port ${port}: ${error.message}`)));
+    server.once('error', (error: Error) => reject(new ListenError('management', `${hostname}:${port}`, error)));
   });
 }

@@ -16,6 +16,7 @@ export class AedesConnection implements MqttConnection {
     connack: ConnackCallback,
     private readonly logger: Logger,
     private readonly maxOutboundBytes: number,
+    private readonly onSlowConsumer: () => void = () => {},
   ) {
     this.connack = connack;
     this.remoteAddress = (client.conn as { remoteAddress?: string }).remoteAddress;
@@ -35,6 +36,7 @@ export class AedesConnection implements MqttConnection {
     // A client that stops reading would make Node buffer for it without bound: cut it instead.
     if (outboundBytes(this.client.conn as Duplex) > this.maxOutboundBytes) {
       this.logger.warn({ event: 'connection.slow-consumer', mqttClientId: this.client.id }, 'client does not read; disconnecting it');
+      this.onSlowConsumer();
       this.client.close();
       return;
     }

@@ -16,6 +16,16 @@ export interface SessionOpener {
   openSession(connection: MqttConnection, request: ConnectRequest): MqttSession;
 }
 
+/** What the broker reports for metrics: bounded values only (transport, CONNACK outcome). */
+export interface ConnectionObserver {
+  /** CONNECT answered: `outcome` is `accepted` or `refused-<CONNACK code>`. */
+  authenticated(transport: Transport, outcome: string, seconds: number): void;
+  /** A client was cut for not reading (max-outbound-bytes queued). */
+  slowConsumer(): void;
+}
+
+const NO_OBSERVER: ConnectionObserver = { authenticated: () => {}, slowConsumer: () => {} };
+
 const SUBSCRIBABLE_PREFIX = 'kp1/';
 const ONE_DAY_MS = 86_400_000;
 
@@ -29,9 +39,15 @@ export class MqttBroker {
     private readonly opener: SessionOpener,
     private readonly logger: Logger,
     private readonly maxOutboundBytes: number,
+    private readonly observer: ConnectionObserver,
   ) {}
 
-  static async create(options: { id: string; connectTimeoutMs: number; maxOutboundBytes: number }, opener: SessionOpener, logger: Logger): Promise<MqttBroker> {
+  static async create(
+    options: { id: string; connectTimeoutMs: number; maxOutboundBytes: number },
+    opener: SessionOpener,
+    logger: Logger,
+    observer: ConnectionObserver = NO_OBSERVER,
+  ): Promise<MqttBroker> {
     let broker!: MqttBroker;
     const aedes = await Aedes.createBroker({
       id: options.id,
@@ -48,7 +64,7 @@ export class MqttBroker {
       authorizePublish: (client, packet, done) => broker.authorizePublish(client, packet, done),
       authorizeSubscribe: (_client, subscription, done) => done(null, grantSubscription(subscription)),
     });
-    broker = new MqttBroker(aedes, opener, logger, options.maxOutboundBytes);
+    broker = new MqttBroker(aedes, opener, logger, options.maxOutboundBytes, observer);
     disableFanOut(aedes);
     broker.watchConnectionEnds();
     return broker;
@@ -70,10 +86,11 @@ export class MqttBroker {
     password: Buffer | undefined,
     done: ConnackCallback,
   ): void {
-    const connection = new AedesConnection(client, done, this.logger, this.maxOutboundBytes);
+    const transport = this.transports.get(client.conn as Duplex) ?? 'tcp';
+    const connection = new AedesConnection(client, this.timed(transport, done), this.logger, this.maxOutboundBytes, this.observer.slowConsumer);
     const session = this.opener.openSession(connection, {
       mqttClientId: client.id,
-      transport: this.transports.get(client.conn as Duplex) ?? 'tcp',
+      transport,
       username: username ?? null,
       password: password ?? null,
       certificate: presentedCertificate(client.conn as Duplex),
@@ -87,6 +104,16 @@ export class MqttBroker {
     const ended = () => session.disconnected(this.closeReasons.get(client) ?? 'connection closed');
     if (conn.destroyed) ended();
     else conn.once('close', ended);
+  }
+
+  /** `done`, reporting how long the CONNECT took to answer (aedes calls authenticate once it has parsed it). */
+  private timed(transport: Transport, done: ConnackCallback): ConnackCallback {
+    const started = performance.now();
+    return (error, success) => {
+      const outcome = error === null ? 'accepted' : `refused-${error.returnCode ?? 5}`;
+      this.observer.authenticated(transport, outcome, (performance.now() - started) / 1000);
+      done(error, success);
+    };
   }
 
   private authorizePublish(client: Client | null, packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2 }, done: (error?: Error | null) => void): void {

@@ -3,7 +3,7 @@
 // object of the same shape as `kaa.applications`; it is validated exactly as the file's tree is.
 import type { ApplicationConfig } from '../../actors/traffic/routing.js';
 import { parseApplications } from '../config/routing.js';
-import { ConfigError } from '../config/values.js';
+import { ConfigError, redactUrl } from '../config/values.js';
 
 export type Applications = Record<string, ApplicationConfig>;
 
@@ -15,10 +15,8 @@ export function appConfigsUrl(baseUrl: string, instanceName: string): string {
   return `${baseUrl.replace(/\/+$/, '')}/api/v1/service-instances/${encodeURIComponent(instanceName)}/app-configs`;
 }
 
-/** A URL as shown in logs and errors: any user:password@ removed. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/[^/@]*@/, '//***@');
-}
+/** A URL as shown in logs and errors: any user:password@ removed (the one rule for every URL KPC prints). */
+export { redactUrl };
 
 export class TektonError extends Error {
   override name = 'TektonError';

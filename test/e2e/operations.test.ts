@@ -167,7 +167,7 @@ describe('configuration errors stop start-up with a message naming the key', () 
 function livenessPathsShipped(): string[] {
   const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
   const healthcheck = /HEALTHCHECK[^]*?http:\/\/127\.0\.0\.1:8008(\/[^'"]*)/.exec(dockerfile)?.[1];
-  const deployment = parseYaml(readFileSync(join(repoRoot, 'deploy/kubernetes/deployment.yaml'), 'utf8')) as {
+  const deployment = parseYaml(readFileSync(join(repoRoot, 'deploy/kubernetes/base/deployment.yaml'), 'utf8')) as {
     spec: { template: { spec: { containers: Array<{ livenessProbe?: { httpGet?: { path?: string } } }> } } };
   };
   const probe = deployment.spec.template.spec.containers[0]?.livenessProbe?.httpGet?.path;

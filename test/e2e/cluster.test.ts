@@ -76,7 +76,7 @@ describe('KPC replicas on a NATS cluster', () => {
     expect(new Set([a, b, c].map((replica) => replica.node)).size).toBe(3);
   });
 
-  it('delivers every push on the instance subject exactly once, whichever replica the queue group picked (§6 rule 3)', async () => {
+  it('delivers every push on the instance subject exactly once, whichever replica the queue group picked', async () => {
     const { token, endpointId } = backend.newToken();
     const gateway = await backend.connect(a.kpc, 'push-gw');
     await backend.speakFor(a.kpc, gateway, token);

@@ -3,12 +3,12 @@
 import { parse as parseYaml } from 'yaml';
 
 export interface DevCredentials {
-  /** Defaults: clientId `client-${username}`, credentialId `cred-${username}`. */
-  users: Record<string, { password: string; clientId?: string; credentialId?: string }>;
+  /** Defaults: clientId `client-${username}`, credentialId `cred-${username}`, tenantId (22/CAP) `default`. */
+  users: Record<string, { password: string; clientId?: string; credentialId?: string; tenantId?: string }>;
   /** tokenId defaults to `tokid-${token}`; a blocked token is answered 403. */
   tokens: Record<string, { endpointId: string; tokenId?: string; blocked?: boolean }>;
   /** Keyed by `${issuer}|${serialNumber}`. Defaults as for users, with the key as the name. */
-  certificates?: Record<string, { clientId?: string; credentialId?: string }>;
+  certificates?: Record<string, { clientId?: string; credentialId?: string; tenantId?: string }>;
 }
 
 /**
@@ -30,7 +30,7 @@ export function parseDevCredentials(yamlText: string): DevCredentials {
   for (const [name, entry] of Object.entries(section('users'))) {
     credentials.users[name] = {
       password: requiredString(entry, 'password', `users.${name}`),
-      ...optionalStrings(entry, ['clientId', 'credentialId'], `users.${name}`),
+      ...optionalStrings(entry, ['clientId', 'credentialId', 'tenantId'], `users.${name}`),
     };
   }
   for (const [token, entry] of Object.entries(section('tokens'))) {
@@ -43,7 +43,7 @@ export function parseDevCredentials(yamlText: string): DevCredentials {
     };
   }
   for (const [key, entry] of Object.entries(section('certificates'))) {
-    credentials.certificates![key] = optionalStrings(entry, ['clientId', 'credentialId'], `certificates.${key}`);
+    credentials.certificates![key] = optionalStrings(entry, ['clientId', 'credentialId', 'tenantId'], `certificates.${key}`);
   }
   return credentials;
 }

@@ -1,6 +1,10 @@
 // `npm run dev`: everything KPC needs on one machine, for trying it by hand. Starts nats-server,
-// the dev ECAP provider (dev/credentials.yml), one echo extension per extension instance in
-// dev/service-config.yml, then KPC itself (dist/main.js), and prints a command that talks to it.
+// the dev ECAP provider (dev/credentials.yml; it answers 22/CAP too), one extension per extension
+// instance in dev/service-config.yml (a stand-in for Kaa's own under Kaa's standard names dcx, epmx,
+// cex, cmx, cmx_ota, epr; an echo extension otherwise), then KPC itself (dist/main.js), and prints
+// a command that talks to it. It logs every endpoint traffic report KPC publishes.
+// `npm run dev -- --cap` (or KPC_DEV_CLIENT_PROTOCOL=cap) runs KPC with
+// `kaa.kpc.authentication.client-protocol: cap`.
 // Ctrl-C stops them in reverse order. However the dev stack ends, nothing it started outlives it:
 // nats-server and KPC run tethered (tether.ts: they stop when the dev stack's end closes their
 // stdin pipe, SIGKILL included), and the dev stack stops itself when its parent (npm) is gone
@@ -12,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { DevEcapProvider, parseDevCredentials, type DevCredentials } from './ecap-provider.js';
 import { EchoExtension } from './echo-extension.js';
+import { KaaExtensionStandIn } from './kaa-extensions.js';
+import { logTrafficReports } from './traffic-report-log.js';
 import { findNatsServer, startNatsServer, type NatsServerHandle } from './nats-server-process.js';
 import { getFreePort, isPortFree } from './ports.js';
 import { waitForHealthy } from './health.js';
@@ -40,6 +46,7 @@ interface DevServiceConfig {
   kpHttpPort: number | null;
   kpcInstanceName: string;
   cmInstanceName: string;
+  ccmInstanceName: string;
   appVersionName: string;
   extensions: Array<{ name: string; endpointAware: boolean }>;
 }
@@ -62,6 +69,7 @@ function readServiceConfig(): DevServiceConfig {
       : null,
     kpcInstanceName: config?.service?.instance?.name ?? 'kpc',
     cmInstanceName: kaa.kpc?.authentication?.['service-instance-name'] ?? 'cm',
+    ccmInstanceName: kaa.kpc?.authentication?.['client-service-instance-name'] ?? 'ccm',
     appVersionName,
     extensions: Object.entries(extensionInstances).map(([name, options]) => ({ name, endpointAware: options?.['endpoint-aware'] ?? false })),
   };
@@ -134,17 +142,22 @@ async function main(): Promise<void> {
     const nats = await startDevNats();
     teardown.add('nats-server', () => nats.stop());
 
-    const provider = new DevEcapProvider({ natsUrls: nats.url, serviceInstanceName: config.cmInstanceName, credentials, logger: log });
+    const provider = new DevEcapProvider({
+      natsUrls: nats.url, serviceInstanceName: config.cmInstanceName, capServiceInstanceName: config.ccmInstanceName, credentials, logger: log,
+    });
     await provider.start();
     teardown.add('dev ECAP provider', () => provider.stop());
 
     for (const { name } of config.extensions) {
       const extension = new EchoExtension({ natsUrls: nats.url, instanceName: name, kpcInstanceName: config.kpcInstanceName, logger: log });
+      if (KaaExtensionStandIn.isKaaInstance(name)) new KaaExtensionStandIn(name, extension);
       await extension.start();
       teardown.add(`extension ${name}`, () => extension.stop());
     }
+    const reports = await logTrafficReports(nats.url, config.kpcInstanceName, log);
+    teardown.add('traffic report log', () => reports.stop());
 
-    const kpc = startKpc(nats.url);
+    const kpc = startKpc(nats.url, clientProtocol);
     teardown.add('KPC', () => terminate(kpc, 'SIGTERM', kpcStopTimeoutMs));
     kpc.once('exit', (code, signal) => {
       if (stopping) return;
@@ -180,8 +193,11 @@ async function startDevNats(): Promise<NatsServerHandle> {
   return nats;
 }
 
-function startKpc(natsUrl: string): ChildProcess {
-  log.info(`starting KPC: node dist/main.js --config dev/service-config.yml (NATS_URLS=${natsUrl})`);
+/** `--cap` or KPC_DEV_CLIENT_PROTOCOL=cap: CONNECT credentials over 22/CAP instead of 16/ECAP. */
+const clientProtocol: 'ecap' | 'cap' = process.argv.includes('--cap') || process.env.KPC_DEV_CLIENT_PROTOCOL === 'cap' ? 'cap' : 'ecap';
+
+function startKpc(natsUrl: string, protocol: 'ecap' | 'cap'): ChildProcess {
+  log.info(`starting KPC: node dist/main.js --config dev/service-config.yml (NATS_URLS=${natsUrl}, client-protocol ${protocol})`);
   // Tethered: if this process dies without stopping it (SIGKILL, a crash), KPC gets SIGTERM, and
   // SIGKILL past the grace time. Own process group, so that Ctrl-C does not signal KPC twice
   // (terminal + our SIGTERM).
@@ -189,7 +205,7 @@ function startKpc(natsUrl: string): ChildProcess {
     graceMs: 10_000,
     detached: true,
     cwd: repoRoot,
-    env: { ...process.env, NATS_URLS: natsUrl },
+    env: { ...process.env, NATS_URLS: natsUrl, KAA_KPC_AUTHENTICATION_CLIENT_PROTOCOL: protocol },
   });
   prettyPrintLogs(child.stdout!, process.stdout, 'kpc');
   prettyPrintLogs(child.stderr!, process.stderr, 'kpc');
@@ -222,12 +238,13 @@ function printWelcome(config: DevServiceConfig, credentials: DevCredentials, nat
     '',
     '[dev] ──────────────────────────────────────────────────────────────────────────────',
     '[dev] KPC dev stack is ready',
-    `[dev]   MQTT        mqtt://127.0.0.1:${config.mqttPort}  (MQTT 3.1.1)`,
+    `[dev]   MQTT        mqtt://127.0.0.1:${config.mqttPort}  (MQTT 3.1.1 and 3.1; MQTT 5 is refused)`,
+    `[dev]   client auth ${clientProtocol === 'cap' ? '22/CAP (ccm): username or username@tenant' : '16/ECAP (cm); `npm run dev -- --cap` for 22/CAP'}`,
     `[dev]   health      ${healthUrl}`,
     `[dev]   NATS        ${natsUrl}`,
     `[dev]   app version ${config.appVersionName}`,
     `[dev]   extensions  ${config.extensions.map((e) => `${e.name}${e.endpointAware ? ' (endpoint-aware)' : ''}`).join(', ')}`,
-    `[dev]   users       ${Object.entries(credentials.users).map(([name, u]) => `${name}/${u.password}`).join(', ')}   (dev/credentials.yml)`,
+    `[dev]   users       ${Object.entries(credentials.users).map(([name, u]) => `${name}/${u.password}${clientProtocol === 'cap' ? ` (tenant ${u.tenantId ?? 'default'})` : ''}`).join(', ')}   (dev/credentials.yml)`,
     `[dev]   tokens      ${Object.entries(credentials.tokens).map(([t, e]) => `${t} -> ${e.endpointId}`).join(', ')}`,
     '[dev]',
     `[dev] Send a request to the "${aware}" extension and print its reply. KPC delivers a reply only to`,
@@ -246,6 +263,9 @@ function printWelcome(config: DevServiceConfig, credentials: DevCredentials, nat
     `  node -e ${q(nodeScript)}`,
     '',
     ...curlLines(config, token, payload),
+    `[dev] Kaa's standard extension instances (dcx, epmx, cex, cmx, cmx_ota, epr) answer in the shape Kaa's do, e.g.`,
+    `[dev]   kp1/${config.appVersionName}/epmx/${token}/get/1  ->  {}      kp1/${config.appVersionName}/cmx/${token}/config/json/2  ->  {"configId":…,"config":{}}`,
+    `[dev] Endpoint traffic reports are printed here as KPC publishes them (every 10 s with traffic).`,
     '[dev] Ctrl-C stops everything.',
     '[dev] ──────────────────────────────────────────────────────────────────────────────',
     '',

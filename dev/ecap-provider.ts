@@ -1,6 +1,8 @@
 // DEVELOPMENT ONLY. A stand-in 16/ECAP provider that validates MQTT client credentials and
 // endpoint tokens from an in-memory table (usually loaded from dev/credentials.yml). In production
-// Kaa's Credential Management (CM) service plays this role; KPC cannot tell the two apart.
+// Kaa's Credential Management (CM) service plays this role; KPC cannot tell the two apart. It also
+// answers 22/CAP client authentication, as Kaa 1.2+'s Client Credentials Management (CCM) does,
+// from the same table: every user and certificate belongs to a tenant (`tenantId`, default `default`).
 // Besides answering, it can misbehave on purpose (`mode`, `delayMs`) so tests and the benchmark can
 // exercise KPC's timeouts and error handling, and it counts and logs what it was asked.
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -28,7 +30,7 @@ export { parseDevCredentials, type DevCredentials } from './dev-credentials.js';
  */
 export type EcapMode = 'normal' | 'silent' | 'garbage' | 'unavailable';
 
-export type EcapRequestType = 'username-password' | 'certificate' | 'token';
+export type EcapRequestType = 'username-password' | 'certificate' | 'token' | 'cap-basic' | 'cap-certificate';
 
 /** One received request, as recorded in `requestLog`. Passwords are never recorded. */
 export interface EcapRequestLogEntry {
@@ -40,12 +42,15 @@ export interface EcapRequestLogEntry {
   appName?: string;
   issuer?: string;
   serialNumber?: string;
+  tenantId?: string;
 }
 
 export interface DevEcapProviderOptions {
   natsUrls: string | string[];
   /** The ECAP service instance name KPC addresses (`kaa.kpc.authentication.service-instance-name`). */
   serviceInstanceName?: string;
+  /** The 22/CAP service instance name KPC addresses (`kaa.kpc.authentication.client-service-instance-name`). */
+  capServiceInstanceName?: string;
   /** Kept by reference: changes made to it later take effect on the next request. */
   credentials: DevCredentials;
   logger?: DevLogger;
@@ -53,6 +58,9 @@ export interface DevEcapProviderOptions {
 
 /** Bytes that no ECAP response schema decodes (checked by the unit tests). */
 const GARBAGE = Buffer.from('this is not an Avro record \u0000\u00ff');
+
+/** The tenant of users and certificates that name none (22/CAP). */
+export const DEFAULT_DEV_TENANT = 'default';
 
 /** The application the revocation event names when the caller gives none: the dev and test config's. */
 const DEFAULT_APP_NAME = 'demo_application';
@@ -73,6 +81,7 @@ export class DevEcapProvider {
 
   private readonly natsUrls: string | string[];
   private readonly serviceInstanceName: string;
+  private readonly capServiceInstanceName: string;
   private readonly credentials: DevCredentials;
   private readonly logger: DevLogger;
   private connection?: NatsConnection;
@@ -80,6 +89,7 @@ export class DevEcapProvider {
   constructor(opts: DevEcapProviderOptions) {
     this.natsUrls = opts.natsUrls;
     this.serviceInstanceName = opts.serviceInstanceName ?? 'cm';
+    this.capServiceInstanceName = opts.capServiceInstanceName ?? 'ccm';
     this.credentials = opts.credentials;
     this.logger = opts.logger ?? consoleDevLogger;
   }
@@ -101,9 +111,11 @@ export class DevEcapProvider {
     listen(subjects.usernamePasswordRequest(cm), (msg) => this.onUsernamePassword(msg));
     listen(subjects.certificateRequest(cm), (msg) => this.onCertificate(msg));
     listen(subjects.tokenRequest(cm), (msg) => this.onToken(msg));
+    listen(subjects.capBasicRequest(this.capServiceInstanceName), (msg) => this.onCapBasic(msg));
+    listen(subjects.capCertificateRequest(this.capServiceInstanceName), (msg) => this.onCapCertificate(msg));
     await connection.flush();
     this.logger.info(
-      `dev ECAP provider "${cm}" ready: ${Object.keys(this.credentials.users).length} user(s), ` +
+      `dev ECAP provider "${cm}" (and 22/CAP "${this.capServiceInstanceName}") ready: ${Object.keys(this.credentials.users).length} user(s), ` +
         `${Object.keys(this.credentials.tokens).length} token(s)`,
     );
   }
@@ -120,18 +132,26 @@ export class DevEcapProvider {
    * a new connection is refused) and broadcasts ClientCredentialRevokedEvent.
    */
   async revokeCredential(credentialId: string): Promise<void> {
-    const { users, certificates = {} } = this.credentials;
-    for (const [name, user] of Object.entries(users)) {
-      if ((user.credentialId ?? `cred-${name}`) === credentialId) delete users[name];
-    }
-    for (const [key, certificate] of Object.entries(certificates)) {
-      if ((certificate.credentialId ?? `cred-${key}`) === credentialId) delete certificates[key];
-    }
+    this.forgetCredential(credentialId);
     await this.publish(
       eventSubject(subjects.credentialRevoked, this.serviceInstanceName),
       codecs.credentialRevoked.encode({ ...envelope(randomUUID()), credentialId, originatorReplicaId: this.replicaId }),
     );
     this.logger.info(`revoked credential ${credentialId}`);
+  }
+
+  /**
+   * 22/CAP: invalidates the credentials like revokeCredential, then broadcasts
+   * ClientCredentialsRevokedEvent on `kaa.v1.events.{ccm}.client-credentials.{kind}.revoked`.
+   */
+  async revokeClientCredentials(tenantId: string, credentialsId: string, kind: 'basic' | 'certificate' = 'basic'): Promise<void> {
+    this.forgetCredential(credentialsId, tenantId);
+    const pattern = kind === 'basic' ? subjects.capBasicRevoked : subjects.capCertificateRevoked;
+    await this.publish(
+      eventSubject(pattern, this.capServiceInstanceName),
+      codecs.capCredentialsRevoked.encode({ ...envelope(randomUUID()), tenantId, credentialsId, originatorReplicaId: this.replicaId }),
+    );
+    this.logger.info(`revoked client credentials ${credentialsId} of tenant ${tenantId} (22/CAP)`);
   }
 
   /**
@@ -147,6 +167,38 @@ export class DevEcapProvider {
       codecs.tokenRevoked.encode({ ...envelope(randomUUID()), appName, endpointId, tokenIds, originatorReplicaId: this.replicaId }),
     );
     this.logger.info(`revoked token(s) ${tokenIds.join(', ')} of endpoint ${endpointId}`);
+  }
+
+  /** Removes the users and certificates holding the credential (within `tenantId` when given: 22/CAP). */
+  private forgetCredential(credentialId: string, tenantId?: string): void {
+    const { users, certificates = {} } = this.credentials;
+    const held = (entry: { credentialId?: string; tenantId?: string }, name: string) =>
+      (entry.credentialId ?? `cred-${name}`) === credentialId && (tenantId === undefined || (entry.tenantId ?? DEFAULT_DEV_TENANT) === tenantId);
+    for (const [name, user] of Object.entries(users)) if (held(user, name)) delete users[name];
+    for (const [key, certificate] of Object.entries(certificates)) if (held(certificate, key)) delete certificates[key];
+  }
+
+  private onCapBasic(msg: Msg): void {
+    const request = this.decode(msg, codecs.capBasicRequest);
+    if (!request) return;
+    const { tenantId, username } = request;
+    this.requestLog.push({ type: 'cap-basic', subject: msg.subject, reply: msg.reply, username, tenantId });
+    const found = this.mode === 'unavailable' ? noCredential(unavailable) : this.checkPassword(request, tenantId);
+    this.logger.debug?.(`CAP basic for ${username}@${tenantId} -> ${found.statusCode}`);
+    const { credentialId: credentialsId, ...verdict } = found;
+    void this.answer(msg, () => codecs.capBasicResponse.encode({ ...envelope(request.correlationId), ...verdict, credentialsId }));
+  }
+
+  private onCapCertificate(msg: Msg): void {
+    const request = this.decode(msg, codecs.capCertificateRequest);
+    if (!request) return;
+    const { issuer, serialNumber } = request;
+    this.requestLog.push({ type: 'cap-certificate', subject: msg.subject, reply: msg.reply, issuer, serialNumber });
+    const found = this.mode === 'unavailable' ? noCredential(unavailable) : this.checkCertificate(request);
+    const tenantId = found.statusCode === 200 ? this.certificateEntry(request)?.tenantId ?? DEFAULT_DEV_TENANT : null;
+    this.logger.debug?.(`CAP certificate ${issuer}|${serialNumber} -> ${found.statusCode}`);
+    const { credentialId: credentialsId, ...verdict } = found;
+    void this.answer(msg, () => codecs.capCertificateResponse.encode({ ...envelope(request.correlationId), ...verdict, credentialsId, tenantId }));
   }
 
   private onUsernamePassword(msg: Msg): void {
@@ -179,9 +231,11 @@ export class DevEcapProvider {
     void this.answer(msg, () => codecs.tokenResponse.encode({ ...envelope(request.correlationId), ...verdict }));
   }
 
-  private checkPassword({ username, password }: UsernamePasswordRequest): CredentialVerdict {
+  /** `tenantId`: 22/CAP asks within a tenant; 16/ECAP (undefined) knows none. */
+  private checkPassword({ username, password }: Pick<UsernamePasswordRequest, 'username' | 'password'>, tenantId?: string): CredentialVerdict {
     const user = username !== null && Object.hasOwn(this.credentials.users, username) ? this.credentials.users[username] : undefined;
-    if (!user || user.password !== password) return noCredential({ statusCode: 401, reasonPhrase: 'Invalid username or password' });
+    const inTenant = tenantId === undefined || (user?.tenantId ?? DEFAULT_DEV_TENANT) === tenantId;
+    if (!user || user.password !== password || !inTenant) return noCredential({ statusCode: 401, reasonPhrase: 'Invalid username or password' });
     return {
       statusCode: 200,
       reasonPhrase: 'OK',
@@ -190,10 +244,15 @@ export class DevEcapProvider {
     };
   }
 
-  private checkCertificate({ issuer, serialNumber }: CertificateRequest): CredentialVerdict {
+  private certificateEntry({ issuer, serialNumber }: CertificateRequest) {
     const key = `${issuer}|${serialNumber}`;
     const certificates = this.credentials.certificates ?? {};
-    const certificate = Object.hasOwn(certificates, key) ? certificates[key] : undefined;
+    return Object.hasOwn(certificates, key) ? certificates[key] : undefined;
+  }
+
+  private checkCertificate(request: CertificateRequest): CredentialVerdict {
+    const key = `${request.issuer}|${request.serialNumber}`;
+    const certificate = this.certificateEntry(request);
     if (!certificate) return noCredential({ statusCode: 404, reasonPhrase: 'Unknown certificate' });
     return {
       statusCode: 200,

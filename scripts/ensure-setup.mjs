@@ -1,7 +1,7 @@
 // Makes a fresh clone ready for `npm test`, `npm run dev` and `npm run bench` (it runs before each):
 // installs npm dependencies when they are missing or older than package-lock.json, and the system
-// tools the tests and the dev stack run (nats-server, openssl; mosquitto-clients is only nice to
-// have). Silent when everything is already there. Plain Node, builtins only: it runs before
+// tools the tests and the dev stack run (nats-server, openssl, and paho-mqtt for Python, which the
+// Kaa-client test runs; mosquitto-clients is only nice to have). Silent when everything is already there. Plain Node, builtins only: it runs before
 // `npm ci`, so it cannot use any dependency.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -11,16 +11,28 @@ import { fileURLToPath } from 'node:url';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Tools by Debian package; `required` ones stop the run when missing and cannot be installed. */
+/**
+ * Tools by Debian package; `required` ones stop the run when missing and cannot be installed.
+ * `present()` says whether one is there (default: `command` is an executable on the PATH).
+ */
 const systemTools = [
   { command: 'nats-server', aptPackage: 'nats-server', required: true },
   { command: 'openssl', aptPackage: 'openssl', required: true },
-  { command: 'mosquitto_pub', aptPackage: 'mosquitto-clients', required: false },
+  { command: 'mosquitto_pub', aptPackage: 'mosquitto-clients', required: false, neededBy: 'the manual examples' },
   // `kubectl kustomize` renders deploy/kubernetes in npm test. The node machine image ships a
   // current kubectl; Debian's kubernetes-client (1.20, kustomize v2) is the fallback, too old for
   // the overlays' `patches` field: the test then says so.
   { command: 'kubectl', aptPackage: 'kubernetes-client', required: true },
+  // test/e2e/kaa-clients.test.ts runs a device the way Kaa's Python examples write one.
+  { command: 'python3 -c "import paho.mqtt"', aptPackage: 'python3-paho-mqtt', required: false, present: pythonHasPaho, neededBy: 'test/e2e/kaa-clients.test.ts (it fails without it)' },
 ];
+
+/** Debian's python3 is /usr/bin/python3; another one (pyenv) may come first on the PATH. */
+function pythonHasPaho() {
+  return ['python3', '/usr/bin/python3'].some((python) => spawnSync(python, ['-c', 'import paho.mqtt.client'], { stdio: 'ignore' }).status === 0);
+}
+
+const isPresent = (tool) => (tool.present ? tool.present() : findExecutable(tool.command) !== undefined);
 
 /** Where ensurePromtool puts promtool when it is not on the PATH (test/support/promtool.ts looks here too). */
 const PROMTOOL_CACHE = join(repoRoot, '.tools/promtool');
@@ -66,7 +78,7 @@ function ensureNodeModules() {
 }
 
 function ensureSystemTools() {
-  let missing = systemTools.filter((tool) => !findExecutable(tool.command));
+  let missing = systemTools.filter((tool) => !isPresent(tool));
   if (missing.length === 0) return;
   const packages = [...new Set(missing.map((tool) => tool.aptPackage))];
   console.log(`[setup] missing: ${missing.map((tool) => tool.command).join(', ')}`);
@@ -75,7 +87,7 @@ function ensureSystemTools() {
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     run('apt-get', ['update'], env);
     run('apt-get', ['install', '-y', ...packages], env);
-    missing = systemTools.filter((tool) => !findExecutable(tool.command));
+    missing = systemTools.filter((tool) => !isPresent(tool));
     if (missing.length === 0) return;
   } else {
     console.log(`[setup] install them with:\n\n    sudo apt-get install -y ${packages.join(' ')}\n`);
@@ -83,7 +95,7 @@ function ensureSystemTools() {
 
   const requiredMissing = missing.filter((tool) => tool.required);
   for (const tool of missing.filter((tool) => !tool.required)) {
-    console.warn(`[setup] warning: ${tool.command} (${tool.aptPackage}) is missing; only the manual examples need it`);
+    console.warn(`[setup] warning: ${tool.command} (${tool.aptPackage}) is missing; only ${tool.neededBy} need(s) it`);
   }
   if (requiredMissing.length > 0) {
     console.error(`[setup] cannot continue without ${requiredMissing.map((tool) => tool.command).join(', ')}`);

@@ -22,6 +22,7 @@ import { MqttBroker } from './infra/mqtt/mqtt-broker.js';
 import { NatsClientDataOutbox } from './infra/nats/client-data-outbox.js';
 import { ConfirmedPublisher } from './infra/nats/confirmed-publisher.js';
 import { NatsLink } from './infra/nats/connection.js';
+import { CapClient } from './infra/nats/cap-client.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
 import { wireClusterTraffic, type ClusterTraffic } from './main/cluster-traffic.js';
@@ -29,6 +30,7 @@ import { listenerEvents } from './main/listener-events.js';
 import { startManagement, type ServiceStatus } from './main/management.js';
 import { exitIfCannotListen, readConfigOrExit } from './main/startup-checks.js';
 import { openRoutingSource } from './main/routing-source.js';
+import { startTrafficReporting } from './main/traffic-reporting.js';
 
 /** Requests remembered for replies: enough for a busy replica, bounded so silence cannot leak memory. */
 const REMEMBERED_REQUESTS = { maxEntries: 200_000, maxAgeMs: 5 * 60_000 };
@@ -72,12 +74,24 @@ async function main(): Promise<void> {
     providerInstance: authentication.serviceInstanceName,
     timeoutMs: authentication.timeoutMs,
   }, logger, metrics);
+  // CONNECT credentials go to 16/ECAP (Kaa 1.0) or 22/CAP (Kaa 1.2+); endpoint tokens always to 16/ECAP.
+  const cap = authentication.clientProtocol === 'cap'
+    ? new CapClient(link, {
+      replicaId,
+      providerInstance: authentication.clientServiceInstanceName,
+      timeoutMs: authentication.timeoutMs,
+      defaultTenantId: authentication.defaultTenantId,
+    }, logger, metrics)
+    : undefined;
   const requests = new RequestMemory<ReplyTarget>(REMEMBERED_REQUESTS.maxEntries, REMEMBERED_REQUESTS.maxAgeMs);
   const forwarder = new ClientDataForwarder<ReplyTarget>(new NatsClientDataOutbox(publisher, replicaId), requests, {
     extensionTimeoutMs: config.kpc.extensionTimeoutMs,
   }, { forwarded: () => metrics.clientData.inc(), overflow: () => metrics.refusedForCapacity.inc() });
 
+  const trafficReporting = startTrafficReporting(config, link, publisher, () => routing.current(), logger);
   const gate = new AuthenticationGate(authentication.maxInFlight, authentication.negativeCacheMs);
+  const clientAuthentication = cap ?? ecap;
+
   let broker: MqttBroker | undefined;
   let clusterTraffic: ClusterTraffic | undefined;
   let shutdownTimedOut = false;
@@ -92,10 +106,12 @@ async function main(): Promise<void> {
       },
       replicaId,
       routing: () => routing.current(),
-      credentials: ecap,
+      clientAuthentication,
+      tokens: ecap,
       authentication: gate,
       forwarder,
       connectivity: new ConnectivityEvents(publisher, { instanceName, replicaId }, (type) => metrics.elceEvents.inc({ type })),
+      traffic: trafficReporting.meter,
       counters: metrics.sessionCounters(),
       logger,
       newJournal: (machine, actorId) => new Journal(config.kpc.inspection.journalLength, machine, actorId),
@@ -117,6 +133,7 @@ async function main(): Promise<void> {
         for (const listener of status.listeners) void listener.close();
       },
       drainOutbound: async () => {
+        trafficReporting.flush(); // every session has ended: the partial interval is complete
         await publisher.whenIdle();
         await broker?.close();
         clusterTraffic?.announceLeaving(); // after the disconnected events: the others forget this replica at once
@@ -141,9 +158,10 @@ async function main(): Promise<void> {
   metrics.connectionLimit.set(mqtt.maxConnections);
   broker = await MqttBroker.create({ id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes }, registry, logger, metrics);
   status.listeners.push(...createListeners(mqtt, broker, listenerEvents(metrics, logger)));
-  if (config.kpc.http.enabled) status.listeners.push(startKpOverHttp(config, registry, gate, ecap, metrics, logger));
-  clusterTraffic = wireClusterTraffic(link, config, registry, requests, metrics, logger);
+  if (config.kpc.http.enabled) status.listeners.push(startKpOverHttp(config, registry, gate, clientAuthentication, metrics, logger));
+  clusterTraffic = wireClusterTraffic(link, config, registry, requests, trafficReporting.meter, metrics, logger);
   ecap.start();
+  cap?.start();
   await link.connection.flush(); // every subscription is registered before the first client arrives
 
   registry.start();
@@ -151,6 +169,7 @@ async function main(): Promise<void> {
     complete: () => {
       requests.stop();
       ecap.stop();
+      cap?.stop();
       routing.stop();
       clusterTraffic?.stop();
       http.close();

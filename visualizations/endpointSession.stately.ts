@@ -25,6 +25,10 @@ export const machine = createMachine({
           },
           { actions: ['holdMessage', 'countHeldMessage'] },
         ],
+        'kp.subscribed': [
+          { guard: 'holdingTooMany', actions: 'refuseSubscription' },
+          { actions: ['holdSubscription', 'countHeldMessage'] },
+        ],
         'ecap.replied': [
           {
             guard: 'tokenAccepted',
@@ -34,13 +38,19 @@ export const machine = createMachine({
               'claimEndpoint',
               'announceConnected',
               'forwardHeldMessages',
+              'grantHeldSubscriptions',
               'clearHeldMessages',
             ],
           },
           { guard: 'unusableReply', target: 'unavailable' },
           {
             target: 'rejected',
-            actions: ['recordRejection', 'answerWithRejection', 'clearHeldMessages'],
+            actions: [
+              'recordRejection',
+              'answerWithRejection',
+              'refuseHeldSubscriptions',
+              'clearHeldMessages',
+            ],
           },
         ],
         'ecap.failed': 'unavailable',
@@ -50,6 +60,7 @@ export const machine = createMachine({
     active: {
       on: {
         'kp.published': { actions: 'forwardMessage' },
+        'kp.subscribed': { actions: 'grantSubscription' },
         'elce.connected': { target: 'roamed', actions: ['releaseEndpoint', 'countRoaming'] },
         'token.revoked': {
           guard: 'usesRevokedToken',
@@ -65,6 +76,10 @@ export const machine = createMachine({
           target: 'active',
           actions: ['claimEndpoint', 'announceConnected', 'forwardMessage'],
         },
+        'kp.subscribed': {
+          target: 'active',
+          actions: ['claimEndpoint', 'announceConnected', 'grantSubscription'],
+        },
         'token.revoked': { guard: 'usesRevokedToken', target: 'revoked' },
         'session.ended': 'closed',
       },
@@ -73,10 +88,14 @@ export const machine = createMachine({
       after: { negativeCache: 'expired' },
       on: {
         'kp.published': { actions: 'answerWithRejection' },
+        'kp.subscribed': { actions: 'refuseSubscription' },
         'session.ended': 'closed',
       },
     },
-    unavailable: { type: 'final', entry: ['answerUnavailable', 'clearHeldMessages'] },
+    unavailable: {
+      type: 'final',
+      entry: ['answerUnavailable', 'refuseHeldSubscriptions', 'clearHeldMessages'],
+    },
     revoked: { type: 'final' },
     expired: { type: 'final' },
     closed: { type: 'final' },

@@ -45,23 +45,39 @@ export interface IncomingPublish {
 /** Completes a PUBLISH: no argument sends PUBACK (QoS 1); an error closes the connection without one. */
 export type PublishAck = (error?: Error) => void;
 
+/** Completes one SUBSCRIBE filter: granted (SUBACK QoS ≤ 1) or refused (SUBACK 0x80). */
+export type SubscriptionAnswer = (granted: boolean) => void;
+
 /** The session side of one MQTT connection, as the MQTT adapter sees it. */
 export interface MqttSession {
   publish(packet: IncomingPublish, ack: PublishAck): void;
+  /** A SUBSCRIBE filter under `kp1/` (MQTT 3.1.1 §3.8): its SUBACK waits for `answer`. */
+  subscribe(filter: string, answer: SubscriptionAnswer): void;
   disconnected(reason: string): void;
 }
 
-// ---- credential service (16/ECAP) ----
+// ---- credential services (16/ECAP, 22/CAP) ----
 
 /** A credential service's answer, or why there is none (the caller answers CONNACK 3 / 1/KP 503). */
 export type ValidationOutcome<T> = { ok: true; reply: T } | { ok: false; reason: 'nats-unavailable' | 'timeout' };
 
-/** The answer about a client's credentials (username/password or certificate). */
+/** The answer about a client's credentials (username/password or certificate), whichever protocol asked. */
 export interface ClientCredentialVerdict {
   statusCode: number;
   clientId: string | null;
   credentialId: string | null;
   reasonPhrase: string | null;
+  /** The tenant that owns the credentials (22/CAP); null from 16/ECAP. */
+  tenantId: string | null;
+}
+
+/**
+ * Client authentication (CONNECT): one port, two adapters — 16/ECAP (Kaa 1.0's Credential
+ * Management) and 22/CAP (Kaa 1.2+'s Client Credentials Management).
+ */
+export interface ClientAuthenticator {
+  validateUsernamePassword(username: string | null, password: string | null): Promise<ValidationOutcome<ClientCredentialVerdict>>;
+  validateCertificate(issuer: string, serialNumber: string): Promise<ValidationOutcome<ClientCredentialVerdict>>;
 }
 
 /** The answer about an endpoint token: which endpoint it identifies. */
@@ -72,9 +88,8 @@ export interface TokenVerdict {
   reasonPhrase: string | null;
 }
 
-export interface CredentialValidator {
-  validateUsernamePassword(username: string | null, password: string | null): Promise<ValidationOutcome<ClientCredentialVerdict>>;
-  validateCertificate(issuer: string, serialNumber: string): Promise<ValidationOutcome<ClientCredentialVerdict>>;
+/** Endpoint identification by token (16/ECAP, whichever protocol authenticates clients). */
+export interface TokenValidator {
   validateToken(appName: string, token: string): Promise<ValidationOutcome<TokenVerdict>>;
 }
 

@@ -41,8 +41,8 @@ export class Metrics {
   readonly kpErrors = this.counter('kpc_kp_errors_total', '1/KP errors KPC itself returned, by status code', ['status']);
   readonly refusedForCapacity = this.counter('kpc_unconfirmed_overflow_total', 'Connections closed because the unconfirmed store was full');
   readonly extensionData = this.counter('kpc_extension_data_total', '4/ESP ExtensionData received, by routing outcome', ['outcome']);
-  readonly ecapRequests = this.counter('kpc_ecap_requests_total', '16/ECAP requests sent, by reply type', ['type']);
-  readonly ecapOutcomes = this.counter('kpc_ecap_outcomes_total', '16/ECAP request outcomes, by reply type and status', ['type', 'outcome']);
+  readonly ecapRequests = this.counter('kpc_ecap_requests_total', '16/ECAP and 22/CAP requests sent, by reply type', ['type']);
+  readonly ecapOutcomes = this.counter('kpc_ecap_outcomes_total', '16/ECAP and 22/CAP request outcomes, by reply type and status', ['type', 'outcome']);
   readonly elceEvents = this.counter('kpc_elce_events_published_total', '9/ELCE connectivity events published', ['type']);
   readonly roamed = this.counter('kpc_endpoints_roamed_total', 'Endpoint sessions moved to roamed');
   readonly revocations = this.counter('kpc_revocations_total', 'Revocation events that ended a local session', ['kind']);

@@ -19,6 +19,8 @@ export interface ClientSessionContext extends ClientSessionInput {
   awaiting: CredentialKind[];
   clientId: string | null;
   credentialIds: string[];
+  /** The tenant owning the credentials (22/CAP); null with 16/ECAP or anonymous. */
+  tenantId: string | null;
   connectedAt: number | null;
   endReason: string | null;
 }
@@ -37,15 +39,18 @@ export type ClientSessionEvent =
       /** Whether a credential validation slot of this transport is free (`max-in-flight`); taken on entering `authenticating`. */
       authenticationSlotFree: boolean;
     }
+  /** The credential provider's answer: 16/ECAP or 22/CAP, whichever `client-protocol` names. */
   | {
       type: 'ecap.replied';
       kind: CredentialKind;
       statusCode: number;
       clientId: string | null;
       credentialId: string | null;
+      tenantId: string | null;
     }
   | { type: 'ecap.failed'; kind: CredentialKind; reason: string }
-  | { type: 'credential.revoked'; credentialId: string }
+  /** 16/ECAP names no tenant (null); 22/CAP revokes credentials within a tenant. */
+  | { type: 'credential.revoked'; credentialId: string; tenantId: string | null }
   | { type: 'mqtt.disconnected'; at: number; reason: string }
   /** An operator disconnected the client through the management API. */
   | { type: 'admin.disconnected'; at: number }
@@ -112,6 +117,7 @@ export const clientSessionMachine = setup({
       return {
         awaiting: context.awaiting.filter((kind) => kind !== event.kind),
         clientId: event.clientId ?? context.clientId,
+        tenantId: event.tenantId ?? context.tenantId,
         credentialIds: event.credentialId === null ? context.credentialIds : [...context.credentialIds, event.credentialId],
       };
     }),
@@ -134,7 +140,8 @@ export const clientSessionMachine = setup({
     lastCredentialAccepted: ({ context, event }) =>
       event.type === 'ecap.replied' && context.awaiting.length === 1 && context.awaiting[0] === event.kind,
     holdsRevokedCredential: ({ context, event }) =>
-      event.type === 'credential.revoked' && context.credentialIds.includes(event.credentialId),
+      event.type === 'credential.revoked' && context.credentialIds.includes(event.credentialId) &&
+      (event.tenantId === null || event.tenantId === context.tenantId),
   },
   delays: {
     authenticationTimeout: ({ context }) => context.authenticationTimeoutMs,
@@ -147,6 +154,7 @@ export const clientSessionMachine = setup({
     awaiting: [],
     clientId: null,
     credentialIds: [],
+    tenantId: null,
     connectedAt: null,
     endReason: null,
   }),

@@ -3,6 +3,10 @@
 // and implemented by src/actors/session/endpoint-session.ts. Every PUBLISH for the token is a
 // `kp.published` event, in every state: what this chart draws for it is what happens to it.
 //
+// A SUBSCRIBE whose filter names the token identifies the endpoint exactly as a PUBLISH does (Kaa's
+// command clients subscribe and wait, publishing nothing): its SUBACK waits for the outcome like
+// a held message, and is granted once the endpoint is identified, or refused (0x80) when not.
+//
 // Roaming: an endpoint's pushes go to exactly one session. Whenever another session announces the
 // endpoint connected — a client session on another replica (9/ELCE), or another client session on
 // this one — every other session identified as that endpoint receives `elce.connected`, and an
@@ -23,6 +27,7 @@ export interface EndpointSessionInput {
 export interface EndpointSessionContext extends EndpointSessionInput {
   endpointId: string | null;
   tokenId: string | null;
+  /** Messages and SUBSCRIBE filters waiting for identification (one bound for both). */
   heldMessages: number;
   rejection: { statusCode: number; reasonPhrase: string } | null;
 }
@@ -30,6 +35,8 @@ export interface EndpointSessionContext extends EndpointSessionInput {
 export type EndpointSessionEvent =
   /** A PUBLISH for this token. `message` is opaque to the machine (and left out of journals). */
   | { type: 'kp.published'; message?: unknown }
+  /** A SUBSCRIBE filter naming this token. `subscription` (its SUBACK) is opaque to the machine (and left out of journals). */
+  | { type: 'kp.subscribed'; subscription?: unknown }
   | { type: 'ecap.replied'; statusCode: number; endpointId: string | null; tokenId: string | null; reasonPhrase: string | null }
   | { type: 'ecap.failed'; reason: string }
   /** Another session (on another replica, or another client session here) announced this endpoint connected. */
@@ -46,7 +53,13 @@ export const endpointSessionMachine = setup({
   actions: {
     requestIdentification: () => {},
     holdMessage: () => {},
+    holdSubscription: () => {},
     forwardHeldMessages: () => {},
+    grantHeldSubscriptions: () => {},
+    grantSubscription: () => {},
+    /** SUBACK 0x80 for the current filter, or for every held one. */
+    refuseSubscription: () => {},
+    refuseHeldSubscriptions: () => {},
     forwardMessage: () => {},
     /** Answers the current message with a 1/KP error instead of holding it. */
     refuseMessage: (_, _params: { statusCode: number; reasonPhrase: string }) => {},
@@ -96,14 +109,18 @@ export const endpointSessionMachine = setup({
           },
           { actions: ['holdMessage', 'countHeldMessage'] },
         ],
+        'kp.subscribed': [
+          { guard: 'holdingTooMany', actions: 'refuseSubscription' },
+          { actions: ['holdSubscription', 'countHeldMessage'] },
+        ],
         'ecap.replied': [
           {
             guard: 'tokenAccepted',
             target: 'active',
-            actions: ['recordIdentity', 'claimEndpoint', 'announceConnected', 'forwardHeldMessages', 'clearHeldMessages'],
+            actions: ['recordIdentity', 'claimEndpoint', 'announceConnected', 'forwardHeldMessages', 'grantHeldSubscriptions', 'clearHeldMessages'],
           },
           { guard: 'unusableReply', target: 'unavailable' },
-          { target: 'rejected', actions: ['recordRejection', 'answerWithRejection', 'clearHeldMessages'] },
+          { target: 'rejected', actions: ['recordRejection', 'answerWithRejection', 'refuseHeldSubscriptions', 'clearHeldMessages'] },
         ],
         'ecap.failed': 'unavailable',
         'session.ended': 'closed',
@@ -112,6 +129,7 @@ export const endpointSessionMachine = setup({
     active: {
       on: {
         'kp.published': { actions: 'forwardMessage' },
+        'kp.subscribed': { actions: 'grantSubscription' },
         'elce.connected': { target: 'roamed', actions: ['releaseEndpoint', 'countRoaming'] },
         'token.revoked': {
           guard: 'usesRevokedToken',
@@ -124,6 +142,7 @@ export const endpointSessionMachine = setup({
     roamed: {
       on: {
         'kp.published': { target: 'active', actions: ['claimEndpoint', 'announceConnected', 'forwardMessage'] },
+        'kp.subscribed': { target: 'active', actions: ['claimEndpoint', 'announceConnected', 'grantSubscription'] },
         'token.revoked': { guard: 'usesRevokedToken', target: 'revoked' },
         'session.ended': 'closed',
       },
@@ -132,11 +151,12 @@ export const endpointSessionMachine = setup({
       after: { negativeCache: 'expired' },
       on: {
         'kp.published': { actions: 'answerWithRejection' },
+        'kp.subscribed': { actions: 'refuseSubscription' },
         'session.ended': 'closed',
       },
     },
     /** ECAP did not answer usefully: held messages get 503 and the next message asks again. */
-    unavailable: { type: 'final', entry: ['answerUnavailable', 'clearHeldMessages'] },
+    unavailable: { type: 'final', entry: ['answerUnavailable', 'refuseHeldSubscriptions', 'clearHeldMessages'] },
     /** The token was revoked: the next message with it is validated again, in a new session. */
     revoked: { type: 'final' },
     expired: { type: 'final' },

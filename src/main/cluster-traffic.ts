@@ -8,6 +8,7 @@ import { ExtensionDataRouter } from '../actors/traffic/extension-data-router.js'
 import type { Registry } from '../actors/registry/registry.js';
 import { ReplicaLiveness } from '../actors/cluster/replica-liveness.js';
 import type { RequestMemory } from '../actors/traffic/request-memory.js';
+import type { TrafficMeter } from '../actors/traffic/traffic-meter.js';
 import type { KpcConfig } from '../infra/config/types.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { NatsLink } from '../infra/nats/connection.js';
@@ -31,6 +32,7 @@ export function wireClusterTraffic(
   config: KpcConfig,
   registry: Registry,
   requests: RequestMemory<ReplyTarget>,
+  traffic: TrafficMeter,
   metrics: Metrics,
   logger: Logger,
 ): ClusterTraffic {
@@ -65,6 +67,7 @@ export function wireClusterTraffic(
     forwardToReplica: (replica, bytes) => link.connection.publish(subjects.replicaExtensionData(replica), bytes),
     logger,
     count: (outcome) => metrics.extensionData.inc({ outcome }),
+    traffic,
     answered: (ms) => metrics.extensionReplied(ms / 1000),
   });
   subscribeExtensionData(link, { replicaId, instanceName }, logger, {
@@ -76,6 +79,8 @@ export function wireClusterTraffic(
   subscribeRevocations(link, logger, {
     credentialRevoked: (event) => metrics.countRevocations('credential', registry.credentialRevoked(event.credentialId)),
     tokenRevoked: (event) => metrics.countRevocations('token', registry.tokenRevoked(event.endpointId, event.tokenIds)),
+    clientCredentialsRevoked: (event) =>
+      metrics.countRevocations('credential', registry.credentialRevoked(event.credentialsId, event.tenantId)),
   });
 
   subscribeConnectivity(link, logger, {

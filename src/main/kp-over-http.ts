@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Registry } from '../actors/registry/registry.js';
 import type { AuthenticationGate } from '../actors/session/authentication-gate.js';
 import { authenticateHttpClient } from '../actors/session/http-client-authentication.js';
-import type { CredentialValidator } from '../actors/ports.js';
+import type { ClientAuthenticator } from '../actors/ports.js';
 import type { KpcConfig } from '../infra/config/types.js';
 import { KpHttpListener } from '../infra/http/kp-over-http/kp-http-listener.js';
 import type { Metrics } from '../infra/metrics.js';
@@ -14,7 +14,7 @@ export function startKpOverHttp(
   config: KpcConfig,
   registry: Registry,
   gate: AuthenticationGate,
-  credentials: CredentialValidator,
+  credentials: ClientAuthenticator,
   metrics: Metrics,
   logger: Logger,
 ): KpHttpListener {

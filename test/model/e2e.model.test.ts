@@ -378,6 +378,11 @@ class EndpointWorld {
     this.device.publish(kpTopic(APP_VERSION, ECHO, this.token, 'hello', ++this.requests), '{"t":21}', { qos: 1 }, () => {});
   }
 
+  /** What Kaa's command clients do: SUBSCRIBE to the token's command topic (`…/+` for status and error); the SUBACK may wait. */
+  subscribe(): void {
+    this.device.subscribe(kpTopic(APP_VERSION, ECHO, this.token, 'command', `type-${++this.requests}`, '+'), { qos: 1 }, () => {});
+  }
+
   /** Local roaming: a second device on this replica speaks for the same endpoint with another token. */
   async anotherLocalSessionTakesTheEndpoint(): Promise<void> {
     const username = uniqueId('model-other-device');
@@ -426,6 +431,7 @@ const release = (w: EndpointWorld) => gate.release('token', w.token);
 
 const endpointStimuli: E2eTable<EndpointWorld> = {
   'PUBLISH with the token': { run: (w) => w.publish() },
+  'SUBSCRIBE naming the token': { run: (w) => w.subscribe() },
   'ECAP 200': { run: release },
   'ECAP 200 without endpoint id': {
     run: (w) => {

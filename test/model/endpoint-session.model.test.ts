@@ -10,7 +10,7 @@ import type { EndpointSessionEvent } from '../../src/machines/endpoint-session.m
 import { endpointSessionModel, OTHER_REPLICA } from './support/events.js';
 import {
   APP_NAME, APP_VERSION, AUTHENTICATION_TIMEOUT_MS, ENDPOINT_ID, Harness, NEGATIVE_CACHE_MS, REPLICA_ID, TOKEN, type Client,
-  ecapFailure, pushTopic, tokenReply, tokenTopic, type PublishedMessage,
+  commandFilter, ecapFailure, pushTopic, tokenReply, tokenTopic, type PublishedMessage, type SubscribedFilter,
 } from './support/harness.js';
 import { generatePaths, type Params } from './support/paths.js';
 import { ModelRun, type StateCheck, type Stimulus } from './support/run.js';
@@ -30,6 +30,9 @@ class World {
   readonly messages: PublishedMessage[] = [];
   /** Per message: whether it arrived while the model already held the maximum. */
   readonly arrivedAtBound: boolean[] = [];
+  /** Every SUBSCRIBE filter naming the token, and per filter whether it arrived at the bound. */
+  readonly subscriptions: SubscribedFilter[] = [];
+  readonly subscribedAtBound: boolean[] = [];
   /** The second local session that takes the endpoint over, in the local-roaming paths. */
   other: Client | undefined;
 
@@ -53,17 +56,27 @@ class World {
   }
 
   private publish(): void {
-    // The model state the PUBLISH arrives in (ModelRun has already stepped past it).
+    this.arrivedAtBound.push(this.atBound());
+    this.messages.push(this.harness.publish(this.device, tokenTopic(this.messages.length + 1)));
+  }
+
+  private subscribe(): void {
+    this.subscribedAtBound.push(this.atBound());
+    this.subscriptions.push(this.harness.subscribe(this.device, commandFilter(this.subscriptions.length + 1)));
+  }
+
+  /** Whether the model state the PUBLISH or SUBSCRIBE arrives in (ModelRun has stepped past it) held the maximum. */
+  private atBound(): boolean {
     const arrivedIn = this.run.previous ?? this.run.snapshot;
     const { heldMessages, maxHeldMessages } = arrivedIn.context as { heldMessages: number; maxHeldMessages: number };
-    this.arrivedAtBound.push(arrivedIn.value === 'identifying' && heldMessages >= maxHeldMessages);
-    this.messages.push(this.harness.publish(this.device, tokenTopic(this.messages.length + 1)));
+    return arrivedIn.value === 'identifying' && heldMessages >= maxHeldMessages;
   }
 
   private stimuli(): Record<string, Stimulus> {
     const { harness } = this;
     return {
       'kp.published': () => this.publish(),
+      'kp.subscribed': () => this.subscribe(),
       'ecap.replied': (event: Event<'ecap.replied'>) =>
         harness.credentials.answer('token', tokenReply(event.statusCode, event.endpointId, event.tokenId, event.reasonPhrase)),
       'ecap.failed': () => harness.credentials.answer('token', ecapFailure('nats-unavailable')),
@@ -124,12 +137,25 @@ class World {
     expect(this.fates(), 'what became of each PUBLISH').toEqual(expected);
     const forwardedInOrder = this.messages.filter((_, i) => expected[i] === 'forwarded').map((message) => message.topic);
     expect(this.harness.forwarder.of(DEVICE), 'ClientData in publish order').toEqual(forwardedInOrder);
+    this.expectSubacks(resolvedAs);
+  }
+
+  /**
+   * A SUBSCRIBE naming the token shares the fate of a message: refused at the bound; otherwise its
+   * SUBACK waits for identification, then grants it (active) or refuses it (rejected, unavailable);
+   * when the client left first, nobody answers it.
+   */
+  private expectSubacks(resolvedAs: string): void {
+    const outcome: Record<string, string> = { identifying: 'waiting', closed: 'waiting', active: 'granted', unavailable: 'refused', rejected: 'refused' };
+    const expected = this.subscribedAtBound.map((atBound) => (atBound ? 'refused' : outcome[resolvedAs]!));
+    const seen = this.subscriptions.map(({ subacks }) => (subacks.length === 0 ? 'waiting' : subacks.length > 1 ? 'answered twice' : subacks[0]!));
+    expect(seen, 'the SUBACK of each SUBSCRIBE naming the token').toEqual(expected);
   }
 
   /** Where a push for the endpoint goes, routed as the ExtensionData router does: via holderOf(). */
   private pushReaches(): 'device' | 'other session' | 'nobody' {
     const before = [this.device.connection.deliveredTo(pushTopic), this.other?.connection.deliveredTo(pushTopic) ?? 0];
-    this.harness.registry.holderOf(ENDPOINT_ID)?.deliverPush(pushTopic, Buffer.from('{"command":"reboot"}'));
+    this.harness.registry.holderOf(ENDPOINT_ID)?.deliverPush(pushTopic, Buffer.from('{"command":"reboot"}'), ENDPOINT_ID);
     if (this.device.connection.deliveredTo(pushTopic) > before[0]!) return 'device';
     if ((this.other?.connection.deliveredTo(pushTopic) ?? 0) > before[1]!) return 'other session';
     return 'nobody';

@@ -56,7 +56,7 @@ class World {
   }
 
   private pushReachesAnyone(): boolean | undefined {
-    return this.harness.registry.holderOf(ENDPOINT_ID)?.deliverPush(pushTopic, Buffer.from('{}'));
+    return this.harness.registry.holderOf(ENDPOINT_ID)?.deliverPush(pushTopic, Buffer.from('{}'), ENDPOINT_ID);
   }
 
   private checks(): Record<string, StateCheck> {

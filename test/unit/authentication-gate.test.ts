@@ -11,7 +11,7 @@ function provider(statusCode: number) {
   const asked: number[] = [];
   const ask = async (): Promise<ValidationOutcome<ClientCredentialVerdict>> => {
     asked.push(statusCode);
-    return { ok: true, reply: { statusCode, clientId: null, credentialId: null, reasonPhrase: null } };
+    return { ok: true, reply: { statusCode, clientId: null, credentialId: null, reasonPhrase: null, tenantId: null } };
   };
   return { asked, ask };
 }
@@ -24,7 +24,7 @@ function connackFor(statusCode: number): string {
     type: 'mqtt.connect', at: 0, username: 'u', passwordPresent: true, certificate: 'none', anonymousAllowed: false,
     serviceAvailable: true, authenticationSlotFree: true,
   });
-  const [, actions] = transition(clientSessionMachine, snapshot, { type: 'ecap.replied', kind: 'username-password', statusCode, clientId: null, credentialId: null });
+  const [, actions] = transition(clientSessionMachine, snapshot, { type: 'ecap.replied', kind: 'username-password', statusCode, clientId: null, credentialId: null, tenantId: null });
   const refusal = actions.find((action) => action.type === 'refuseConnection');
   return refusal === undefined ? 'accepted' : `CONNACK ${(refusal.params as { returnCode: number }).returnCode}`;
 }

@@ -2,6 +2,7 @@
 // taken from the published .avsc files (with `doc` strings removed, keys in published order), so a
 // renamed field, a reordered union, or a lost default fails here.
 import { createHash } from 'node:crypto';
+import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import * as schemas from '../../src/infra/nats/schemas.js';
 import { codecs } from '../../src/infra/nats/codecs.js';
@@ -21,6 +22,12 @@ const publishedDigests: Record<string, string> = {
   credentialRevokedSchema: 'd41a41548381ff0b57321fc4659a64eb',
   broadcastConfigurationUpdateSchema: '47527d3c63681cf11b57b89aa1040db4',
   serviceConfigurationUpdateSchema: 'ab58861d35aa35aa9aa4d9c6686454f2',
+  capBasicRequestSchema: '8377b182473fbf2ac2b1a2f0eb85cacd', // 0022-basic-authentication-request.avsc
+  capBasicResponseSchema: '2587e35145a76e71a61f825fa12b5b5d', // 0022-basic-authentication-response.avsc
+  capCertificateRequestSchema: '79a398e6be246fef27a970c6076a8a15', // 0022-certificate-authentication-request.avsc
+  capCertificateResponseSchema: '6cdd4515d652d582138bc06460373311', // 0022-certificate-authentication-response.avsc
+  capCredentialsRevokedSchema: 'efbf6fa23317472175c8808ad1d5e7f0', // 0022-credentials-revoked.avsc
+  trafficReportSchema: '2ed1afcccb8bd50d1371e68061f6870c', // 0009-ep-traffic-stats.avsc
 };
 
 describe('Avro schemas', () => {
@@ -40,6 +47,23 @@ describe('Avro schemas', () => {
       resourcePath: '/json', requestId: 0, payload: Buffer.from('{}'), configName: null,
     };
     expect(codecs.clientData.decode(codecs.clientData.encode(value))).toEqual(value);
+  });
+
+  it('carries epoch nanoseconds in a TrafficReportEvent exactly (past 2^53)', () => {
+    const stat = { totalReceivedPayload: 5n, totalSentPayload: 1n, totalReceivedMessageCount: 2n, totalSentMessageCount: 1n };
+    const value = {
+      tenantTrafficStats: { tenant: { app: { 'endpoint-1': stat } } },
+      timeFrom: 1_764_561_234_567_891_234n,
+      timeTo: 1_764_561_294_567_891_235n,
+      correlationId: 'c1', originatorReplicaId: 'r1', timestamp: 1_764_561_294_567n, timeout: 0n,
+    };
+    const decoded = codecs.trafficReport.decode(codecs.trafficReport.encode(value));
+    expect(decoded).toEqual(value);
+    expect(decoded.timeFrom).toBe(1_764_561_234_567_891_234n);
+    // The wire format is Avro's ordinary zig-zag varint: a reader with plain `long`s agrees on small values.
+    const plainReader = avro.Type.forSchema(schemas.trafficReportSchema as unknown as avro.Schema);
+    const small = { ...value, timeFrom: 300n, timeTo: 1_000n };
+    expect(plainReader.fromBuffer(codecs.trafficReport.encode(small))).toMatchObject({ timeFrom: 300, timeTo: 1_000 });
   });
 
   it('rejects bytes that are not a record', () => {

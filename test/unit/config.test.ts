@@ -101,8 +101,12 @@ describe('parseConfig defaults', () => {
           host: '0.0.0.0',
         },
         http: DEFAULT_HTTP,
-        authentication: { serviceInstanceName: 'cm', timeoutMs: 5_000, allowAnonymous: false, negativeCacheMs: 10_000, maxInFlight: 1_000 },
+        authentication: {
+          serviceInstanceName: 'cm', timeoutMs: 5_000, allowAnonymous: false, negativeCacheMs: 10_000, maxInFlight: 1_000,
+          clientProtocol: 'ecap', clientServiceInstanceName: 'ccm',
+        },
         extensionTimeoutMs: 0,
+        trafficReporting: { intervalMs: 60_000, defaultTenantId: 'default' },
         maxUnconfirmed: 10_000,
         maxPendingPerToken: 100,
         cluster: { heartbeatIntervalMs: 5_000, missedHeartbeats: 3 },
@@ -175,8 +179,12 @@ describe('parseConfig full example', () => {
           host: '0.0.0.0',
         },
         http: DEFAULT_HTTP,
-        authentication: { serviceInstanceName: 'cm', timeoutMs: 5_000, allowAnonymous: false, negativeCacheMs: 10_000, maxInFlight: 1_000 },
+        authentication: {
+          serviceInstanceName: 'cm', timeoutMs: 5_000, allowAnonymous: false, negativeCacheMs: 10_000, maxInFlight: 1_000,
+          clientProtocol: 'ecap', clientServiceInstanceName: 'ccm',
+        },
         extensionTimeoutMs: 0,
+        trafficReporting: { intervalMs: 60_000, defaultTenantId: 'default' },
         maxUnconfirmed: 10_000,
         maxPendingPerToken: 100,
         cluster: { heartbeatIntervalMs: 5_000, missedHeartbeats: 3 },
@@ -508,6 +516,25 @@ kaa:
 `);
     expect(config.routing.applications.app!.versions.v1!.allowedExtensionInstances).toEqual(['dcx', 'other']);
     expect(config.routing.extensionInstances).toEqual({ dcx: { endpointAware: true }, plain: { endpointAware: false }, bare: { endpointAware: false } });
+  });
+
+  it('an application may name its tenant (tenant-id), for endpoint traffic reports', () => {
+    const config = parse('kaa: { applications: { a: { tenant-id: acme, versions: { v: {} } }, b: {} } }');
+    expect(config.routing.applications.a!.tenantId).toBe('acme');
+    expect(config.routing.applications.b!.tenantId).toBeUndefined();
+    expect(errorOf('kaa: { applications: { a: { tenant-id: [x] } } }')).toContain("'kaa.applications.a.tenant-id'");
+  });
+
+  it('22/CAP client authentication and traffic reporting keys', () => {
+    const config = parse(`
+kaa.kpc:
+  authentication: { client-protocol: cap, client-service-instance-name: ccm-2, default-tenant-id: acme }
+  traffic-reporting: { interval: 5s, default-tenant-id: t0 }
+`);
+    expect(config.kpc.authentication).toMatchObject({ clientProtocol: 'cap', clientServiceInstanceName: 'ccm-2', defaultTenantId: 'acme' });
+    expect(config.kpc.trafficReporting).toEqual({ intervalMs: 5_000, defaultTenantId: 't0' });
+    expect(parse('kaa.kpc.traffic-reporting.interval: 0').kpc.trafficReporting.intervalMs).toBe(0);
+    expect(errorOf('kaa.kpc.authentication.client-protocol: ldap')).toContain("'kaa.kpc.authentication.client-protocol'");
   });
 
   it('an application without versions, and a version without a list, are empty', () => {

@@ -9,6 +9,7 @@ import { subjects } from '../../src/infra/nats/subjects.js';
 import { DevEcapProvider, parseDevCredentials, type DevCredentials } from '../../dev/ecap-provider.js';
 import { EchoExtension } from '../../dev/echo-extension.js';
 import { startNatsServer, type NatsServerHandle } from '../support/nats-server.js';
+import { waitUntil } from '../support/waiting.js';
 
 const warnings: string[] = [];
 const quietLogger = { info: () => {}, warn: (...args: unknown[]) => warnings.push(args.join(' ')) };
@@ -68,13 +69,17 @@ describe('DevEcapProvider', () => {
 
   beforeAll(async () => {
     credentials = {
-      users: { 'device-1': { password: 'secret-1' }, 'gateway-1': { password: 'secret-2', clientId: 'gw', credentialId: 'cred-gw' } },
+      users: {
+        'device-1': { password: 'secret-1' },
+        'gateway-1': { password: 'secret-2', clientId: 'gw', credentialId: 'cred-gw' },
+        'tenant-user': { password: 'secret-3', tenantId: 'acme' },
+      },
       tokens: {
         'token-1': { endpointId: 'endpoint-1' },
         'token-2': { endpointId: 'endpoint-2', tokenId: 'tid-2' },
         'token-blocked': { endpointId: 'endpoint-9', blocked: true },
       },
-      certificates: { 'CN=Dev CA|0A1B': { clientId: 'cert-client' } },
+      certificates: { 'CN=Dev CA|0A1B': { clientId: 'cert-client' }, 'CN=Dev CA|0C0D': { tenantId: 'acme' } },
     };
     provider = new DevEcapProvider({ natsUrls: nats.url, credentials, logger: quietLogger });
     await provider.start();
@@ -126,6 +131,50 @@ describe('DevEcapProvider', () => {
     }
     expect(JSON.stringify(provider.requestLog)).not.toContain('secret-1');
     expect(provider.requestLog.at(-1)).toMatchObject({ type: 'username-password', username: 'constructor' });
+  });
+
+  it('answers 22/CAP basic requests within the user\'s tenant (default: `default`), and certificate requests with the tenant', async () => {
+    const askBasic = async (tenantId: string, username: string, password: string) => {
+      const request = { ...envelope(), tenantId, username, password };
+      const answer = await ask(subjects.capBasicRequest('ccm'), codecs.capBasicRequest.encode(request));
+      return { request, response: codecs.capBasicResponse.decode(answer!.data) };
+    };
+    const ok = await askBasic('acme', 'tenant-user', 'secret-3');
+    expect(ok.response).toMatchObject({ correlationId: ok.request.correlationId, statusCode: 200, credentialsId: 'cred-tenant-user', clientId: 'client-tenant-user' });
+    expect((await askBasic('default', 'device-1', 'secret-1')).response).toMatchObject({ statusCode: 200, credentialsId: 'cred-device-1' });
+    expect((await askBasic('other', 'tenant-user', 'secret-3')).response).toMatchObject({ statusCode: 401, credentialsId: null });
+    expect((await askBasic('acme', 'tenant-user', 'wrong')).response).toMatchObject({ statusCode: 401 });
+    expect(provider.requestLog.at(-1)).toMatchObject({ type: 'cap-basic', username: 'tenant-user', tenantId: 'acme', subject: 'kaa.v1.service.ccm.cap.basic-request' });
+    expect(JSON.stringify(provider.requestLog)).not.toContain('secret-3');
+
+    const askCertificate = async (serialNumber: string) => {
+      const answer = await ask(subjects.capCertificateRequest('ccm'), codecs.capCertificateRequest.encode({ ...envelope(), issuer: 'CN=Dev CA', serialNumber }));
+      return codecs.capCertificateResponse.decode(answer!.data);
+    };
+    expect(await askCertificate('0C0D')).toMatchObject({ statusCode: 200, tenantId: 'acme', credentialsId: 'cred-CN=Dev CA|0C0D' });
+    expect(await askCertificate('0A1B')).toMatchObject({ statusCode: 200, tenantId: 'default' });
+    expect(await askCertificate('FFFF')).toMatchObject({ statusCode: 404, tenantId: null, credentialsId: null });
+  });
+
+  it('revokes 22/CAP client credentials: the table forgets them and ClientCredentialsRevokedEvent names their tenant', async () => {
+    credentials.users['revoke-me'] = { password: 'p', tenantId: 'acme' };
+    const events: Array<{ subject: string; tenantId: string; credentialsId: string }> = [];
+    const subscription = client.subscribe('kaa.v1.events.*.client-credentials.*.revoked', {
+      callback: (_error, msg) => events.push({ subject: msg.subject, ...codecs.capCredentialsRevoked.decode(msg.data) }),
+    });
+    await client.flush();
+    await provider.revokeClientCredentials('other', 'cred-revoke-me');
+    expect(credentials.users['revoke-me'], 'another tenant\'s revocation').toBeDefined();
+    await provider.revokeClientCredentials('acme', 'cred-revoke-me');
+    await provider.revokeClientCredentials('default', 'cred-unknown', 'certificate');
+    await waitUntil(() => events.length === 3, 'three ClientCredentialsRevokedEvents');
+    subscription.unsubscribe();
+    expect(credentials.users['revoke-me']).toBeUndefined();
+    expect(events).toMatchObject([
+      { subject: 'kaa.v1.events.ccm.client-credentials.basic.revoked', tenantId: 'other', credentialsId: 'cred-revoke-me' },
+      { subject: 'kaa.v1.events.ccm.client-credentials.basic.revoked', tenantId: 'acme', credentialsId: 'cred-revoke-me' },
+      { subject: 'kaa.v1.events.ccm.client-credentials.certificate.revoked', tenantId: 'default', credentialsId: 'cred-unknown' },
+    ]);
   });
 
   it('checks certificates by issuer and serial number', async () => {
@@ -216,6 +265,7 @@ describe('parseDevCredentials', () => {
     expect(credentials.users['device-1']).toEqual({ password: 'secret-1' });
     expect(credentials.users['gateway-1']?.password).toBe('secret-2');
     expect(credentials.tokens['token-3']).toEqual({ endpointId: 'endpoint-3' });
+    expect(credentials.users['acme-device']).toEqual({ password: 'secret-3', tenantId: 'acme' });
   });
 
   it('names the offending key', () => {

@@ -26,7 +26,7 @@ const connect = (overrides: Partial<Extract<ClientSessionEvent, { type: 'mqtt.co
   type: 'mqtt.connect', at: 1, username: 'u', passwordPresent: true, certificate: 'none', anonymousAllowed: false, serviceAvailable: true, authenticationSlotFree: true, ...overrides,
 });
 const replied = (statusCode: number): ClientSessionEvent => ({
-  type: 'ecap.replied', kind: 'username-password', statusCode, clientId: 'client-1', credentialId: 'cred-1',
+  type: 'ecap.replied', kind: 'username-password', statusCode, clientId: 'client-1', credentialId: 'cred-1', tenantId: null,
 });
 
 describe('client session chart', () => {
@@ -91,10 +91,20 @@ describe('client session chart', () => {
     expect(done.context).toMatchObject({ credentialIds: ['cred-1', 'cred-2'] });
   });
 
+  it('remembers the tenant 22/CAP names, and is revoked only by its own tenant\'s revocation', () => {
+    const inTenant: ClientSessionEvent = { ...replied(200), tenantId: 'acme' } as ClientSessionEvent;
+    const active = run(clientSessionMachine, clientInput, [connect(), inTenant]);
+    expect(active.context).toMatchObject({ tenantId: 'acme', credentialIds: ['cred-1'] });
+    const otherTenant = run(clientSessionMachine, clientInput, [connect(), inTenant, { type: 'credential.revoked', credentialId: 'cred-1', tenantId: 'other' }]);
+    expect(otherTenant.state).toBe('active');
+    const sameTenant = run(clientSessionMachine, clientInput, [connect(), inTenant, { type: 'credential.revoked', credentialId: 'cred-1', tenantId: 'acme' }]);
+    expect(sameTenant.state).toBe('revoked');
+  });
+
   it('is revoked only by a credential it holds, closing the connection and ending its endpoints', () => {
-    const other = run(clientSessionMachine, clientInput, [connect(), replied(200), { type: 'credential.revoked', credentialId: 'cred-x' }]);
+    const other = run(clientSessionMachine, clientInput, [connect(), replied(200), { type: 'credential.revoked', credentialId: 'cred-x', tenantId: null }]);
     expect(other.state).toBe('active');
-    const revoked = run(clientSessionMachine, clientInput, [connect(), replied(200), { type: 'credential.revoked', credentialId: 'cred-1' }]);
+    const revoked = run(clientSessionMachine, clientInput, [connect(), replied(200), { type: 'credential.revoked', credentialId: 'cred-1', tenantId: null }]);
     expect(revoked.state).toBe('revoked');
     expect(revoked.status).toBe('done');
     expect(revoked.actions.slice(4)).toEqual(['closeConnection', 'endEndpointSessions']);
@@ -128,7 +138,9 @@ describe('endpoint session chart', () => {
   it('asks once, holds messages in order, then becomes active and announces itself', () => {
     const result = run(endpointSessionMachine, endpointInput, [published, published, tokenReplied(200)]);
     expect(result.state).toBe('active');
-    expect(result.actions).toEqual(['requestIdentification', 'holdMessage', 'holdMessage', 'claimEndpoint', 'announceConnected', 'forwardHeldMessages']);
+    expect(result.actions).toEqual([
+      'requestIdentification', 'holdMessage', 'holdMessage', 'claimEndpoint', 'announceConnected', 'forwardHeldMessages', 'grantHeldSubscriptions',
+    ]);
     expect(result.context).toMatchObject({ endpointId: 'ep-1', tokenId: 'tok-1', heldMessages: 0 });
   });
 
@@ -177,6 +189,26 @@ describe('endpoint session chart', () => {
     ]);
     expect(whileRoamed.state).toBe('revoked');
     expect(whileRoamed.actions).not.toContain('announceDisconnected');
+  });
+
+  it('a SUBSCRIBE naming the token identifies the endpoint as a PUBLISH does; its SUBACK waits for the outcome', () => {
+    const subscribed: EndpointSessionEvent = { type: 'kp.subscribed', subscription: 'SUBACK' };
+    const granted = run(endpointSessionMachine, endpointInput, [subscribed, tokenReplied(200)]);
+    expect(granted.state).toBe('active');
+    expect(granted.actions).toEqual([
+      'requestIdentification', 'holdSubscription', 'claimEndpoint', 'announceConnected', 'forwardHeldMessages', 'grantHeldSubscriptions',
+    ]);
+    expect(run(endpointSessionMachine, endpointInput, [tokenReplied(200), subscribed]).actions.at(-1)).toBe('grantSubscription');
+    const refused = run(endpointSessionMachine, endpointInput, [subscribed, tokenReplied(403), subscribed]);
+    expect(refused.state).toBe('rejected');
+    expect(refused.actions.slice(-3)).toEqual(['answerWithRejection', 'refuseHeldSubscriptions', 'refuseSubscription']);
+    expect(run(endpointSessionMachine, endpointInput, [subscribed, tokenReplied(503)]).actions).toContain('refuseHeldSubscriptions');
+    // Subscriptions and messages share one bound while the token is identified.
+    expect(run(endpointSessionMachine, endpointInput, [published, subscribed, subscribed]).actions.at(-1)).toBe('refuseSubscription');
+    // A roamed endpoint whose client subscribes again is taken back, as by a PUBLISH.
+    const back = run(endpointSessionMachine, endpointInput, [tokenReplied(200), { type: 'elce.connected', originatorReplicaId: 'r2' }, subscribed]);
+    expect(back.state).toBe('active');
+    expect(back.actions.slice(-3)).toEqual(['claimEndpoint', 'announceConnected', 'grantSubscription']);
   });
 
   it('closes with its client session', () => {

@@ -4,6 +4,7 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { AuthenticationGate } from '../../src/actors/session/authentication-gate.js';
+import { TrafficMeter } from '../../src/actors/traffic/traffic-meter.js';
 import { Journal } from '../../src/actors/session/journal.js';
 import type { ConnectRequest, MqttConnection, MqttSession } from '../../src/actors/ports.js';
 import { Registry } from '../../src/actors/registry/registry.js';
@@ -30,11 +31,12 @@ function startRegistry() {
     settings: { anonymousAllowed: false, authenticationTimeoutMs: 1000, negativeCacheMs: 1000, maxHeldMessages: 10, httpSessionIdleTimeoutMs: 60_000 },
     replicaId: 'r1',
     routing: () => new RoutingTable({ applications: { app: { versions: { v1: { allowedExtensionInstances: ['x'] } } } }, extensionInstances: {} }, (i) => i),
-    credentials: {
-      validateUsernamePassword: async () => ({ ok: true, reply: { correlationId: '', timestamp: 0, timeout: 0, statusCode: 200, clientId: 'c', credentialId: 'cred', reasonPhrase: null } }),
+    clientAuthentication: {
+      validateUsernamePassword: async () => ({ ok: true, reply: { statusCode: 200, clientId: 'c', credentialId: 'cred', reasonPhrase: null, tenantId: null } }),
       validateCertificate: async () => ({ ok: false, reason: 'nats-unavailable' }),
-      validateToken: async () => ({ ok: false, reason: 'nats-unavailable' }),
     },
+    traffic: new TrafficMeter(false, () => 'default'),
+    tokens: { validateToken: async () => ({ ok: false, reason: 'nats-unavailable' }) },
     authentication: new AuthenticationGate(10, 1000),
     forwarder: { forward: (_session: unknown, message: { packet: { topic: string }; ack: () => void }) => { forwarded.push(message.packet.topic); message.ack(); } } as never,
     connectivity: { announceConnected: () => {}, announceDisconnected: () => {} },

@@ -130,10 +130,11 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
 
   // ---- cluster events (16/ECAP revocation, 9/ELCE): told to every session concerned, whose chart decides ----
 
-  credentialRevoked(credentialId: string): number {
+  /** `tenantId`: 22/CAP scopes credentials by tenant; null (16/ECAP) names none. Returns the sessions revoked. */
+  credentialRevoked(credentialId: string, tenantId: string | null = null): number {
     const holders = this.directory.holdersOfCredential(credentialId);
-    for (const session of holders) session.send({ type: 'credential.revoked', credentialId });
-    return holders.length;
+    for (const session of holders) session.send({ type: 'credential.revoked', credentialId, tenantId });
+    return holders.filter((session) => session.state === 'revoked').length;
   }
 
   tokenRevoked(endpointId: string, tokenIds: string[]): number {

@@ -1,5 +1,5 @@
 // Keeps authentication floods cheap (issue: 1 000 bad connects/s must not starve good clients):
-// - at most `maxInFlight` ECAP client validations per transport; past it CONNACK 3 at once, so no
+// - at most `maxInFlight` client validations (16/ECAP or 22/CAP) per transport; past it CONNACK 3 at once, so no
 //   queue grows anywhere;
 // - a username/password the provider just refused is refused again from memory (by hash) for the
 //   negative-cache period, without asking the provider — only answers the client session chart
@@ -76,7 +76,7 @@ export class AuthenticationGate {
 const MAX_REMEMBERED_REFUSALS = 10_000;
 
 function refusal(statusCode: number): ValidationOutcome<ClientCredentialVerdict> {
-  return { ok: true, reply: { statusCode, clientId: null, credentialId: null, reasonPhrase: null } };
+  return { ok: true, reply: { statusCode, clientId: null, credentialId: null, reasonPhrase: null, tenantId: null } };
 }
 
 /** Credentials as the gate remembers them: a hash, never the password itself. */

@@ -8,18 +8,17 @@ import {
   clientSessionMachine, type ClientSessionContext, type ClientSessionEvent, type ClientSessionInput, type CredentialKind,
 } from '../../machines/client-session.machine.js';
 import { errorPayload, errorTopic, responseFor } from '../traffic/responses.js';
-import type { Route } from '../traffic/routing.js';
 import type {
-  ClientCredentialVerdict, ConnectRequest, ExtensionReply, IncomingPublish, MqttConnection, MqttSession, PublishAck,
-  ValidationOutcome,
+  ClientAuthenticator, ClientCredentialVerdict, ConnectRequest, ExtensionReply, IncomingPublish, MqttConnection, MqttSession, PublishAck,
+  SubscriptionAnswer, ValidationOutcome,
 } from '../ports.js';
 import type { ClientDataForwarder, RoutedMessage } from '../traffic/client-data-forwarder.js';
 import type { ReplyTarget } from '../traffic/extension-data-router.js';
-import type { RoutingTable } from '../traffic/routing.js';
+import type { NamedEndpoint, RoutingTable } from '../traffic/routing.js';
 import { credentialKey, type AuthenticationGate, type CredentialKey } from './authentication-gate.js';
-import { EndpointSession, endEndpointSessions, type EndpointDirectory, type EndpointOwner } from './endpoint-session.js';
+import { EndpointSession, endEndpointSessions, type EndpointDirectory, type EndpointOwner, type EndpointSessionHub } from './endpoint-session.js';
 import { keepJournal, type Journal } from './journal.js';
-import type { SharedHub } from './session-hub.js';
+import type { MeteredEndpoint } from '../traffic/traffic-meter.js';
 
 /** The registry's bookkeeping, as client sessions see it. */
 export interface SessionDirectory extends EndpointDirectory {
@@ -32,7 +31,9 @@ export interface SessionDirectory extends EndpointDirectory {
 }
 
 /** Everything a client session needs from the rest of the process (it hands its endpoint sessions the shared part). */
-export interface SessionHub extends SharedHub {
+export interface SessionHub extends EndpointSessionHub {
+  /** CONNECT credentials: 16/ECAP or 22/CAP, as configured. */
+  readonly clientAuthentication: ClientAuthenticator;
   routing(): RoutingTable;
   readonly authentication: AuthenticationGate;
   readonly forwarder: ClientDataForwarder<ReplyTarget>;
@@ -139,6 +140,10 @@ export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
     return this.request.mqttClientId;
   }
 
+  get tenantId(): string | null {
+    return this.actor.getSnapshot().context.tenantId;
+  }
+
   get credentialIds(): readonly string[] {
     return this.actor.getSnapshot().context.credentialIds;
   }
@@ -170,26 +175,44 @@ export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
     else this.endpointFor(route).receive(message);
   }
 
+  /**
+   * A SUBSCRIBE filter that names an endpoint token identifies that endpoint as a PUBLISH would:
+   * its SUBACK waits for the endpoint session's decision. Any other filter under kp1/ is granted.
+   */
+  subscribe(filter: string, answer: SubscriptionAnswer): void {
+    const named = this.hub.routing().endpointNamedBy(filter);
+    if (named === null || !this.isActive) return answer(named === null);
+    this.endpointFor(named).subscribed(answer);
+  }
+
   disconnected(reason: string): void {
     this.send({ type: 'mqtt.disconnected', at: Date.now(), reason });
   }
 
   // ---- what endpoint sessions and the ExtensionData router call ----
 
-  /** Sends a PUBLISH to this client if its session is still active. */
-  deliver(topic: string, payload: Buffer, qos: 0 | 1): void {
-    if (this.isActive) this.connection.deliver(topic, payload, qos);
+  /** Sends a PUBLISH to this client if its session is still active; says whether it did. */
+  deliver(topic: string, payload: Buffer, qos: 0 | 1): boolean {
+    if (!this.isActive) return false;
+    this.connection.deliver(topic, payload, qos);
+    return true;
   }
 
-  /** An extension's answer to one of this client's requests, on the request topic + `/status` or `/error`. */
-  reply(data: ExtensionReply, requestTopic: string, qos: 0 | 1): void {
+  /**
+   * An extension's answer to one of this client's requests, on the request topic + `/status` or
+   * `/error`; returns the bytes delivered (0 when the session is no longer active).
+   */
+  reply(data: ExtensionReply, requestTopic: string, qos: 0 | 1): number {
     const [topic, payload] = responseFor(requestTopic, data);
-    this.deliver(topic, payload, qos);
+    return this.deliver(topic, payload, qos) ? payload.length : 0;
   }
 
-  /** Forwards a routed message to its extension instance; `endpointId` null for endpoint-unaware instances. */
-  forward(message: RoutedMessage, endpointId: string | null): void {
-    this.hub.forwarder.forward(this, message, endpointId);
+  /**
+   * Forwards a routed message to its extension instance; `endpointId` and the endpoint session null
+   * for endpoint-unaware instances. False when it was refused (too many wait for NATS confirmation).
+   */
+  forward(message: RoutedMessage, endpointId: string | null, endpoint: MeteredEndpoint | null = null): boolean {
+    return this.hub.forwarder.forward(this, message, endpointId, endpoint);
   }
 
   /** A 1/KP error for one message (only when it has a request ID), then its acknowledgement. */
@@ -210,7 +233,7 @@ export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
 
   /** Every presented credential is validated, in parallel; the chart waits for all of them. */
   requestAuthentication(awaiting: readonly CredentialKind[]): void {
-    const { credentials } = this.hub;
+    const credentials = this.hub.clientAuthentication;
     const { certificate, username } = this.request;
     if (awaiting.includes('certificate') && certificate !== null) {
       this.reportCredential('certificate', credentials.validateCertificate(certificate.issuer, certificate.serialNumber));
@@ -239,7 +262,7 @@ export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
     validation.then((outcome) =>
       this.send(
         outcome.ok
-          ? { type: 'ecap.replied', kind, statusCode: outcome.reply.statusCode, clientId: outcome.reply.clientId, credentialId: outcome.reply.credentialId }
+          ? { type: 'ecap.replied', kind, statusCode: outcome.reply.statusCode, clientId: outcome.reply.clientId, credentialId: outcome.reply.credentialId, tenantId: outcome.reply.tenantId }
           : { type: 'ecap.failed', kind, reason: outcome.reason },
       ),
     );
@@ -289,7 +312,7 @@ export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
     this.hub.counters.sessionEnded(this.state);
   }
 
-  private endpointFor(route: Route): EndpointSession {
+  private endpointFor(route: NamedEndpoint): EndpointSession {
     let byToken = this.endpoints.get(route.appVersionName);
     if (byToken === undefined) {
       byToken = new Map();

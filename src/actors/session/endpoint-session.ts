@@ -5,7 +5,9 @@
 // It talks to its owner only through the EndpointOwner port, so it never knows the transport.
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import { endpointSessionMachine, type EndpointSessionEvent, type EndpointSessionInput } from '../../machines/endpoint-session.machine.js';
+import type { SubscriptionAnswer, TokenValidator } from '../ports.js';
 import type { RoutedMessage } from '../traffic/client-data-forwarder.js';
+import type { MeteredEndpoint, TrafficMeter, TrafficRecord } from '../traffic/traffic-meter.js';
 import { keepJournal, type Journal } from './journal.js';
 import { secretHash } from './secret-hash.js';
 import { runReactions, SteadyReactions } from './steady-reactions.js';
@@ -24,18 +26,24 @@ export interface EndpointDirectory extends Supervision {
 
 export interface EndpointSessionHub extends SharedHub {
   readonly directory: EndpointDirectory;
+  /** Endpoint tokens (16/ECAP). */
+  readonly tokens: TokenValidator;
+  /** Endpoint traffic for 9/ELCE traffic reports. */
+  readonly traffic: TrafficMeter;
 }
 
 /** The session an endpoint session belongs to (MQTT client session or HTTP session), as the endpoint session sees it. */
 export interface EndpointOwner {
   /** Names the owner in inspection: the MQTT client id, or the HTTP session's id. */
   readonly ownerId: string;
+  /** The tenant of the client's credentials (22/CAP), if any. */
+  readonly tenantId: string | null;
   /** False for owners that cannot push (1/KP over HTTP is request/response only). */
   readonly acceptsPushes: boolean;
-  /** Sends a push to the owner's client if it is still there. */
-  deliver(topic: string, payload: Buffer, qos: 0 | 1): void;
-  /** Forwards a message for this endpoint to its extension instance. */
-  forward(message: RoutedMessage, endpointId: string): void;
+  /** Sends a push to the owner's client if it is still there; says whether it did. */
+  deliver(topic: string, payload: Buffer, qos: 0 | 1): boolean;
+  /** Forwards a message for this endpoint to its extension instance; false when it was refused. */
+  forward(message: RoutedMessage, endpointId: string, endpoint: MeteredEndpoint): boolean;
   /** A 1/KP error for one message (only when it has a request ID), then its acknowledgement. */
   answerError(message: RoutedMessage, statusCode: number, reasonPhrase: string): void;
   endpointFinished(endpoint: EndpointSession): void;
@@ -45,6 +53,8 @@ const live = new WeakMap<AnyActorRef, EndpointSession>();
 const on = (self: AnyActorRef): EndpointSession => live.get(self)!;
 const messageOf = (event: EndpointSessionEvent): RoutedMessage =>
   (event as Extract<EndpointSessionEvent, { type: 'kp.published' }>).message as RoutedMessage;
+const subackOf = (event: EndpointSessionEvent): SubscriptionAnswer =>
+  (event as Extract<EndpointSessionEvent, { type: 'kp.subscribed' }>).subscription as SubscriptionAnswer;
 
 // Actions receive the context of the transition being taken; getSnapshot() inside an action would
 // still show the previous snapshot, so everything an action needs comes from its arguments.
@@ -52,6 +62,11 @@ export const endpointSessionLogic = endpointSessionMachine.provide({
   actions: {
     requestIdentification: ({ self }) => on(self).requestIdentification(),
     holdMessage: ({ self, event }) => on(self).held.push(messageOf(event)),
+    holdSubscription: ({ self, event }) => on(self).heldSubscriptions.push(subackOf(event)),
+    grantSubscription: ({ event }) => subackOf(event)(true),
+    refuseSubscription: ({ event }) => subackOf(event)(false),
+    grantHeldSubscriptions: ({ self }) => on(self).answerHeldSubscriptions(true),
+    refuseHeldSubscriptions: ({ self }) => on(self).answerHeldSubscriptions(false),
     forwardHeldMessages: ({ self, context }) => on(self).forwardHeld(context.endpointId!),
     forwardMessage: ({ self, context, event }) => on(self).forward(messageOf(event), context.endpointId!),
     refuseMessage: ({ self, event }, params) => on(self).owner.answerError(messageOf(event), params.statusCode, params.reasonPhrase),
@@ -76,12 +91,17 @@ export const endpointSessionLogic = endpointSessionMachine.provide({
 /** What the chart does with a PUBLISH in states where it always does the same (see steady-reactions.ts). */
 const publishReactions = new SteadyReactions(endpointSessionLogic, 'kp.published');
 
-export class EndpointSession {
+export class EndpointSession implements MeteredEndpoint {
   readonly actor: Actor<typeof endpointSessionLogic>;
   readonly journal: Journal;
   private readonly input: EndpointSessionInput;
   /** Messages that arrived while the token was being identified, in arrival order. */
   held: RoutedMessage[] = [];
+  /** SUBACKs of SUBSCRIBE filters naming the token that wait for identification. */
+  heldSubscriptions: SubscriptionAnswer[] = [];
+  /** This interval's traffic counters (see TrafficMeter). */
+  traffic: TrafficRecord | undefined;
+  trafficInterval = 0;
 
   constructor(
     readonly hub: EndpointSessionHub,
@@ -120,6 +140,10 @@ export class EndpointSession {
     return this.actor.getSnapshot().context.endpointId;
   }
 
+  get clientTenantId(): string | null {
+    return this.owner.tenantId;
+  }
+
   get isActive(): boolean {
     return this.actor.getSnapshot().value === 'active';
   }
@@ -148,18 +172,29 @@ export class EndpointSession {
     this.actor.send(event);
   }
 
+  /** A SUBSCRIBE filter names this token: `answer` is its SUBACK, given when the chart decides. */
+  subscribed(answer: SubscriptionAnswer): void {
+    this.send({ type: 'kp.subscribed', subscription: answer });
+  }
+
+  answerHeldSubscriptions(granted: boolean): void {
+    const waiting = this.heldSubscriptions;
+    this.heldSubscriptions = [];
+    for (const answer of waiting) answer(granted);
+  }
+
   /**
    * Delivers an extension's push (ExtensionData that answers no remembered request) to this
    * endpoint's client, at QoS 1; false when its owner cannot push (HTTP).
    */
-  deliverPush(topic: string, payload: Buffer): boolean {
+  deliverPush(topic: string, payload: Buffer, endpointId: string): boolean {
     if (!this.owner.acceptsPushes) return false;
-    this.owner.deliver(topic, payload, 1);
+    if (this.owner.deliver(topic, payload, 1)) this.hub.traffic.sent(this, endpointId, payload.length);
     return true;
   }
 
   forward(message: RoutedMessage, endpointId: string): void {
-    this.owner.forward(message, endpointId);
+    if (this.owner.forward(message, endpointId, this)) this.hub.traffic.received(this, endpointId, message.packet.payload.length);
   }
 
   forwardHeld(endpointId: string): void {
@@ -173,7 +208,7 @@ export class EndpointSession {
   }
 
   requestIdentification(): void {
-    this.hub.credentials.validateToken(this.appName, this.token).then((outcome) =>
+    this.hub.tokens.validateToken(this.appName, this.token).then((outcome) =>
       this.send(
         outcome.ok
           ? {
@@ -191,6 +226,7 @@ export class EndpointSession {
   /** Called by the supervisor when this actor threw: answer what waits, stop routing to it. */
   discard(): void {
     for (const message of this.takeHeld()) this.owner.answerError(message, 503, 'Service unavailable');
+    this.answerHeldSubscriptions(false);
     this.hub.directory.releaseEndpoint(this, this.endpointId);
   }
 

@@ -2,7 +2,7 @@
 // through the 16/ECAP provider, behind the same authentication gate (a bounded number in flight,
 // identical credentials share one validation, refused ones are refused from memory for a while).
 import { isCredentialRefusal } from '../../machines/client-session.machine.js';
-import type { CredentialValidator } from '../ports.js';
+import type { ClientAuthenticator } from '../ports.js';
 import { credentialKey, type AuthenticationGate } from './authentication-gate.js';
 
 export type HttpClientAuthentication =
@@ -14,7 +14,7 @@ export type HttpClientAuthentication =
 
 export async function authenticateHttpClient(
   gate: AuthenticationGate,
-  credentials: CredentialValidator,
+  credentials: ClientAuthenticator,
   username: string,
   password: string,
 ): Promise<HttpClientAuthentication> {

@@ -9,6 +9,7 @@
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import { httpSessionMachine, type HttpSessionEvent, type HttpSessionInput } from '../../machines/http-session.machine.js';
 import type { ClientDataForwarder, RoutedMessage } from '../traffic/client-data-forwarder.js';
+import type { MeteredEndpoint } from '../traffic/traffic-meter.js';
 import type { ReplyTarget } from '../traffic/extension-data-router.js';
 import type { Route } from '../traffic/routing.js';
 import { EndpointSession, endEndpointSessions, type EndpointDirectory, type EndpointOwner, type EndpointSessionHub } from './endpoint-session.js';
@@ -62,6 +63,8 @@ export class HttpSession implements EndpointOwner {
   readonly openedAt = Date.now();
   /** 1/KP over HTTP is request/response only: an extension's push cannot reach the device. */
   readonly acceptsPushes = false;
+  /** Basic credentials (if any) are checked per request; the session itself belongs to no client's tenant. */
+  readonly tenantId = null;
 
   constructor(
     readonly hub: HttpSessionHub,
@@ -124,12 +127,12 @@ export class HttpSession implements EndpointOwner {
 
   // ---- EndpointOwner ----
 
-  deliver(): void {
-    // Never called: acceptsPushes is false, and replies go to each request's exchange.
+  deliver(): boolean {
+    return false; // never called: acceptsPushes is false, and replies go to each request's exchange
   }
 
-  forward(message: RoutedMessage, endpointId: string): void {
-    this.hub.forwarder.forward(exchangeOf(message), message, endpointId);
+  forward(message: RoutedMessage, endpointId: string, endpoint: MeteredEndpoint): boolean {
+    return this.hub.forwarder.forward(exchangeOf(message), message, endpointId, endpoint);
   }
 
   answerError(message: RoutedMessage, statusCode: number, reasonPhrase: string): void {

@@ -25,7 +25,10 @@ export class HttpSessions {
   /** A routed request: endpoint-unaware ones go straight out; the others through their token's session. */
   request(message: HttpRoutedMessage): void {
     const { route } = message;
-    if (!route.endpointAware) return this.hub.forwarder.forward(message.exchange, message as RoutedMessage, null);
+    if (!route.endpointAware) {
+      this.hub.forwarder.forward(message.exchange, message as RoutedMessage, null);
+      return;
+    }
     let sessions = this.byToken.get(route.appVersionName);
     if (sessions === undefined) this.byToken.set(route.appVersionName, (sessions = new Map()));
     const existing = sessions.get(route.token);

@@ -35,8 +35,12 @@ export interface JournalRecord {
   entries: readonly JournalEntry[];
 }
 
-/** A PUBLISH as journals keep it: its contents are opaque to the chart and stay out of the journal. */
+/**
+ * A PUBLISH and a SUBSCRIBE naming a token, as journals keep them: their contents (the message, the
+ * SUBACK callback) are opaque to the chart and stay out of the journal.
+ */
 const PUBLISHED: JournalEntry['event'] = Object.freeze({ type: 'kp.published' });
+const SUBSCRIBED: JournalEntry['event'] = Object.freeze({ type: 'kp.subscribed' });
 
 export class Journal {
   private readonly entries: JournalEntry[] = [];
@@ -54,7 +58,7 @@ export class Journal {
 
   /** An event as it is sent to the actor (before the actor processes it). */
   received(event: EventObject & Record<string, unknown>, at = Date.now()): void {
-    this.unprocessed.push({ at, event: event.type === 'kp.published' ? PUBLISHED : event });
+    this.unprocessed.push({ at, event: event.type === 'kp.published' ? PUBLISHED : event.type === 'kp.subscribed' ? SUBSCRIBED : event });
   }
 
   /** Whether every event sent so far has been processed (nothing waits in the actor's mailbox). */

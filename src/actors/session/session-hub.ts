@@ -4,7 +4,7 @@
 // EndpointSessionHub), next to the class, so no session file needs another's hub.
 import type { Logger } from 'pino';
 import type { AnyActorRef, AnyStateMachine } from 'xstate';
-import type { ConnectivityAnnouncer, CredentialValidator } from '../ports.js';
+import type { ConnectivityAnnouncer } from '../ports.js';
 import type { Journal } from './journal.js';
 
 export interface SessionSettings {
@@ -44,7 +44,6 @@ export interface Supervision {
 export interface SharedHub {
   readonly settings: SessionSettings;
   readonly replicaId: string;
-  readonly credentials: CredentialValidator;
   readonly connectivity: ConnectivityAnnouncer;
   readonly counters: SessionCounters;
   readonly logger: Logger;

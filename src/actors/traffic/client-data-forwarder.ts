@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { ClientDataMessage, ClientDataOutbox, IncomingPublish, PublishAck } from '../ports.js';
 import type { Route } from './routing.js';
 import type { RequestMemory } from './request-memory.js';
+import type { MeteredEndpoint } from './traffic-meter.js';
 
 /** A PUBLISH that passed routing, with the callback that completes it. */
 export interface RoutedMessage {
@@ -33,7 +34,11 @@ export class ClientDataForwarder<S> {
     private readonly counters: ForwarderCounters,
   ) {}
 
-  forward(session: S, { packet, route, ack }: RoutedMessage, endpointId: string | null): void {
+  /**
+   * `endpoint` (with its `endpointId`) for endpoint-aware instances, else null. Returns false when
+   * the message was refused (too many wait for NATS confirmation).
+   */
+  forward(session: S, { packet, route, ack }: RoutedMessage, endpointId: string | null, endpoint: MeteredEndpoint | null = null): boolean {
     const correlationId = randomUUID();
     const now = Date.now();
     const message: ClientDataMessage = {
@@ -48,18 +53,21 @@ export class ClientDataForwarder<S> {
     };
     const qos = packet.qos === 0 ? 0 : 1;
     // 1/KP: without a request ID no response should be published, so there is nothing to remember.
-    if (route.requestId !== null) this.requests.remember(correlationId, session, packet.topic, qos, now);
+    if (route.requestId !== null) this.requests.remember(correlationId, session, packet.topic, qos, now, endpoint, endpointId);
 
     if (qos === 0) {
       // At most once: if NATS is down right now the message is lost, as QoS 0 allows.
       this.outbox.sendAtMostOnce(route.clientDataSubject, message, ack);
       this.counters.forwarded();
-    } else if (this.outbox.send(route.clientDataSubject, message, ack)) {
-      this.counters.forwarded();
-    } else {
-      if (route.requestId !== null) this.requests.take(correlationId);
-      this.counters.overflow();
-      ack(new UnconfirmedStoreFullError());
+      return true;
     }
+    if (this.outbox.send(route.clientDataSubject, message, ack)) {
+      this.counters.forwarded();
+      return true;
+    }
+    if (route.requestId !== null) this.requests.take(correlationId);
+    this.counters.overflow();
+    ack(new UnconfirmedStoreFullError());
+    return false;
   }
 }

@@ -6,20 +6,24 @@ import type { Logger } from 'pino';
 import type { ExtensionReply } from '../ports.js';
 import type { RememberedRequest } from './request-memory.js';
 import { pushTopic, responseFor } from './responses.js';
+import type { TrafficMeter } from './traffic-meter.js';
 
 /** Who a remembered request came from: an MQTT client session, or one waiting HTTP request. */
 export interface ReplyTarget {
   readonly isActive: boolean;
-  /** The extension's answer to the request that was made on `requestTopic` at `qos`. */
-  reply(data: ExtensionReply, requestTopic: string, qos: 0 | 1): void;
+  /** The extension's answer to the request made on `requestTopic` at `qos`; returns the payload bytes delivered. */
+  reply(data: ExtensionReply, requestTopic: string, qos: 0 | 1): number;
 }
 
 /** The local session that receives an endpoint's pushes. */
 export interface PushTarget {
   readonly appVersionName: string;
   readonly token: string;
-  /** False when the holder cannot receive pushes (1/KP over HTTP has none). */
-  deliverPush(topic: string, payload: Buffer): boolean;
+  /**
+   * `endpointId`: the endpoint the push is for (its traffic is counted). False when the holder
+   * cannot receive pushes (1/KP over HTTP has none).
+   */
+  deliverPush(topic: string, payload: Buffer, endpointId: string): boolean;
 }
 
 export type ExtensionDataOutcome =
@@ -34,6 +38,7 @@ export interface ExtensionDataRouterDeps {
   forwardToReplica(replicaId: string, bytes: Uint8Array): void;
   logger: Logger;
   count(outcome: ExtensionDataOutcome): void;
+  traffic: TrafficMeter;
   /** A request was answered, `ms` after its ClientData was published. */
   answered?(ms: number): void;
 }
@@ -55,7 +60,8 @@ export class ExtensionDataRouter {
     const request = this.requests.take(data.correlationId);
     if (request !== undefined) {
       if (!request.session.isActive) return this.dropped('client-gone', data);
-      request.session.reply(data, request.topic, request.qos);
+      const delivered = request.session.reply(data, request.topic, request.qos);
+      if (request.endpoint !== null) this.deps.traffic.sent(request.endpoint, request.endpointId!, delivered);
       this.count('reply');
       this.deps.answered?.(Date.now() - request.at);
       return;
@@ -74,7 +80,7 @@ export class ExtensionDataRouter {
     const base = pushTopic(data.appVersionName ?? holder.appVersionName, data.extensionInstanceName, holder.token, data.resourcePath, data.requestId);
     const [topic, payload] = responseFor(base, data);
     // The endpoint is held here by an HTTP session only: HTTP has no push (1/KP over HTTP).
-    if (!holder.deliverPush(topic, payload)) return this.dropped('push-to-http-dropped', data);
+    if (!holder.deliverPush(topic, payload, data.endpointId)) return this.dropped('push-to-http-dropped', data);
     this.count('push');
   }
 

@@ -1,12 +1,16 @@
 // Requests this replica forwarded, by correlationId, so that an extension's reply goes back to
 // exactly the client and topic it answers, and to no other client. Bounded in size and age: extensions
 // need not answer every message, and a reply after the bound is routed as a push instead.
+import type { MeteredEndpoint } from './traffic-meter.js';
 
 export interface RememberedRequest<S> {
   session: S;
   topic: string;
   qos: 0 | 1;
   at: number;
+  /** The endpoint the request came from (endpoint-aware instances): its reply counts as traffic sent to it. */
+  endpoint: MeteredEndpoint | null;
+  endpointId: string | null;
 }
 
 export class RequestMemory<S> {
@@ -25,12 +29,15 @@ export class RequestMemory<S> {
     return this.requests.size;
   }
 
-  remember(correlationId: string, session: S, topic: string, qos: 0 | 1, at: number): void {
+  remember(
+    correlationId: string, session: S, topic: string, qos: 0 | 1, at: number,
+    endpoint: MeteredEndpoint | null = null, endpointId: string | null = null,
+  ): void {
     if (this.requests.size >= this.maxEntries) {
       // Map iteration order is insertion order: the first key is the oldest request.
       this.requests.delete(this.requests.keys().next().value!);
     }
-    this.requests.set(correlationId, { session, topic, qos, at });
+    this.requests.set(correlationId, { session, topic, qos, at, endpoint, endpointId });
   }
 
   /** The request a reply answers, forgotten as it is returned. */

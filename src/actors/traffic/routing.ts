@@ -8,6 +8,8 @@ export interface AppVersionConfig {
 }
 
 export interface ApplicationConfig {
+  /** tenant-id: the tenant that owns the application, named in endpoint traffic reports. */
+  tenantId?: string;
   versions: Record<string, AppVersionConfig>;
 }
 
@@ -45,14 +47,23 @@ interface VersionRoute {
   allowed: Map<string, { endpointAware: boolean; clientDataSubject: string }>;
 }
 
+/** The endpoint a SUBSCRIBE filter names: an endpoint-aware instance's token level, no wildcard. */
+export interface NamedEndpoint {
+  appName: string;
+  appVersionName: string;
+  token: string;
+}
+
 export const INVALID_PATH = 'Invalid 1/KP resource path';
 
 /** An immutable lookup table built once from the configuration (and rebuilt when it changes). */
 export class RoutingTable {
   private readonly versions = new Map<string, VersionRoute>();
+  private readonly tenants = new Map<string, string>();
 
   constructor(config: RoutingConfig, clientDataSubject: (extensionInstance: string) => string) {
     for (const [appName, app] of Object.entries(config.applications)) {
+      if (app.tenantId !== undefined) this.tenants.set(appName, app.tenantId);
       for (const [versionName, version] of Object.entries(app.versions)) {
         const allowed = new Map<string, { endpointAware: boolean; clientDataSubject: string }>();
         for (const instance of version.allowedExtensionInstances) {
@@ -64,6 +75,24 @@ export class RoutingTable {
         this.versions.set(versionName, { appName, allowed });
       }
     }
+  }
+
+  /** The tenant the application's configuration names (`tenant-id`), if any. */
+  tenantOf(appName: string): string | undefined {
+    return this.tenants.get(appName);
+  }
+
+  /**
+   * The endpoint token a SUBSCRIBE filter names, if any: `kp1/{version}/{instance}/{token}/…` with
+   * a known version, an allowed endpoint-aware instance and a token level that is not a wildcard
+   * (`kp1/v1/cex/TOKEN/command/reboot/+` names TOKEN; `kp1/v1/cex/+/command/#` names none).
+   */
+  endpointNamedBy(filter: string): NamedEndpoint | null {
+    const [prefix, appVersionName, extensionInstanceName, token] = filter.split('/', 4);
+    if (prefix !== 'kp1' || appVersionName === undefined || extensionInstanceName === undefined || token === undefined) return null;
+    const version = this.versions.get(appVersionName);
+    if (version === undefined || !version.allowed.get(extensionInstanceName)?.endpointAware || !isValidName(token)) return null;
+    return { appName: version.appName, appVersionName, token };
   }
 
   resolve(topic: string): Route | RouteError {

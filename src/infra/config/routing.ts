@@ -1,6 +1,6 @@
 // kaa.applications and kaa.extension-instances: maps keyed by names, so YAML-only (no env overrides).
 import type { AppVersionConfig, ApplicationConfig, RoutingConfig } from '../../actors/traffic/routing.js';
-import { ConfigError, bool, fail, kindOf, quote, routingName } from './values.js';
+import { ConfigError, bool, fail, kindOf, quote, routingName, text } from './values.js';
 import { emptyTree, isMapping, lookup, type Tree } from './yaml-tree.js';
 
 /**
@@ -43,7 +43,7 @@ export function parseRouting(tree: Tree): RoutingConfig {
 }
 
 /**
- * Validates an applications tree (`{appName: {versions: {appVersionName: {allowed-extension-instances: [...]}}}}`)
+ * Validates an applications tree (`{appName: {tenant-id?, versions: {appVersionName: {allowed-extension-instances: [...]}}}}`)
  * and returns it typed. Used for `kaa.applications` in the file and for Tekton's app-configs (17/SCMP);
  * `root` names the tree's position in error messages. Throws ConfigError naming the offending path.
  */
@@ -69,7 +69,8 @@ export function parseApplications(value: unknown, root = 'kaa.applications'): Re
       const listPath = `${versionPath}.allowed-extension-instances`;
       versions[version] = { allowedExtensionInstances: nameList(fieldOf(versionSpec, versionPath, 'allowed-extension-instances'), listPath) };
     }
-    applications[app] = { versions };
+    const tenantId = fieldOf(appSpec, appPath, 'tenant-id');
+    applications[app] = tenantId === undefined ? { versions } : { tenantId: text(tenantId, quote(`${appPath}.tenant-id`)), versions };
   }
   return applications;
 }

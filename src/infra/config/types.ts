@@ -79,8 +79,16 @@ export interface KpcConfig {
       allowAnonymous: boolean; //    kaa.kpc.authentication.allow-anonymous       (false)
       negativeCacheMs: number; //    kaa.kpc.authentication.negative-cache        (10 s)
       maxInFlight: number; //        kaa.kpc.authentication.max-in-flight         (1 000 per listener)
+      /** Who authenticates CONNECT credentials: 16/ECAP (`service-instance-name`) or 22/CAP (`client-service-instance-name`). */
+      clientProtocol: 'ecap' | 'cap'; // kaa.kpc.authentication.client-protocol      ('ecap')
+      clientServiceInstanceName: string; // kaa.kpc.authentication.client-service-instance-name ('ccm')
+      defaultTenantId?: string; //   kaa.kpc.authentication.default-tenant-id     (unset: a username must be name@tenant)
     };
     extensionTimeoutMs: number; //   kaa.kpc.extension-timeout  (0 = none)
+    trafficReporting: {
+      intervalMs: number; //         kaa.kpc.traffic-reporting.interval           (60 s; 0 = off)
+      defaultTenantId: string; //    kaa.kpc.traffic-reporting.default-tenant-id  ('default')
+    };
     maxUnconfirmed: number; //       kaa.kpc.max-unconfirmed    (10 000)
     maxPendingPerToken: number; //   kaa.kpc.max-pending-per-token (100): messages waiting for a token check
     cluster: {

@@ -8,6 +8,7 @@ import { isMapping, type Tree } from './yaml-tree.js';
 
 /** Keys under names chosen by the user (kaa.applications, kaa.extension-instances). */
 export const NAMED_KEY_PATTERNS = [
+  'kaa.applications.*.tenant-id',
   'kaa.applications.*.versions.*.allowed-extension-instances',
   'kaa.extension-instances.*.endpoint-aware',
 ] as const;

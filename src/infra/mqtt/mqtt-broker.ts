@@ -62,7 +62,7 @@ export class MqttBroker {
       },
       authenticate: (client, username, password, done) => broker.authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => broker.authorizePublish(client, packet, done),
-      authorizeSubscribe: (_client, subscription, done) => done(null, grantSubscription(subscription)),
+      authorizeSubscribe: (client, subscription, done) => broker.authorizeSubscribe(client, subscription, done),
     });
     broker = new MqttBroker(aedes, opener, logger, options.maxOutboundBytes, observer);
     disableFanOut(aedes);
@@ -123,6 +123,19 @@ export class MqttBroker {
     session.publish({ topic: packet.topic, payload, qos: packet.qos }, done);
   }
 
+  /**
+   * Filters under kp1/ are granted at QoS ≤ 1, unless the session refuses one (a filter naming an
+   * endpoint token the provider rejects); anything else gets SUBACK 0x80 (MQTT 3.1.1 §3.9.3).
+   * aedes sends the SUBACK once every filter of the SUBSCRIBE is answered.
+   */
+  private authorizeSubscribe(client: Client, subscription: Subscription, done: (error: Error | null, granted: Subscription | null) => void): void {
+    if (!subscription.topic.startsWith(SUBSCRIBABLE_PREFIX)) return done(null, null);
+    const granted = { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 };
+    const session = this.sessions.get(client);
+    if (session === undefined) return done(null, granted);
+    session.subscribe(subscription.topic, (ok) => done(null, ok ? granted : null));
+  }
+
   private watchConnectionEnds(): void {
     this.aedes.on('keepaliveTimeout', (client) => this.closeReasons.set(client, 'keepalive timeout'));
     this.aedes.on('clientError', (client, error) => {
@@ -131,13 +144,6 @@ export class MqttBroker {
     });
     this.aedes.on('connectionError', (_client, error) => this.logger.debug({ err: error.message }, 'connection error before CONNECT completed'));
   }
-}
-
-function grantSubscription(subscription: Subscription): Subscription | null {
-  // Filters under kp1/ are granted at QoS ≤ 1 (KPC delivers at most QoS 1); anything else gets
-  // SUBACK 0x80 (failure).
-  if (!subscription.topic.startsWith(SUBSCRIBABLE_PREFIX)) return null;
-  return { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 };
 }
 
 /**

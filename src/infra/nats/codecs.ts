@@ -93,6 +93,49 @@ export interface ServiceConfigurationUpdate {
   appVerName: string | null;
 }
 
+/** 22/CAP basic (username/password) authentication request to the Client Credentials Management service. */
+export interface CapBasicRequest extends EcapEnvelope {
+  tenantId: string;
+  username: string;
+  password: string;
+}
+export interface CapCertificateRequest extends EcapEnvelope {
+  issuer: string;
+  serialNumber: string;
+}
+/** 22/CAP basic and certificate responses (a basic response names no tenant: it was asked for one). */
+export interface CapResponse extends EcapEnvelope {
+  tenantId?: string | null;
+  credentialsId: string | null;
+  clientId: string | null;
+  statusCode: number;
+  reasonPhrase: string | null;
+}
+export interface CapCredentialsRevokedEvent extends EcapEnvelope {
+  tenantId: string;
+  credentialsId: string;
+  originatorReplicaId: string;
+}
+
+/** One endpoint's traffic over a report's interval (9/ELCE TrafficReportEvent); counts as BigInt. */
+export interface TrafficStat {
+  totalReceivedPayload: bigint;
+  totalSentPayload: bigint;
+  totalReceivedMessageCount: bigint;
+  totalSentMessageCount: bigint;
+}
+export interface TrafficReportEvent {
+  /** tenant ID → application name → endpoint ID → traffic. */
+  tenantTrafficStats: Record<string, Record<string, Record<string, TrafficStat>>>;
+  /** Epoch nanoseconds: beyond 2^53, so every `long` of this record is a BigInt. */
+  timeFrom: bigint;
+  timeTo: bigint;
+  correlationId: string;
+  originatorReplicaId: string;
+  timestamp: bigint;
+  timeout: bigint;
+}
+
 /** A compiled Avro type with a typed face. `decode` throws on bytes that are not a valid record. */
 export interface Codec<T> {
   readonly type: avro.Type;
@@ -100,8 +143,27 @@ export interface Codec<T> {
   decode(bytes: Uint8Array): T;
 }
 
-function codec<T>(schema: unknown): Codec<T> {
-  const type = avro.Type.forSchema(schema as avro.Schema);
+/**
+ * An Avro `long` carried as a BigInt. avsc's default `long` is a JavaScript number: it refuses to
+ * encode integers past 2^53 and refuses to decode them ("potential precision loss"), and epoch
+ * nanoseconds are past 2^53. avsc hands these hooks the value as 8 bytes and does the wire's
+ * zig-zag varint itself, so the encoding is the standard one.
+ */
+const bigIntLong = avro.types.LongType.__with({
+  fromBuffer: (buffer: Buffer) => buffer.readBigInt64LE(),
+  toBuffer: (value: bigint) => {
+    const buffer = Buffer.alloc(8);
+    buffer.writeBigInt64LE(value);
+    return buffer;
+  },
+  fromJSON: (value: number | string) => BigInt(value),
+  toJSON: (value: bigint) => Number(value),
+  isValid: (value: unknown) => typeof value === 'bigint',
+  compare: (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0),
+});
+
+function codec<T>(schema: unknown, options: Partial<avro.ForSchemaOptions> = {}): Codec<T> {
+  const type = avro.Type.forSchema(schema as avro.Schema, options);
   return {
     type,
     encode: (value) => type.toBuffer(value),
@@ -128,4 +190,10 @@ export const codecs = {
   credentialRevoked: codec<CredentialRevokedEvent>(schemas.credentialRevokedSchema),
   broadcastConfigurationUpdate: codec<BroadcastConfigurationUpdate>(schemas.broadcastConfigurationUpdateSchema),
   serviceConfigurationUpdate: codec<ServiceConfigurationUpdate>(schemas.serviceConfigurationUpdateSchema),
+  capBasicRequest: codec<CapBasicRequest>(schemas.capBasicRequestSchema),
+  capBasicResponse: codec<CapResponse>(schemas.capBasicResponseSchema),
+  capCertificateRequest: codec<CapCertificateRequest>(schemas.capCertificateRequestSchema),
+  capCertificateResponse: codec<CapResponse>(schemas.capCertificateResponseSchema),
+  capCredentialsRevoked: codec<CapCredentialsRevokedEvent>(schemas.capCredentialsRevokedSchema),
+  trafficReport: codec<TrafficReportEvent>(schemas.trafficReportSchema, { registry: { long: bigIntLong } }),
 } as const;

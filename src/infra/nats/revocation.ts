@@ -1,7 +1,7 @@
-// 16/ECAP revocation broadcasts from any credential provider: a revoked credential ends its client
-// sessions, a revoked token its endpoint sessions.
+// Revocation broadcasts from any credential provider: 16/ECAP (credentials, endpoint tokens) and
+// 22/CAP (basic and certificate client credentials).
 import type { Logger } from 'pino';
-import { codecs, type CredentialRevokedEvent, type TokenRevokedEvent } from './codecs.js';
+import { codecs, type CapCredentialsRevokedEvent, type CredentialRevokedEvent, type TokenRevokedEvent } from './codecs.js';
 import type { NatsLink } from './connection.js';
 import { decodeOrWarn } from './decode-or-warn.js';
 import { subjects } from './subjects.js';
@@ -9,6 +9,7 @@ import { subjects } from './subjects.js';
 export interface RevocationHandler {
   credentialRevoked(event: CredentialRevokedEvent): void;
   tokenRevoked(event: TokenRevokedEvent): void;
+  clientCredentialsRevoked(event: CapCredentialsRevokedEvent): void;
 }
 
 export function subscribeRevocations(nats: NatsLink, logger: Logger, handler: RevocationHandler): void {
@@ -20,4 +21,10 @@ export function subscribeRevocations(nats: NatsLink, logger: Logger, handler: Re
     const event = decodeOrWarn(() => codecs.tokenRevoked.decode(msg.data), msg.subject, logger, 'revocation event');
     if (event) handler.tokenRevoked(event);
   });
+  for (const subject of [subjects.capBasicRevoked, subjects.capCertificateRevoked]) {
+    nats.subscribe(subject, (msg) => {
+      const event = decodeOrWarn(() => codecs.capCredentialsRevoked.decode(msg.data), msg.subject, logger, 'revocation event');
+      if (event) handler.clientCredentialsRevoked(event);
+    });
+  }
 }

@@ -1,5 +1,5 @@
 // The Avro schemas KPC speaks, copied from the published Kaa RFCs (1/KP, 4/ESP, 9/ELCE, 16/ECAP,
-// 17/SCMP) with `doc` strings removed. Record names, field names, types, order and defaults are
+// 17/SCMP, 22/CAP) with `doc` strings removed. Record names, field names, types, order and defaults are
 // exactly as published: test/unit/avro-schemas.test.ts pins each one's canonical fingerprint.
 // The project never reads the published files at run or test time.
 
@@ -587,6 +587,281 @@ export const serviceConfigurationUpdateSchema = {
         "string"
       ],
       "default": null
+    }
+  ]
+} as const;
+
+/** 0022-basic-authentication-request.avsc */
+export const capBasicRequestSchema = {
+  "namespace": "org.kaaproject.ipc.cap.gen.v1",
+  "name": "ClientBasicAuthenticationRequest",
+  "type": "record",
+  "fields": [
+    {
+      "name": "correlationId",
+      "type": "string"
+    },
+    {
+      "name": "timestamp",
+      "type": "long"
+    },
+    {
+      "name": "timeout",
+      "type": "long",
+      "default": 0
+    },
+    {
+      "name": "tenantId",
+      "type": "string"
+    },
+    {
+      "name": "username",
+      "type": "string"
+    },
+    {
+      "name": "password",
+      "type": "string"
+    }
+  ]
+} as const;
+
+/** 0022-basic-authentication-response.avsc */
+export const capBasicResponseSchema = {
+  "namespace": "org.kaaproject.ipc.cap.gen.v1",
+  "name": "ClientBasicAuthenticationResponse",
+  "type": "record",
+  "fields": [
+    {
+      "name": "correlationId",
+      "type": "string"
+    },
+    {
+      "name": "timestamp",
+      "type": "long"
+    },
+    {
+      "name": "timeout",
+      "type": "long",
+      "default": 0
+    },
+    {
+      "name": "credentialsId",
+      "type": [
+        "string",
+        "null"
+      ]
+    },
+    {
+      "name": "clientId",
+      "type": [
+        "string",
+        "null"
+      ]
+    },
+    {
+      "name": "statusCode",
+      "type": "int"
+    },
+    {
+      "name": "reasonPhrase",
+      "type": [
+        "null",
+        "string"
+      ],
+      "default": null
+    }
+  ]
+} as const;
+
+/** 0022-certificate-authentication-request.avsc */
+export const capCertificateRequestSchema = {
+  "namespace": "org.kaaproject.ipc.cap.gen.v1",
+  "name": "ClientCertificateAuthenticationRequest",
+  "type": "record",
+  "fields": [
+    {
+      "name": "correlationId",
+      "type": "string"
+    },
+    {
+      "name": "timestamp",
+      "type": "long"
+    },
+    {
+      "name": "timeout",
+      "type": "long",
+      "default": 0
+    },
+    {
+      "name": "issuer",
+      "type": "string"
+    },
+    {
+      "name": "serialNumber",
+      "type": "string"
+    }
+  ]
+} as const;
+
+/** 0022-certificate-authentication-response.avsc */
+export const capCertificateResponseSchema = {
+  "namespace": "org.kaaproject.ipc.cap.gen.v1",
+  "name": "ClientCertificateAuthenticationResponse",
+  "type": "record",
+  "fields": [
+    {
+      "name": "correlationId",
+      "type": "string"
+    },
+    {
+      "name": "timestamp",
+      "type": "long"
+    },
+    {
+      "name": "timeout",
+      "type": "long",
+      "default": 0
+    },
+    {
+      "name": "tenantId",
+      "type": [
+        "string",
+        "null"
+      ]
+    },
+    {
+      "name": "credentialsId",
+      "type": [
+        "string",
+        "null"
+      ]
+    },
+    {
+      "name": "clientId",
+      "type": [
+        "string",
+        "null"
+      ]
+    },
+    {
+      "name": "statusCode",
+      "type": "int"
+    },
+    {
+      "name": "reasonPhrase",
+      "type": [
+        "null",
+        "string"
+      ],
+      "default": null
+    }
+  ]
+} as const;
+
+/** 0022-credentials-revoked.avsc */
+export const capCredentialsRevokedSchema = {
+  "namespace": "org.kaaproject.ipc.cap.gen.v1",
+  "name": "ClientCredentialsRevokedEvent",
+  "type": "record",
+  "fields": [
+    {
+      "name": "correlationId",
+      "type": "string"
+    },
+    {
+      "name": "timestamp",
+      "type": "long"
+    },
+    {
+      "name": "timeout",
+      "type": "long",
+      "default": 0
+    },
+    {
+      "name": "tenantId",
+      "type": "string"
+    },
+    {
+      "name": "credentialsId",
+      "type": "string"
+    },
+    {
+      "name": "originatorReplicaId",
+      "type": "string"
+    }
+  ]
+} as const;
+
+/** 0009-ep-traffic-stats.avsc */
+export const trafficReportSchema = {
+  "namespace": "org.kaaproject.ipc.event.gen.v1.endpoint.traffic.reporting",
+  "name": "TrafficReportEvent",
+  "type": "record",
+  "fields": [
+    {
+      "name": "tenantTrafficStats",
+      "type": {
+        "type": "map",
+        "values": {
+          "name": "appTrafficStats",
+          "type": "map",
+          "values": {
+            "name": "endpointTrafficStats",
+            "type": "map",
+            "values": {
+              "name": "trafficStat",
+              "type": "record",
+              "fields": [
+                {
+                  "name": "totalReceivedPayload",
+                  "type": "long",
+                  "default": 0
+                },
+                {
+                  "name": "totalSentPayload",
+                  "type": "long",
+                  "default": 0
+                },
+                {
+                  "name": "totalReceivedMessageCount",
+                  "type": "long",
+                  "default": 0
+                },
+                {
+                  "name": "totalSentMessageCount",
+                  "type": "long",
+                  "default": 0
+                }
+              ]
+            }
+          }
+        }
+      }
+    },
+    {
+      "name": "timeFrom",
+      "type": "long"
+    },
+    {
+      "name": "timeTo",
+      "type": "long"
+    },
+    {
+      "name": "correlationId",
+      "type": "string"
+    },
+    {
+      "name": "originatorReplicaId",
+      "type": "string"
+    },
+    {
+      "name": "timestamp",
+      "type": "long"
+    },
+    {
+      "name": "timeout",
+      "type": "long",
+      "default": 0
     }
   ]
 } as const;

@@ -2,6 +2,8 @@
 
 export type EcapResponseType = 'client-username-password-response' | 'client-certificate-response' | 'ep-token-response';
 
+export type CapResponseType = 'basic-response' | 'certificate-response';
+
 export type ScmpAction = 'upsert' | 'delete';
 
 export const subjects = {
@@ -17,6 +19,15 @@ export const subjects = {
   tokenRevoked: 'kaa.v1.events.*.endpoint.token.revoked',
   credentialRevoked: 'kaa.v1.events.*.client.credential.revoked',
 
+  /** 22/CAP requests to the Client Credentials Management service, and this replica's reply subjects. */
+  capBasicRequest: (ccm: string) => `kaa.v1.service.${ccm}.cap.basic-request`,
+  capCertificateRequest: (ccm: string) => `kaa.v1.service.${ccm}.cap.certificate-request`,
+  capResponse: (replicaId: string, type: CapResponseType) => `kaa.v1.replica.${replicaId}.cap.${type}`,
+  capResponses: (replicaId: string) => `kaa.v1.replica.${replicaId}.cap.*`,
+  /** 22/CAP revocation broadcasts. */
+  capBasicRevoked: 'kaa.v1.events.*.client-credentials.basic.revoked',
+  capCertificateRevoked: 'kaa.v1.events.*.client-credentials.certificate.revoked',
+
   /** 4/ESP. */
   clientData: (extensionInstance: string) => `kaa.v1.service.${extensionInstance}.esp.ClientData`,
   replicaExtensionData: (replicaId: string) => `kaa.v1.replica.${replicaId}.esp.ExtensionData`,
@@ -26,6 +37,8 @@ export const subjects = {
   endpointConnected: (kpcInstance: string) => `kaa.v1.events.${kpcInstance}.endpoint.connectivity.connected`,
   endpointDisconnected: (kpcInstance: string) => `kaa.v1.events.${kpcInstance}.endpoint.connectivity.disconnected`,
   connectivityEvents: 'kaa.v1.events.*.endpoint.connectivity.*',
+  /** 9/ELCE endpoint traffic reports (Kaa 1.4). */
+  trafficReport: (kpcInstance: string) => `kaa.v1.events.${kpcInstance}.endpoint.traffic-reporting.payload`,
 
   /** 17/SCMP configuration change events: broadcast by Tekton, and targeted at this service instance. */
   configurationBroadcast: (action: ScmpAction) => `kaa.v1.events.*.service.configuration.${action}`,

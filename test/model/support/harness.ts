@@ -15,13 +15,14 @@ import type { ClientSession } from '../../../src/actors/session/client-session.j
 import type { HttpExchange } from '../../../src/actors/session/http-session.js';
 import { Journal } from '../../../src/actors/session/journal.js';
 import type {
-  ClientCredentialVerdict, ConnectivityAnnouncer, CredentialValidator, MqttConnection, PresentedCertificate, TokenVerdict,
-  ValidationOutcome,
+  ClientAuthenticator, ClientCredentialVerdict, ConnectivityAnnouncer, MqttConnection, PresentedCertificate, TokenValidator,
+  TokenVerdict, ValidationOutcome,
 } from '../../../src/actors/ports.js';
 import { Registry } from '../../../src/actors/registry/registry.js';
 import type { SessionHub } from '../../../src/actors/session/client-session.js';
 import type { SessionSettings } from '../../../src/actors/session/session-hub.js';
 import { RoutingTable } from '../../../src/actors/traffic/routing.js';
+import { TrafficMeter } from '../../../src/actors/traffic/traffic-meter.js';
 
 // ---- the configuration the live system runs with (the models' inputs mirror it) ----
 
@@ -40,6 +41,8 @@ export const ENDPOINT_ID = 'endpoint-1';
 /** A request ID on every topic, so that every 1/KP error is published back on `<topic>/error`. */
 export const tokenTopic = (requestId: number, token = TOKEN): string => `kp1/${APP_VERSION}/dcx/${token}/data/${requestId}`;
 export const pushTopic = `kp1/${APP_VERSION}/dcx/${TOKEN}/command`;
+/** What Kaa's command clients subscribe to: the token, then a wildcard for `/status` and `/error`. */
+export const commandFilter = (type: number): string => `kp1/${APP_VERSION}/dcx/${TOKEN}/command/type-${type}/+`;
 
 export const USERNAME = 'device-user';
 export const PASSWORD = 'device-secret';
@@ -100,8 +103,9 @@ export class RecordingExchange implements HttpExchange {
     return this.answer === undefined;
   }
 
-  reply(data: { statusCode: number }): void {
+  reply(data: { statusCode: number }): number {
     this.finish(String(data.statusCode));
+    return 0;
   }
 
   answerError(statusCode: number, reasonPhrase: string): void {
@@ -132,7 +136,7 @@ interface PendingValidation {
   resolve(outcome: ValidationOutcome<never>): void;
 }
 
-export class ScriptedCredentials implements CredentialValidator {
+export class ScriptedCredentials implements ClientAuthenticator, TokenValidator {
   readonly requests: PendingValidation[] = [];
 
   validateUsernamePassword(username: string | null, password: string | null): Promise<ValidationOutcome<ClientCredentialVerdict>> {
@@ -169,7 +173,7 @@ export class ScriptedCredentials implements CredentialValidator {
 }
 
 export function credentialReply(statusCode: number, clientId: string | null, credentialId: string | null): ValidationOutcome<ClientCredentialVerdict> {
-  return { ok: true, reply: { statusCode, clientId, credentialId, reasonPhrase: null } };
+  return { ok: true, reply: { statusCode, clientId, credentialId, reasonPhrase: null, tenantId: null } };
 }
 
 export function tokenReply(
@@ -186,10 +190,11 @@ export class RecordingForwarder {
   readonly forwarded: Array<{ topic: string; endpointId: string | null; mqttClientId: string }> = [];
 
   /** `session`: the MQTT client session, or the HTTP request's exchange (recorded as client `http`). */
-  forward(session: ClientSession | HttpExchange, message: RoutedMessage, endpointId: string | null): void {
+  forward(session: ClientSession | HttpExchange, message: RoutedMessage, endpointId: string | null): boolean {
     const mqttClientId = 'request' in session ? session.request.mqttClientId : 'http';
     this.forwarded.push({ topic: message.packet.topic, endpointId, mqttClientId });
     message.ack(); // NATS confirmed it: the PUBLISH is acknowledged
+    return true;
   }
 
   of(mqttClientId: string): string[] {
@@ -267,6 +272,11 @@ export interface PublishedMessage {
   acks: number;
 }
 
+export interface SubscribedFilter {
+  filter: string;
+  subacks: Array<'granted' | 'refused'>;
+}
+
 export class Harness {
   readonly clock = new SimulatedClock();
   readonly settings: SessionSettings;
@@ -293,7 +303,9 @@ export class Harness {
       settings: this.settings,
       replicaId: REPLICA_ID,
       routing: () => routing,
-      credentials: this.credentials,
+      traffic: new TrafficMeter(false, () => 'default'),
+      clientAuthentication: this.credentials,
+      tokens: this.credentials,
       authentication: new AuthenticationGate(options.authenticationSlots ?? 100, NEGATIVE_CACHE_MS),
       forwarder: this.forwarder as unknown as ClientDataForwarder<ClientSession>,
       connectivity: this.announcer,
@@ -351,6 +363,13 @@ export class Harness {
     const exchange = new RecordingExchange(topic);
     this.registry.http.request({ packet: { topic, payload: Buffer.from('{"t":21}'), qos: 1 }, route, ack: () => {}, exchange });
     return exchange;
+  }
+
+  /** A SUBSCRIBE filter from a client; the returned record holds its SUBACK once given. */
+  subscribe(client: Client, filter: string): SubscribedFilter {
+    const subscription: SubscribedFilter = { filter, subacks: [] };
+    client.session.subscribe(filter, (granted) => void subscription.subacks.push(granted ? 'granted' : 'refused'));
+    return subscription;
   }
 
   /** A QoS 1 PUBLISH from a client; the returned record counts its acknowledgements. */

@@ -21,8 +21,10 @@ export class NodeHttpExchange implements HttpExchange {
     return !this.done;
   }
 
-  reply(data: ExtensionReply): void {
-    this.finish(extensionAnswer(data));
+  /** Returns the body bytes the answer carries (what endpoint traffic reports count as sent). */
+  reply(data: ExtensionReply): number {
+    const answer = extensionAnswer(data);
+    return this.finish(answer) ? answer.body.length : 0;
   }
 
   answerError(statusCode: number, reasonPhrase: string): void {
@@ -39,11 +41,13 @@ export class NodeHttpExchange implements HttpExchange {
     else this.callbacks.push(callback);
   }
 
-  private finish(answer: HttpAnswer | null): void {
-    if (this.done) return;
+  /** False when the request already had its answer (or its client left). */
+  private finish(answer: HttpAnswer | null): boolean {
+    if (this.done) return false;
     this.done = true;
     clearTimeout(this.timer);
     this.settle(answer);
     for (const callback of this.callbacks.splice(0)) callback();
+    return true;
   }
 }

@@ -10,10 +10,10 @@
 //               through ExtensionDataRouter.route → NodeHttpExchange.reply → the HTTP response
 import { AuthenticationGate } from './actors/session/authentication-gate.js';
 import { ClientDataForwarder } from './actors/traffic/client-data-forwarder.js';
-import type { ReplyTarget } from './actors/traffic/extension-data-router.js';
 import { Journal } from './actors/session/journal.js';
 import { Registry } from './actors/registry/registry.js';
 import { RequestMemory } from './actors/traffic/request-memory.js';
+import { ThrottledLog } from './infra/log-throttle.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { Metrics } from './infra/metrics.js';
 import { createListeners, type Listener } from './infra/mqtt/listeners.js';
@@ -23,10 +23,11 @@ import { NatsClientDataOutbox } from './infra/nats/client-data-outbox.js';
 import { ConfirmedPublisher } from './infra/nats/confirmed-publisher.js';
 import { NatsLink } from './infra/nats/connection.js';
 import { CapClient } from './infra/nats/cap-client.js';
+import { UndecodableMessages } from './infra/nats/decode-or-warn.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
 import { wireClusterTraffic, type ClusterTraffic } from './main/cluster-traffic.js';
-import { listenerEvents } from './main/listener-events.js';
+import { connectionObserver, listenerEvents } from './main/listener-events.js';
 import { startManagement, type ServiceStatus } from './main/management.js';
 import { exitIfCannotListen, readConfigOrExit } from './main/startup-checks.js';
 import { openRoutingSource } from './main/routing-source.js';
@@ -46,6 +47,8 @@ async function main(): Promise<void> {
   });
 
   const metrics = new Metrics();
+  const throttledLog = new ThrottledLog(logger);
+  const undecodable = new UndecodableMessages(throttledLog, (subject) => metrics.undecodable.inc({ subject }));
   const status: ServiceStatus = { listeners: [], extraProblems: [] };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
@@ -73,7 +76,7 @@ async function main(): Promise<void> {
     replicaId,
     providerInstance: authentication.serviceInstanceName,
     timeoutMs: authentication.timeoutMs,
-  }, logger, metrics);
+  }, logger, metrics, undecodable);
   // CONNECT credentials go to 16/ECAP (Kaa 1.0) or 22/CAP (Kaa 1.2+); endpoint tokens always to 16/ECAP.
   const cap = authentication.clientProtocol === 'cap'
     ? new CapClient(link, {
@@ -81,10 +84,11 @@ async function main(): Promise<void> {
       providerInstance: authentication.clientServiceInstanceName,
       timeoutMs: authentication.timeoutMs,
       defaultTenantId: authentication.defaultTenantId,
-    }, logger, metrics)
+    }, logger, metrics, undecodable)
     : undefined;
-  const requests = new RequestMemory<ReplyTarget>(REMEMBERED_REQUESTS.maxEntries, REMEMBERED_REQUESTS.maxAgeMs);
-  const forwarder = new ClientDataForwarder<ReplyTarget>(new NatsClientDataOutbox(publisher, replicaId), requests, {
+  // Requests are remembered by the client session's connection id, never by the session itself.
+  const requests = new RequestMemory<string>(REMEMBERED_REQUESTS.maxEntries, REMEMBERED_REQUESTS.maxAgeMs);
+  const forwarder = new ClientDataForwarder<string>(new NatsClientDataOutbox(publisher, replicaId), requests, {
     extensionTimeoutMs: config.kpc.extensionTimeoutMs,
   }, { forwarded: () => metrics.clientData.inc(), overflow: () => metrics.refusedForCapacity.inc() });
 
@@ -114,6 +118,7 @@ async function main(): Promise<void> {
       traffic: trafficReporting.meter,
       counters: metrics.sessionCounters(),
       logger,
+      warnings: throttledLog,
       newJournal: (machine, actorId) => new Journal(config.kpc.inspection.journalLength, machine, actorId),
     },
     {
@@ -156,10 +161,15 @@ async function main(): Promise<void> {
 
   const { mqtt } = config.kpc;
   metrics.connectionLimit.set(mqtt.maxConnections);
-  broker = await MqttBroker.create({ id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes }, registry, logger, metrics);
-  status.listeners.push(...createListeners(mqtt, broker, listenerEvents(metrics, logger)));
+  broker = await MqttBroker.create(
+    { id: replicaId, connectTimeoutMs: mqtt.connectTimeoutMs, maxOutboundBytes: mqtt.maxOutboundBytes, maxSubscriptions: mqtt.maxSubscriptions },
+    registry,
+    logger,
+    connectionObserver(metrics, throttledLog),
+  );
+  status.listeners.push(...createListeners(mqtt, broker, listenerEvents(metrics, logger, throttledLog)));
   if (config.kpc.http.enabled) status.listeners.push(startKpOverHttp(config, registry, gate, clientAuthentication, metrics, logger));
-  clusterTraffic = wireClusterTraffic(link, config, registry, requests, trafficReporting.meter, metrics, logger);
+  clusterTraffic = wireClusterTraffic(link, config, registry, requests, trafficReporting.meter, metrics, logger, undecodable);
   ecap.start();
   cap?.start();
   await link.connection.flush(); // every subscription is registered before the first client arrives

@@ -100,6 +100,21 @@ export const machine = createMachine({
             ],
           },
           {
+            guard: 'acceptedWithoutCredentialId',
+            target: 'rejected',
+            actions: [
+              {
+                type: 'reportProviderFault',
+                params: { problem: 'answered 200 without a credentialId' },
+              },
+              {
+                type: 'recordRefusal',
+                params: { reason: 'credential service accepted without a credentialId' },
+              },
+              { type: 'refuseConnection', params: { returnCode: 3 } },
+            ],
+          },
+          {
             guard: 'lastCredentialAccepted',
             target: 'active',
             actions: ['recordValidCredential', 'acceptConnection'],

@@ -8,8 +8,8 @@ export const machine = createMachine({
   id: 'registry',
   initial: 'starting',
   on: {
-    'xstate.error.actor.*': { actions: ['countFailure', 'discardFailedActor'] },
-    'xstate.done.actor.*': { actions: 'forgetActor' },
+    'session.failed': { actions: ['countFailure', 'discardFailedActor'] },
+    'session.finished': { actions: 'forgetActor' },
   },
   states: {
     starting: {

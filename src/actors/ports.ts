@@ -76,6 +76,8 @@ export interface ClientCredentialVerdict {
  * Management) and 22/CAP (Kaa 1.2+'s Client Credentials Management).
  */
 export interface ClientAuthenticator {
+  /** The credential service's instance name, for log lines about its answers. */
+  readonly provider: string;
   validateUsernamePassword(username: string | null, password: string | null): Promise<ValidationOutcome<ClientCredentialVerdict>>;
   validateCertificate(issuer: string, serialNumber: string): Promise<ValidationOutcome<ClientCredentialVerdict>>;
 }
@@ -91,6 +93,13 @@ export interface TokenVerdict {
 /** Endpoint identification by token (16/ECAP, whichever protocol authenticates clients). */
 export interface TokenValidator {
   validateToken(appName: string, token: string): Promise<ValidationOutcome<TokenVerdict>>;
+}
+
+// ---- logging ----
+
+/** Log lines a peer could repeat at will: at most one per kind and source per interval. */
+export interface RateLimitedLog {
+  error(kind: string, source: string, fields: Record<string, unknown>, message: string): void;
 }
 
 // ---- endpoint connectivity (9/ELCE) ----

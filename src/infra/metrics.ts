@@ -26,9 +26,19 @@ export interface GaugeSources {
 }
 
 /** What the gauges read until the service has built the objects that own the numbers. */
-const NOTHING_YET: GaugeSources = {
-  connections: () => 0, httpConnections: () => 0, httpSessions: () => 0, unconfirmed: () => 0, natsConnected: () => false, rememberedRequests: () => 0,
-};
+const NOTHING_YET: GaugeSources = { connections: () => 0, httpConnections: () => 0, httpSessions: () => 0, unconfirmed: () => 0, natsConnected: () => false, rememberedRequests: () => 0 };
+
+/**
+ * A status code as a label value. Codes come from other services (the credential provider): a
+ * label per arbitrary integer would grow the metric without bound, so only HTTP's range is kept.
+ */
+export function statusLabel(statusCode: number): string {
+  return Number.isInteger(statusCode) && statusCode >= 100 && statusCode <= 599 ? String(statusCode) : 'out-of-range';
+}
+
+/** `kind` label values of kpc_protocol_violations_total: what closed a client's connection (see mqtt/client-problems.ts). */
+export const VIOLATION_KINDS = ['packet-too-large', 'invalid-utf8', 'null-character', 'invalid-topic'] as const;
+export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
 export class Metrics {
   readonly registry = new Registry();
@@ -47,6 +57,8 @@ export class Metrics {
   readonly roamed = this.counter('kpc_endpoints_roamed_total', 'Endpoint sessions moved to roamed');
   readonly revocations = this.counter('kpc_revocations_total', 'Revocation events that ended a local session', ['kind']);
   readonly failedActors = this.counter('kpc_session_actor_failures_total', 'Session actors that threw and were discarded');
+  readonly undecodable = this.counter('kpc_nats_undecodable_total', 'Messages on KPC\'s NATS subscriptions that did not decode, by subscription subject', ['subject']);
+  readonly protocolViolations = this.counter('kpc_protocol_violations_total', 'MQTT connections closed for breaking the protocol, by kind', ['kind']);
   readonly slowConsumers = this.counter('kpc_slow_consumers_total', 'Clients disconnected because they stopped reading (max-outbound-bytes queued)');
   readonly authenticationSeconds = this.histogram(
     'kpc_authentication_duration_seconds',
@@ -111,7 +123,7 @@ export class Metrics {
         this.publishesByQos[qos]!.inc();
         this.kpRequestsOverMqtt.inc();
       },
-      kpError: (statusCode: number) => this.kpErrors.inc({ status: String(statusCode) }),
+      kpError: (statusCode: number) => this.kpErrors.inc({ status: statusLabel(statusCode) }),
       connection: (outcome: string) => this.connections.inc({ outcome }),
       sessionEnded: (state: string) => this.sessionEnds.inc({ state }),
       roamed: () => this.roamed.inc(),
@@ -120,9 +132,9 @@ export class Metrics {
 
   ecapRequest = (type: string): void => this.ecapRequests.inc({ type });
   ecapOutcome = (type: string, outcome: string): void => this.ecapOutcomes.inc({ type, outcome });
+  httpResponded = (status: number): void => this.httpResponses.inc({ status: statusLabel(status) });
   authenticated = (transport: string, outcome: string, seconds: number): void => this.authenticationSeconds.observe({ transport, outcome }, seconds);
   extensionReplied = (seconds: number): void => this.extensionReplySeconds.observe(seconds);
-  slowConsumer = (): void => this.slowConsumers.inc();
 
   /**
    * A labelled series exists only once incremented, and `rate()` over a series that appears
@@ -133,9 +145,10 @@ export class Metrics {
     for (const type of ['connected', 'disconnected']) this.elceEvents.inc({ type }, 0);
     for (const kind of ['credential', 'token']) this.revocations.inc({ kind }, 0);
     for (const transport of ['mqtt', 'http']) this.kpRequests.inc({ transport }, 0);
-    for (const outcome of ['reply', 'push', 'forwarded', 'endpoint-offline', 'client-gone', 'unroutable', 'undecodable', 'no-responders', 'push-to-http-dropped']) {
+    for (const outcome of ['reply', 'push', 'forwarded', 'endpoint-offline', 'client-gone', 'unroutable', 'undecodable', 'no-responders', 'too-large', 'push-to-http-dropped']) {
       this.extensionData.inc({ outcome }, 0);
     }
+    for (const kind of VIOLATION_KINDS) this.protocolViolations.inc({ kind }, 0);
     for (const listener of ['mqtt-tcp', 'mqtt-tls', 'mqtt-ws']) {
       this.rateLimited.inc({ listener }, 0);
       this.proxyHeaderRejected.inc({ listener }, 0);

@@ -78,6 +78,7 @@ export type RefusalReason =
   | 'no credentials'
   | 'credentials refused'
   | 'credential service failed'
+  | 'credential service accepted without a credentialId'
   | 'authentication timed out'
   | 'service stopping';
 
@@ -105,6 +106,8 @@ export const clientSessionMachine = setup({
     refuseConnection: (_, _params: { returnCode: 3 | 4 | 5 }) => {},
     closeConnection: () => {},
     endEndpointSessions: () => {},
+    /** The provider broke 16/ECAP: logged as its fault, naming it. */
+    reportProviderFault: (_, _params: { problem: string }) => {},
     rememberCredentials: assign(({ event }) => {
       if (event.type !== 'mqtt.connect') return {};
       const awaiting: CredentialKind[] = [];
@@ -137,6 +140,8 @@ export const clientSessionMachine = setup({
     credentialInvalid: ({ event }) => event.type === 'ecap.replied' && isCredentialRefusal(event.statusCode),
     /** Checked after credentialInvalid: any other non-200 answer (5xx …) means the provider failed. */
     providerErrored: ({ event }) => event.type === 'ecap.replied' && event.statusCode !== 200,
+    /** A 200 without a credentialId: no revocation event could ever name (and end) such a session. */
+    acceptedWithoutCredentialId: ({ event }) => event.type === 'ecap.replied' && event.statusCode === 200 && event.credentialId === null,
     lastCredentialAccepted: ({ context, event }) =>
       event.type === 'ecap.replied' && context.awaiting.length === 1 && context.awaiting[0] === event.kind,
     holdsRevokedCredential: ({ context, event }) =>
@@ -188,6 +193,14 @@ export const clientSessionMachine = setup({
         'ecap.replied': [
           { guard: 'credentialInvalid', ...refuseWith(ConnackCode.badUserNameOrPassword, 'credentials refused') },
           { guard: 'providerErrored', ...refuseWith(ConnackCode.serverUnavailable, 'credential service failed') },
+          {
+            guard: 'acceptedWithoutCredentialId',
+            target: 'rejected',
+            actions: [
+              { type: 'reportProviderFault', params: { problem: 'answered 200 without a credentialId' } },
+              ...refuseWith(ConnackCode.serverUnavailable, 'credential service accepted without a credentialId').actions,
+            ],
+          },
           { guard: 'lastCredentialAccepted', target: 'active', actions: ['recordValidCredential', 'acceptConnection'] },
           { actions: 'recordValidCredential' },
         ],

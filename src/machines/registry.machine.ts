@@ -1,8 +1,10 @@
-// The process's supervisor, and its start and graceful shutdown. Session actors are created
-// with this actor as their parent, so their completion and their failures arrive here as
-// `xstate.done.actor.*` and `xstate.error.actor.*` events. The sessions themselves live in maps
-// owned by src/actors/registry/registry.ts, never in this machine's snapshot (it would not scale).
-import { assign, fromPromise, setup, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
+// The process's supervisor, and its start and graceful shutdown. Every session actor's end
+// arrives here as `session.finished`, and a session action that threw as `session.failed`, with
+// the actor's id as data: event types come from a fixed set, because xstate memoizes transition
+// candidates per event type for the machine's lifetime (one type per session would grow without
+// bound). The sessions themselves live in maps owned by src/actors/registry/registry.ts, never in
+// this machine's snapshot (it would not scale).
+import { assign, fromPromise, setup } from 'xstate';
 
 export interface RegistryInput {
   gracefulShutdownMs: number;
@@ -12,11 +14,16 @@ export interface RegistryContext extends RegistryInput {
   failedActors: number;
 }
 
+/** What the registry hears about one session actor. */
+export type SessionReport =
+  | { type: 'session.finished'; actorId: string }
+  /** A session action threw: the actor is stopped and its `error` is what was thrown. */
+  | { type: 'session.failed'; actorId: string; error: unknown };
+
 export type RegistryEvent =
   | { type: 'nats.connected' }
   | { type: 'shutdown.requested'; signal: string }
-  | ErrorActorEvent
-  | DoneActorEvent;
+  | SessionReport;
 
 export const registryMachine = setup({
   types: {
@@ -46,8 +53,8 @@ export const registryMachine = setup({
   context: ({ input }) => ({ ...input, failedActors: 0 }),
   initial: 'starting',
   on: {
-    'xstate.error.actor.*': { actions: ['countFailure', 'discardFailedActor'] },
-    'xstate.done.actor.*': { actions: 'forgetActor' },
+    'session.failed': { actions: ['countFailure', 'discardFailedActor'] },
+    'session.finished': { actions: 'forgetActor' },
   },
   states: {
     starting: {

@@ -2,13 +2,13 @@
 // cross-replica forwarding), revocations, connectivity events (roaming and the cluster table),
 // replica heartbeats and the endpoint lists replicas exchange when they first hear of each other.
 import type { Logger } from 'pino';
-import type { ReplyTarget } from '../actors/traffic/extension-data-router.js';
 import { ClusterTable } from '../actors/cluster/cluster-table.js';
 import { ExtensionDataRouter } from '../actors/traffic/extension-data-router.js';
 import type { Registry } from '../actors/registry/registry.js';
 import { ReplicaLiveness } from '../actors/cluster/replica-liveness.js';
 import type { RequestMemory } from '../actors/traffic/request-memory.js';
 import type { TrafficMeter } from '../actors/traffic/traffic-meter.js';
+import type { UndecodableMessages } from '../infra/nats/decode-or-warn.js';
 import type { KpcConfig } from '../infra/config/types.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { NatsLink } from '../infra/nats/connection.js';
@@ -31,16 +31,18 @@ export function wireClusterTraffic(
   link: NatsLink,
   config: KpcConfig,
   registry: Registry,
-  requests: RequestMemory<ReplyTarget>,
+  /** Requests by the connection id of the client session that sent them. */
+  requests: RequestMemory<string>,
   traffic: TrafficMeter,
   metrics: Metrics,
   logger: Logger,
+  undecodable: UndecodableMessages,
 ): ClusterTraffic {
   const { instanceName, replicaId } = config.service;
   const { heartbeatIntervalMs, missedHeartbeats } = config.kpc.cluster;
 
   const cluster = new ClusterTable();
-  const sync = runEndpointSync(link, replicaId, logger, {
+  const sync = runEndpointSync(link, replicaId, undecodable, {
     heldHere: () => registry.heldEndpoints(),
     learned: (replica, endpoints) => {
       cluster.learned(Object.keys(endpoints), replica);
@@ -59,6 +61,7 @@ export function wireClusterTraffic(
 
   const router = new ExtensionDataRouter({
     requests,
+    liveSession: (id) => registry.replyTarget(id),
     holderOf: (endpointId) => registry.holderOf(endpointId),
     remoteReplicaOf: (endpointId) => {
       const replica = cluster.replicaOf(endpointId);
@@ -66,24 +69,25 @@ export function wireClusterTraffic(
     },
     forwardToReplica: (replica, bytes) => link.connection.publish(subjects.replicaExtensionData(replica), bytes),
     logger,
+    maxPacketBytes: config.kpc.mqtt.maxPacketBytes,
     count: (outcome) => metrics.extensionData.inc({ outcome }),
     traffic,
     answered: (ms) => metrics.extensionReplied(ms / 1000),
   });
-  subscribeExtensionData(link, { replicaId, instanceName }, logger, {
+  subscribeExtensionData(link, { replicaId, instanceName }, undecodable, {
     received: (data, bytes, viaInstance) => router.route(data, bytes, viaInstance),
     undecodable: () => metrics.extensionData.inc({ outcome: 'undecodable' }),
     noResponders: () => metrics.extensionData.inc({ outcome: 'no-responders' }),
   });
 
-  subscribeRevocations(link, logger, {
+  subscribeRevocations(link, undecodable, {
     credentialRevoked: (event) => metrics.countRevocations('credential', registry.credentialRevoked(event.credentialId)),
     tokenRevoked: (event) => metrics.countRevocations('token', registry.tokenRevoked(event.endpointId, event.tokenIds)),
     clientCredentialsRevoked: (event) =>
       metrics.countRevocations('credential', registry.credentialRevoked(event.credentialsId, event.tenantId)),
   });
 
-  subscribeConnectivity(link, logger, {
+  subscribeConnectivity(link, undecodable, {
     connected: (event) => {
       liveness.seen(event.originatorReplicaId, Date.now());
       cluster.connected(Object.keys(event.endpoints), event.originatorReplicaId);
@@ -92,7 +96,7 @@ export function wireClusterTraffic(
     disconnected: (event) => cluster.disconnected(Object.keys(event.endpoints), event.originatorReplicaId),
   });
 
-  const heartbeats = runHeartbeats(link, { instanceName, replicaId, intervalMs: heartbeatIntervalMs }, logger, {
+  const heartbeats = runHeartbeats(link, { instanceName, replicaId, intervalMs: heartbeatIntervalMs }, undecodable, {
     alive: (replica) => liveness.seen(replica, Date.now()),
     leaving: (replica) => {
       if (replica === replicaId) return;

@@ -29,7 +29,7 @@ export function startKpOverHttp(
       authenticate: (username, password) => authenticateHttpClient(gate, credentials, username, password),
       counters: {
         received: () => metrics.kpRequestsOverHttp.inc(),
-        answered: (status) => metrics.httpResponses.inc({ status: String(status) }),
+        answered: (status) => metrics.httpResponded(status),
         kpError: (status) => counters.kpError(status),
       },
       logger,

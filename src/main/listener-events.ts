@@ -1,27 +1,22 @@
-// What the MQTT listeners report (rate limiting, PROXY protocol headers, TLS certificate reloads),
-// counted in metrics and logged. Lines that a flood of bad connections would repeat are throttled.
+// What the MQTT listeners and the broker report (rate limiting, PROXY protocol headers, TLS
+// certificate reloads, CONNECT latency, protocol violations, slow consumers), counted in metrics
+// and logged. Lines that a flood of bad connections or clients would repeat are throttled.
+import type { ThrottledLog } from '../infra/log-throttle.js';
 import type { Logger } from '../infra/logger.js';
 import type { Metrics } from '../infra/metrics.js';
 import { TLS_POLL_INTERVAL_MS } from '../infra/mqtt/certificate-reloader.js';
 import type { ListenerEvents } from '../infra/mqtt/listeners.js';
-import { LogThrottle } from '../infra/throttled-log.js';
+import type { ConnectionObserver } from '../infra/mqtt/mqtt-broker.js';
 
-const LOG_INTERVAL_MS = 10_000;
-
-export function listenerEvents(metrics: Metrics, logger: Logger): ListenerEvents {
-  const throttle = new LogThrottle(LOG_INTERVAL_MS);
+export function listenerEvents(metrics: Metrics, logger: Logger, throttled: ThrottledLog): ListenerEvents {
   return {
     rateLimited: (listener) => {
       metrics.rateLimited.inc({ listener });
-      throttle.log(`rate-limited ${listener}`, (suppressed) =>
-        logger.warn({ event: 'connection.rate-limited', listener, suppressed }, 'new connection closed: max-connection-rate reached'),
-      );
+      throttled.warn('connection.rate-limited', listener, { listener }, 'new connection closed: max-connection-rate reached');
     },
     proxyHeaderRejected: (listener, reason, peerAddress) => {
       metrics.proxyHeaderRejected.inc({ listener });
-      throttle.log(`proxy ${listener}`, (suppressed) =>
-        logger.warn({ event: 'connection.proxy-header-rejected', listener, peerAddress, suppressed }, `connection closed: ${reason}`),
-      );
+      throttled.warn('connection.proxy-header-rejected', listener, { listener, peerAddress }, `connection closed: ${reason}`);
     },
     tlsLoaded: (listener, loaded, reloaded) => {
       if (reloaded) metrics.tlsReloads.inc({ listener, outcome: 'reloaded' });
@@ -36,6 +31,20 @@ export function listenerEvents(metrics: Metrics, logger: Logger): ListenerEvents
     },
     tlsWatchFailed: (listener, error) => {
       logger.warn({ event: 'tls.watch-failed', listener, err: error.message }, `cannot watch the TLS files for changes; checking them every ${TLS_POLL_INTERVAL_MS / 1000} s instead`);
+    },
+  };
+}
+
+export function connectionObserver(metrics: Metrics, throttled: ThrottledLog): ConnectionObserver {
+  return {
+    authenticated: metrics.authenticated,
+    violation: (kind, fields) => {
+      metrics.protocolViolations.inc({ kind });
+      throttled.warn('connection.protocol-violation', kind, fields, 'MQTT protocol violation; connection closed');
+    },
+    slowConsumer: (fields) => {
+      metrics.slowConsumers.inc();
+      throttled.warn('connection.slow-consumer', 'mqtt', fields, 'client does not read; disconnecting it');
     },
   };
 }

@@ -39,5 +39,5 @@ export function startManagement(config: KpcConfig, metrics: Metrics, status: Ser
     admin: adminToken === undefined ? undefined : { token: adminToken, sessions: () => status.registry?.inspection },
     serverCertificatePem: tls.enabled ? readFileSync(tls.certFile!, 'utf8') : undefined,
   });
-  return startManagementServer(app, config.server.port);
+  return startManagementServer(app, config.server.port, config.server.host);
 }

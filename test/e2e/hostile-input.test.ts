@@ -261,10 +261,11 @@ describe('authentication flood', () => {
 });
 
 describe('slow consumer (max-outbound-bytes 1 MiB here)', () => {
-  it('a client that publishes requests but never reads is disconnected; another client keeps getting 256 KiB answers', async () => {
+  it('a client that publishes requests but never reads is disconnected; another client keeps getting 60 KiB answers', async () => {
     const previous = defaultRespond();
     restoreRespond = () => (stack.echoUnaware.respond = previous);
-    const big = Buffer.alloc(256 * 1024, 0x5a);
+    // Answers just under max-packet-bytes (64 KiB here): KPC never sends a larger packet.
+    const big = Buffer.alloc(60 * 1024, 0x5a);
     stack.echoUnaware.respond = (data) => (data.requestId === null ? null : { statusCode: 200, payload: big });
 
     const reader = await connectAs(stack.kpc, DEVICE);
@@ -274,10 +275,10 @@ describe('slow consumer (max-outbound-bytes 1 MiB here)', () => {
     try {
       expect(await rawConnack(slow, { username: DEVICE.username, password: DEVICE.password })).toBe(0);
       slow.socket.pause(); // never reads again: KPC's answers pile up in the kernel, then in KPC
-      const MAX_REQUESTS = 200; // 50 MiB of answers: far past any socket buffers plus max-outbound-bytes (1 MiB)
+      const MAX_REQUESTS = 800; // 47 MiB of answers: far past any socket buffers plus max-outbound-bytes (1 MiB)
       let readerRequests = 0;
       while (!slow.closed && sent < MAX_REQUESTS) {
-        for (let i = 0; i < 4 && !slow.closed; i++) {
+        for (let i = 0; i < 16 && !slow.closed; i++) {
           slow.send({ cmd: 'publish', topic: kpTopic(APP_VERSION, ECHO_UNAWARE, 'slow', ++sent), payload: Buffer.from('x'), qos: 0, retain: false, dup: false });
         }
         // The reading client is served meanwhile (and this paces the loop).
@@ -286,7 +287,7 @@ describe('slow consumer (max-outbound-bytes 1 MiB here)', () => {
         expect(reply.topic).toBe(`${topic}/status`);
         expect(reply.payload.length).toBe(big.length);
       }
-      expect(slow.closed, `slow client still connected after ${sent} requests (${sent * 256} KiB of answers)`).toBe(true);
+      expect(slow.closed, `slow client still connected after ${sent} requests (${sent * 60} KiB of answers)`).toBe(true);
       await stack.kpc.waitForLog('connection.slow-consumer', 5_000);
       const metrics = await (await fetch(`${stack.kpc.httpUrl}/metrics`)).text();
       expect(metrics).toMatch(/^kpc_slow_consumers_total [1-9]/m);

@@ -145,6 +145,11 @@ class World {
         expect(client.connection.closes).toEqual([]);
         expect(harness.registry.connectionCount).toBe(0);
         if (this.run.lastEvent!.type === 'mqtt.connect') expect(harness.credentials.requests, 'refused without asking ECAP').toEqual([]);
+        const last = this.run.lastEvent as Event<'ecap.replied'>;
+        const providerFault = last.type === 'ecap.replied' && last.statusCode === 200;
+        expect(harness.credentials.faults, "a 200 without a credentialId is logged as the provider's fault").toEqual(
+          providerFault ? ["credential provider 'cm' answered 200 without a credentialId; refused with CONNACK 3"] : [],
+        );
         sawNothingOfTheEndpoint();
         await lateAnswersIgnored();
       },

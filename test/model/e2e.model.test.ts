@@ -485,7 +485,7 @@ describe('endpoint session chart, end to end', () => {
 /** A KPC of its own, reaching NATS through a relay the test opens, pauses and reopens. */
 class RegistryWorld {
   readonly e2e: E2eRun<RegistryWorld>;
-  /** Clients refused at CONNECT: each one's session finished (`xstate.done.actor.*`) while running. */
+  /** Clients refused at CONNECT: each one's session finished (`session.finished`) while running. */
   readonly finished: string[] = [];
 
   private constructor(

@@ -16,9 +16,9 @@ class World {
   readonly harness = new Harness({ running: false });
   /** A device that connects once KPC is running; the shutdown must end its session. */
   bystander: Client | undefined;
-  /** Clients whose session action threw (`xstate.error.actor.*`). */
+  /** Clients whose session action threw (`session.failed`). */
   readonly failed: Client[] = [];
-  /** Clients refused at CONNECT, whose sessions finished at once (`xstate.done.actor.*`), with the code expected. */
+  /** Clients refused at CONNECT, whose sessions finished at once (`session.finished`), with the code expected. */
   readonly refused: Array<{ client: Client; code: number }> = [];
 
   params(): Params {
@@ -56,11 +56,11 @@ class World {
       'xstate.error.actor.drainOutbound': () => this.drain().reject(new Error('NATS drain failed')),
       'xstate.after.gracefulShutdown.registry.draining': () => harness.clock.increment(GRACEFUL_SHUTDOWN_MS),
       // A client without credentials is refused (5 while running, 3 otherwise); here refusing throws.
-      'xstate.error.actor.session.c1': () => {
+      'session.failed': () => {
         const name = `failing-${this.failed.length + 1}`;
         this.failed.push(harness.connect(name, {}, new RecordingConnection(name, true)));
       },
-      'xstate.done.actor.session.c1': () => {
+      'session.finished': () => {
         const code = this.run.cameFrom === 'running' ? 5 : 3;
         this.refused.push({ client: harness.connect(`refused-${this.refused.length + 1}`), code });
       },

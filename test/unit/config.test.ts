@@ -86,7 +86,7 @@ describe('parseConfig defaults', () => {
     expect(config.service.replicaId).toMatch(/^kpc-[0-9a-f]{12}$/);
     expect(config).toEqual({
       service: { instanceName: 'kpc', replicaId: config.service.replicaId, gracefulShutdownMs: 30_000, drainRate: 1_000 },
-      server: { port: 8008 },
+      server: { port: 8008, host: '0.0.0.0' },
       nats: { urls: ['nats://localhost:4222'], auth: { kind: 'none' }, tls: {} },
       kpc: {
         mqtt: {
@@ -98,6 +98,7 @@ describe('parseConfig defaults', () => {
           maxConnections: 100_000,
           maxConnectionRate: 0,
           maxOutboundBytes: 4 * 1024 ** 2,
+          maxSubscriptions: 1_000,
           host: '0.0.0.0',
         },
         http: DEFAULT_HTTP,
@@ -122,6 +123,13 @@ describe('parseConfig defaults', () => {
   it('a comments-only file and empty sections also mean defaults', () => {
     expect(parse('# nothing here\n').server.port).toBe(8008);
     expect(parse('service:\nkaa:\n  kpc:\n').service.instanceName).toBe('kpc');
+  });
+
+  it('reads server.host and kaa.kpc.transports.mqtt.max-subscriptions', () => {
+    const config = parse('server:\n  host: 127.0.0.1\nkaa.kpc.transports.mqtt.max-subscriptions: 5\n');
+    expect(config.server.host).toBe('127.0.0.1');
+    expect(config.kpc.mqtt.maxSubscriptions).toBe(5);
+    expect(() => parse('kaa.kpc.transports.mqtt.max-subscriptions: 0\n')).toThrow(/max-subscriptions/);
   });
 
   it('generates a fresh replica id per parse', () => {
@@ -164,7 +172,7 @@ describe('parseConfig full example', () => {
   it('parses the spec example', () => {
     expect(parse(FULL_EXAMPLE)).toEqual({
       service: { instanceName: 'kpc', replicaId: 'replica-1', gracefulShutdownMs: 20_000, drainRate: 1_000 },
-      server: { port: 8008, adminToken: 'secret' },
+      server: { port: 8008, host: '0.0.0.0', adminToken: 'secret' },
       nats: { urls: ['nats://localhost:4222'], auth: { kind: 'none' }, tls: {} },
       kpc: {
         mqtt: {
@@ -176,6 +184,7 @@ describe('parseConfig full example', () => {
           maxConnections: 50_000,
           maxConnectionRate: 0,
           maxOutboundBytes: 4 * 1024 ** 2,
+          maxSubscriptions: 1_000,
           host: '0.0.0.0',
         },
         http: DEFAULT_HTTP,
@@ -288,7 +297,7 @@ describe('environment overrides', () => {
     });
     expect(config.kpc.authentication.serviceInstanceName).toBe('other-cm');
     expect(config.service).toEqual({ instanceName: 'kpc2', replicaId: 'replica-9', gracefulShutdownMs: 20_000, drainRate: 1_000 });
-    expect(config.server).toEqual({ port: 9000, adminToken: 'from-env' });
+    expect(config.server).toEqual({ port: 9000, host: '0.0.0.0', adminToken: 'from-env' });
     expect(config.kpc.mqtt.maxPacketBytes).toBe(65_536);
   });
 
@@ -300,7 +309,7 @@ describe('environment overrides', () => {
 
   it('blank values are ignored and values are trimmed', () => {
     const config = parse(FULL_EXAMPLE, { SERVER_ADMIN_TOKEN: '', SERVER_PORT: ' 9001 ' });
-    expect(config.server).toEqual({ port: 9001, adminToken: 'secret' });
+    expect(config.server).toEqual({ port: 9001, host: '0.0.0.0', adminToken: 'secret' });
   });
 
   it('every key has its own env names', () => {

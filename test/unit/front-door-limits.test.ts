@@ -1,9 +1,11 @@
-// The connection-rate token bucket, the paced shutdown drain and the log throttle, on clocks the
+// The connection-rate token bucket, the paced shutdown drain and the log throttle (with the core's
+// rate-limited log built on it), on clocks the
 // tests move by hand.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PacedDrain } from '../../src/actors/registry/paced-drain.js';
 import { ConnectionRateLimit } from '../../src/infra/mqtt/connection-rate-limit.js';
-import { LogThrottle } from '../../src/infra/throttled-log.js';
+import pino from 'pino';
+import { LogThrottle, ThrottledLog } from '../../src/infra/log-throttle.js';
 
 function manualClock(start = 0) {
   const clock = { ms: start, now: () => clock.ms };
@@ -108,5 +110,35 @@ describe('LogThrottle', () => {
     clock.ms += 1_000;
     log('a');
     expect(written).toEqual([['a', 0], ['b', 0], ['a', 2]]);
+  });
+
+  it('forgets the oldest key past 1 000 distinct ones, so its next line goes through', () => {
+    const clock = manualClock();
+    const throttle = new LogThrottle(1_000, clock.now);
+    const written: string[] = [];
+    const log = (key: string) => throttle.log(key, () => written.push(key));
+    log('first');
+    for (let i = 0; i < 1_000; i++) log(`k${i}`);
+    log('first');
+    expect(written.filter((key) => key === 'first')).toHaveLength(2);
+  });
+});
+
+describe('ThrottledLog', () => {
+  it('writes one line per kind and source per interval, carrying how many were held back', () => {
+    const clock = manualClock();
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const log = new ThrottledLog(logger, new LogThrottle(1_000, clock.now));
+    log.warn('nats.undecodable', 's1', { subject: 's1.x' }, 'undecodable');
+    log.warn('nats.undecodable', 's1', { subject: 's1.y' }, 'undecodable');
+    log.warn('nats.undecodable', 's2', { subject: 's2.x' }, 'undecodable');
+    clock.ms += 1_000;
+    log.error('nats.undecodable', 's1', { subject: 's1.z' }, 'undecodable');
+    expect(lines.map(({ event, source, subject, suppressed, level }) => ({ event, source, subject, suppressed, level }))).toEqual([
+      { event: 'nats.undecodable', source: 's1', subject: 's1.x', suppressed: undefined, level: 40 },
+      { event: 'nats.undecodable', source: 's2', subject: 's2.x', suppressed: undefined, level: 40 },
+      { event: 'nats.undecodable', source: 's1', subject: 's1.z', suppressed: 1, level: 50 },
+    ]);
   });
 });

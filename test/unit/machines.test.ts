@@ -236,7 +236,7 @@ describe('registry chart', () => {
 
   it('survives failed session actors in any state, counting them', () => {
     const result = run(registryMachine, input, [
-      { type: 'nats.connected' }, { type: 'xstate.error.actor.session.c1', error: new Error('boom') } as never,
+      { type: 'nats.connected' }, { type: 'session.failed', actorId: 'session.c1', error: new Error('boom') },
     ]);
     expect(result.state).toBe('running');
     expect(result.context).toMatchObject({ failedActors: 1 });

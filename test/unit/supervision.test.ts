@@ -5,11 +5,11 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { AuthenticationGate } from '../../src/actors/session/authentication-gate.js';
 import { TrafficMeter } from '../../src/actors/traffic/traffic-meter.js';
-import { Journal } from '../../src/actors/session/journal.js';
 import type { ConnectRequest, MqttConnection, MqttSession } from '../../src/actors/ports.js';
 import { Registry } from '../../src/actors/registry/registry.js';
 import type { SessionHub } from '../../src/actors/session/client-session.js';
 import { RoutingTable } from '../../src/actors/traffic/routing.js';
+import { idleRegistryHooks, quietHubParts } from '../support/registry-doubles.js';
 
 class RecordingConnection implements MqttConnection {
   readonly remoteAddress = '127.0.0.1';
@@ -32,6 +32,7 @@ function startRegistry() {
     replicaId: 'r1',
     routing: () => new RoutingTable({ applications: { app: { versions: { v1: { allowedExtensionInstances: ['x'] } } } }, extensionInstances: {} }, (i) => i),
     clientAuthentication: {
+      provider: 'cm',
       validateUsernamePassword: async () => ({ ok: true, reply: { statusCode: 200, clientId: 'c', credentialId: 'cred', reasonPhrase: null, tenantId: null } }),
       validateCertificate: async () => ({ ok: false, reason: 'nats-unavailable' }),
     },
@@ -39,15 +40,12 @@ function startRegistry() {
     tokens: { validateToken: async () => ({ ok: false, reason: 'nats-unavailable' }) },
     authentication: new AuthenticationGate(10, 1000),
     forwarder: { forward: (_session: unknown, message: { packet: { topic: string }; ack: () => void }) => { forwarded.push(message.packet.topic); message.ack(); } } as never,
-    connectivity: { announceConnected: () => {}, announceDisconnected: () => {} },
-    counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
-    logger: pino({ level: 'silent' }),
-    newJournal: (machine, actorId) => new Journal(16, machine, actorId),
+    ...quietHubParts(),
   };
   const registry = new Registry(hub, {
     replicaId: 'r1', gracefulShutdownMs: 1000, maxConnections: 10, natsConnected: () => true,
     logger: pino({ level: 'silent' }), onActorFailed: () => failures.push(1), retainEnded: { count: 10, forMs: 60_000 },
-  }, { announceReady: () => {}, stopAccepting: () => {}, drainOutbound: async () => {}, shutdownTimedOut: () => {} });
+  }, idleRegistryHooks());
   registry.start();
   registry.actor.send({ type: 'nats.connected' });
   return { registry, forwarded, failures };

@@ -11,6 +11,12 @@ export interface DrainPace {
   windowMs: number;
 }
 
+/** The sessions still open: a live collection, which sessions leave when they end on their own. */
+export interface OpenSessions<S> {
+  has(session: S): boolean;
+  values(): Iterable<S>;
+}
+
 /** Timer granularity: fine enough for a smooth pace, coarse enough to cost nothing. */
 const MIN_TICK_MS = 5;
 const MAX_TICK_MS = 100;
@@ -26,8 +32,8 @@ export class PacedDrain<S> {
    * own), oldest first, at the pace; the ones that joined meanwhile are closed at the end.
    * Resolves once every one has been closed.
    */
-  run(open: ReadonlySet<S>, close: (session: S) => void): Promise<void> {
-    const queue = [...open];
+  run(open: OpenSessions<S>, close: (session: S) => void): Promise<void> {
+    const queue = [...open.values()];
     const closed = new Set<S>();
     let next = 0;
     const closeUpTo = (allowed: number) => {
@@ -39,7 +45,7 @@ export class PacedDrain<S> {
         allowed--;
       }
       if (next < queue.length) return false;
-      for (const late of [...open]) if (!closed.has(late)) close(late);
+      for (const late of [...open.values()]) if (!closed.has(late)) close(late);
       return true;
     };
     if (this.pace.ratePerSecond === 0 || queue.length === 0) {

@@ -1,15 +1,17 @@
-// The live registry: the supervisor of every session actor (their parent, so their completion and
-// failures arrive here) and the process's lifecycle (src/machines/registry.machine.ts). Who holds
+// The live registry: the supervisor of every session actor (through their xstate parent, see
+// session-supervisor.ts, so their completion and failures arrive here) and the process's lifecycle
+// (src/machines/registry.machine.ts). Who holds
 // which endpoint and credential is its Directory (directory.ts), a plain module rather than chart
 // context because a snapshot is copied on every transition and a replica holds up to
 // `max-connections` sessions; what the management API shows is SessionInspector's.
 import { createActor, fromPromise, type Actor, type AnyActorRef, type InspectionEvent } from 'xstate';
 import type { Logger } from 'pino';
-import { registryMachine } from '../../machines/registry.machine.js';
+import { registryMachine, type RegistryEvent, type SessionReport } from '../../machines/registry.machine.js';
 import { ClientSession, type SessionDirectory, type SessionHub } from '../session/client-session.js';
 import { EndpointSession } from '../session/endpoint-session.js';
 import { HttpSession, type HttpSessionDirectory } from '../session/http-session.js';
 import { HttpSessions } from '../session/http-sessions.js';
+import type { ReplyTarget } from '../traffic/extension-data-router.js';
 import type { Supervised } from '../session/session-hub.js';
 import type { ConnectRequest, EndpointsConnected, MqttConnection, MqttSession } from '../ports.js';
 import { Directory } from './directory.js';
@@ -17,6 +19,7 @@ import { EndedSessions } from './ended-sessions.js';
 import { PacedDrain, type DrainPace } from './paced-drain.js';
 import { describeHttpSession, describeSession, httpJournalsOf, journalsOf } from './session-inspection.js';
 import { SessionInspector } from './session-inspector.js';
+import { sessionSupervisor } from './session-supervisor.js';
 
 /** What the composition root does for the registry's chart. */
 export interface RegistryHooks {
@@ -44,13 +47,16 @@ export interface RegistryOptions {
 
 export class Registry implements SessionDirectory, HttpSessionDirectory {
   readonly actor: Actor<ReturnType<Registry['logic']>>;
+  /** The sessions' xstate parent: relays their ends to this registry's chart (see session-supervisor.ts). */
+  private readonly sessionParent: AnyActorRef;
   readonly hub: SessionHub;
   /** What the management API reads and does (the SessionInspection port). */
   readonly inspection: SessionInspector;
   /** Sessions of 1/KP over HTTP, by token: they hold endpoints without a connection. */
   readonly http: HttpSessions;
   private readonly supervised = new Map<string, Supervised>();
-  private readonly sessions = new Set<ClientSession>();
+  /** Live client sessions by connection id. */
+  private readonly sessions = new Map<string, ClientSession>();
   private readonly directory = new Directory<EndpointSession, ClientSession>();
   private readonly ended: EndedSessions;
   /** Open HTTP connections: they count towards `max-connections` with the MQTT sessions. */
@@ -74,14 +80,16 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
       // xstate treats `clock: undefined` as a clock: pass the option only when there is one.
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
+    this.sessionParent = createActor(sessionSupervisor((report) => this.actor.send(report)), { parent: this.actor, id: 'sessions' });
   }
 
   get supervisor(): AnyActorRef {
-    return this.actor;
+    return this.sessionParent;
   }
 
   start(): void {
     this.actor.start();
+    this.sessionParent.start();
   }
 
   get state(): string {
@@ -110,9 +118,18 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
   /** The MQTT adapter's entry point: a CONNECT arrived. */
   openSession(connection: MqttConnection, request: ConnectRequest): MqttSession {
     const session = new ClientSession(this.hub, connection, request);
-    this.sessions.add(session);
+    this.sessions.set(session.connectionId, session);
     session.start();
     return session;
+  }
+
+  liveSessionByConnection(connectionId: string): ClientSession | undefined {
+    return this.sessions.get(connectionId);
+  }
+
+  /** Who waits for a reply under this id: a live MQTT session (connection id) or an HTTP request. */
+  replyTarget(id: string): ReplyTarget | undefined {
+    return this.sessions.get(id) ?? this.http.waitingExchange(id);
   }
 
   holderOf(endpointId: string): EndpointSession | undefined {
@@ -168,12 +185,12 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
   }
 
   clientEnded(session: ClientSession): void {
-    this.sessions.delete(session);
+    this.sessions.delete(session.connectionId);
     this.directory.credentialsReleased(session, session.credentialIds);
   }
 
   clientForgotten(session: ClientSession): void {
-    this.sessions.delete(session);
+    this.sessions.delete(session.connectionId);
     this.ended.add(describeSession(session), journalsOf(session), Date.now());
   }
 
@@ -212,11 +229,15 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
           // HTTP sessions hold no connection: nothing to pace, they all end at once.
           this.http.endAll();
           const drain = new PacedDrain<ClientSession>(this.options.drainPace ?? { ratePerSecond: 0, windowMs: 0 });
-          this.sessionsStopping = drain.run(this.sessions, (session) => session.send({ type: 'service.stopping' }));
+          const open = { has: (session: ClientSession) => this.sessions.has(session.connectionId), values: () => this.sessions.values() };
+          this.sessionsStopping = drain.run(open, (session) => session.send({ type: 'service.stopping' }));
         },
         reportShutdownTimeout: () => this.hooks.shutdownTimedOut(),
-        discardFailedActor: ({ event }) => this.discardFailedActor(actorIdOf(event.type), (event as { error?: unknown }).error),
-        forgetActor: ({ event }) => this.forgetActor(actorIdOf(event.type)),
+        discardFailedActor: ({ event }) => {
+          const { actorId, error } = reportOf<'session.failed'>(event);
+          this.discardFailedActor(actorId, error);
+        },
+        forgetActor: ({ event }) => this.forgetActor(reportOf<'session.finished'>(event).actorId),
       },
       actors: {
         // What the sessions announce as they stop (9/ELCE disconnected) is flushed too.
@@ -261,7 +282,7 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
   }
 }
 
-function actorIdOf(eventType: string): string {
-  // xstate.done.actor.<id> / xstate.error.actor.<id>
-  return eventType.slice(eventType.indexOf('.actor.') + '.actor.'.length);
+/** The chart calls these actions only for the report named. */
+function reportOf<T extends SessionReport['type']>(event: RegistryEvent): Extract<SessionReport, { type: T }> {
+  return event as Extract<SessionReport, { type: T }>;
 }

@@ -14,7 +14,8 @@ import {
 export class SessionInspector implements SessionInspection {
   constructor(
     private readonly replicaId: string,
-    private readonly live: ReadonlySet<ClientSession>,
+    /** Live sessions by connection id. */
+    private readonly live: ReadonlyMap<string, ClientSession>,
     private readonly directory: Directory<EndpointSession, ClientSession>,
     private readonly ended: EndedSessions,
     /** The open HTTP sessions (1/KP over HTTP), listed with the MQTT ones. */
@@ -23,7 +24,7 @@ export class SessionInspector implements SessionInspection {
 
   inspectSessions(): { live: SessionSummary[]; ended: SessionSummary[] } {
     return {
-      live: [...[...this.live].map(summarizeSession), ...this.http.list().map((session) => summaryOf(describeHttpSession(session)))],
+      live: [...[...this.live.values()].map(summarizeSession), ...this.http.list().map((session) => summaryOf(describeHttpSession(session)))],
       ended: this.ended.list(Date.now()).map(summaryOf),
     };
   }
@@ -70,7 +71,7 @@ export class SessionInspector implements SessionInspection {
   }
 
   private liveSession(mqttClientId: string): ClientSession | undefined {
-    for (const session of this.live) if (session.request.mqttClientId === mqttClientId) return session;
+    for (const session of this.live.values()) if (session.request.mqttClientId === mqttClientId) return session;
     return undefined;
   }
 }

@@ -67,6 +67,12 @@ export class AuthenticationGate {
   }
 
   private rememberRefusal(key: string, statusCode: number, now: number): void {
+    // Entries expire in insertion order (one negative-cache period each): drop the expired ones
+    // from the front, so the cache holds only the refusals of the last period, not a high-water mark.
+    for (const [oldKey, refusal] of this.refused) {
+      if (refusal.until > now) break;
+      this.refused.delete(oldKey);
+    }
     if (this.refused.size >= MAX_REMEMBERED_REFUSALS) this.refused.delete(this.refused.keys().next().value!);
     this.refused.set(key, { statusCode, until: now + this.negativeCacheMs });
   }

@@ -7,13 +7,13 @@ import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import {
   clientSessionMachine, type ClientSessionContext, type ClientSessionEvent, type ClientSessionInput, type CredentialKind,
 } from '../../machines/client-session.machine.js';
-import { errorPayload, errorTopic, responseFor } from '../traffic/responses.js';
+import { errorPayload, errorTopic } from '../traffic/responses.js';
 import type {
-  ClientAuthenticator, ClientCredentialVerdict, ConnectRequest, ExtensionReply, IncomingPublish, MqttConnection, MqttSession, PublishAck,
-  SubscriptionAnswer, ValidationOutcome,
+  ClientAuthenticator, ClientCredentialVerdict, ConnectRequest, IncomingPublish, MqttConnection, MqttSession, PublishAck,
+  RateLimitedLog, SubscriptionAnswer, ValidationOutcome,
 } from '../ports.js';
 import type { ClientDataForwarder, RoutedMessage } from '../traffic/client-data-forwarder.js';
-import type { ReplyTarget } from '../traffic/extension-data-router.js';
+import type { MqttReplyTarget } from '../traffic/extension-data-router.js';
 import type { NamedEndpoint, RoutingTable } from '../traffic/routing.js';
 import { credentialKey, type AuthenticationGate, type CredentialKey } from './authentication-gate.js';
 import { EndpointSession, endEndpointSessions, type EndpointDirectory, type EndpointOwner, type EndpointSessionHub } from './endpoint-session.js';
@@ -36,8 +36,10 @@ export interface SessionHub extends EndpointSessionHub {
   readonly clientAuthentication: ClientAuthenticator;
   routing(): RoutingTable;
   readonly authentication: AuthenticationGate;
-  readonly forwarder: ClientDataForwarder<ReplyTarget>;
+  /** Remembers requests by the client session's connection id, never by the session itself. */
+  readonly forwarder: ClientDataForwarder<string>;
   readonly directory: SessionDirectory;
+  readonly warnings: RateLimitedLog;
 }
 
 const live = new WeakMap<AnyActorRef, ClientSession>();
@@ -54,6 +56,7 @@ export const clientSessionLogic = clientSessionMachine.provide({
     refuseConnection: ({ self, context }, params) => on(self).refuse(params.returnCode, context.endReason),
     closeConnection: ({ self, context }) => on(self).connection.close(context.endReason ?? 'closed by KPC'),
     endEndpointSessions: ({ self, context }) => on(self).endEndpointSessions(context),
+    reportProviderFault: ({ self, context, event }, params) => on(self).reportProviderFault(params.problem, event.type === 'ecap.replied' ? event.kind : undefined, context),
   },
 });
 
@@ -61,7 +64,7 @@ let nextConnectionNumber = 0;
 /** Finished endpoint sessions kept per client session for inspection. */
 const FINISHED_ENDPOINTS_KEPT = 16;
 
-export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
+export class ClientSession implements MqttSession, EndpointOwner, MqttReplyTarget {
   readonly actor: Actor<typeof clientSessionLogic>;
   readonly journal: Journal;
   readonly connectionId: string;
@@ -98,6 +101,8 @@ export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
 
   /** MQTT keeps a connection open: pushes reach the client. */
   readonly acceptsPushes = true;
+  /** Replies go out as PUBLISHes on the request topic + `/status` or `/error`. */
+  readonly replyVia = 'mqtt' as const;
 
   static of(actor: AnyActorRef): ClientSession | undefined {
     return live.get(actor);
@@ -199,20 +204,11 @@ export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
   }
 
   /**
-   * An extension's answer to one of this client's requests, on the request topic + `/status` or
-   * `/error`; returns the bytes delivered (0 when the session is no longer active).
-   */
-  reply(data: ExtensionReply, requestTopic: string, qos: 0 | 1): number {
-    const [topic, payload] = responseFor(requestTopic, data);
-    return this.deliver(topic, payload, qos) ? payload.length : 0;
-  }
-
-  /**
-   * Forwards a routed message to its extension instance; `endpointId` and the endpoint session null
+   * Forwards a routed message to its extension instance; `endpointId` and the endpoint's meter null
    * for endpoint-unaware instances. False when it was refused (too many wait for NATS confirmation).
    */
   forward(message: RoutedMessage, endpointId: string | null, endpoint: MeteredEndpoint | null = null): boolean {
-    return this.hub.forwarder.forward(this, message, endpointId, endpoint);
+    return this.hub.forwarder.forward(this.connectionId, message, endpointId, endpoint);
   }
 
   /** A 1/KP error for one message (only when it has a request ID), then its acknowledgement. */
@@ -283,6 +279,12 @@ export class ClientSession implements MqttSession, EndpointOwner, ReplyTarget {
     this.connection.refuse(returnCode);
     this.hub.counters.connection(`refused-${returnCode}`);
     this.hub.logger.info(this.logFields({ event: 'connection.refused', returnCode, reason }), 'client refused');
+  }
+
+  reportProviderFault(problem: string, kind: CredentialKind | undefined, context: ClientSessionContext): void {
+    const { provider } = this.hub.clientAuthentication;
+    this.hub.warnings.error('ecap.provider-fault', provider, this.logFields({ provider, credential: kind }, context),
+      `credential provider '${provider}' ${problem}; refused with CONNACK 3`);
   }
 
   /** The session is over (closed or revoked): end every endpoint session, announce them gone. */

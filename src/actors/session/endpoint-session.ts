@@ -7,7 +7,7 @@ import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import { endpointSessionMachine, type EndpointSessionEvent, type EndpointSessionInput } from '../../machines/endpoint-session.machine.js';
 import type { SubscriptionAnswer, TokenValidator } from '../ports.js';
 import type { RoutedMessage } from '../traffic/client-data-forwarder.js';
-import type { MeteredEndpoint, TrafficMeter, TrafficRecord } from '../traffic/traffic-meter.js';
+import type { MeteredEndpoint, TrafficMeter } from '../traffic/traffic-meter.js';
 import { keepJournal, type Journal } from './journal.js';
 import { secretHash } from './secret-hash.js';
 import { runReactions, SteadyReactions } from './steady-reactions.js';
@@ -91,7 +91,7 @@ export const endpointSessionLogic = endpointSessionMachine.provide({
 /** What the chart does with a PUBLISH in states where it always does the same (see steady-reactions.ts). */
 const publishReactions = new SteadyReactions(endpointSessionLogic, 'kp.published');
 
-export class EndpointSession implements MeteredEndpoint {
+export class EndpointSession {
   readonly actor: Actor<typeof endpointSessionLogic>;
   readonly journal: Journal;
   private readonly input: EndpointSessionInput;
@@ -99,9 +99,11 @@ export class EndpointSession implements MeteredEndpoint {
   held: RoutedMessage[] = [];
   /** SUBACKs of SUBSCRIBE filters naming the token that wait for identification. */
   heldSubscriptions: SubscriptionAnswer[] = [];
-  /** This interval's traffic counters (see TrafficMeter). */
-  traffic: TrafficRecord | undefined;
-  trafficInterval = 0;
+  /**
+   * This endpoint's traffic counters (see TrafficMeter): a small object of its own, so that a
+   * remembered request counts its reply without holding the whole session.
+   */
+  readonly meter: MeteredEndpoint;
 
   constructor(
     readonly hub: EndpointSessionHub,
@@ -120,6 +122,7 @@ export class EndpointSession implements MeteredEndpoint {
       negativeCacheMs: hub.settings.negativeCacheMs,
       maxHeldMessages: hub.settings.maxHeldMessages,
     };
+    this.meter = { appName, clientTenantId: owner.tenantId, traffic: undefined, trafficInterval: 0 };
     this.actor = createActor(endpointSessionLogic, { id: actorId, parent: hub.directory.supervisor, input: this.input });
     this.journal = hub.newJournal(endpointSessionMachine, actorId);
     keepJournal(this.actor, this.journal);
@@ -138,10 +141,6 @@ export class EndpointSession implements MeteredEndpoint {
 
   get endpointId(): string | null {
     return this.actor.getSnapshot().context.endpointId;
-  }
-
-  get clientTenantId(): string | null {
-    return this.owner.tenantId;
   }
 
   get isActive(): boolean {
@@ -189,12 +188,12 @@ export class EndpointSession implements MeteredEndpoint {
    */
   deliverPush(topic: string, payload: Buffer, endpointId: string): boolean {
     if (!this.owner.acceptsPushes) return false;
-    if (this.owner.deliver(topic, payload, 1)) this.hub.traffic.sent(this, endpointId, payload.length);
+    if (this.owner.deliver(topic, payload, 1)) this.hub.traffic.sent(this.meter, endpointId, payload.length);
     return true;
   }
 
   forward(message: RoutedMessage, endpointId: string): void {
-    if (this.owner.forward(message, endpointId, this)) this.hub.traffic.received(this, endpointId, message.packet.payload.length);
+    if (this.owner.forward(message, endpointId, this.meter)) this.hub.traffic.received(this.meter, endpointId, message.packet.payload.length);
   }
 
   forwardHeld(endpointId: string): void {

@@ -10,14 +10,19 @@ import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import { httpSessionMachine, type HttpSessionEvent, type HttpSessionInput } from '../../machines/http-session.machine.js';
 import type { ClientDataForwarder, RoutedMessage } from '../traffic/client-data-forwarder.js';
 import type { MeteredEndpoint } from '../traffic/traffic-meter.js';
-import type { ReplyTarget } from '../traffic/extension-data-router.js';
+import type { HttpReplyTarget } from '../traffic/extension-data-router.js';
 import type { Route } from '../traffic/routing.js';
 import { EndpointSession, endEndpointSessions, type EndpointDirectory, type EndpointOwner, type EndpointSessionHub } from './endpoint-session.js';
 import { keepJournal, type Journal } from './journal.js';
 import { secretHash } from './secret-hash.js';
 
 /** One waiting HTTP request, as the core sees it (the HTTP adapter implements it). */
-export interface HttpExchange extends ReplyTarget {
+export interface HttpExchange extends HttpReplyTarget {
+  /**
+   * Unique in the process and unlike any MQTT connection id: the request memory keeps this id, not
+   * the exchange, and the ExtensionData router finds the exchange by it while it waits.
+   */
+  readonly id: string;
   /** KPC's own 1/KP error as this request's answer. */
   answerError(statusCode: number, reasonPhrase: string): void;
   /** Runs once, when the request has its answer (any answer) or its client is gone. */
@@ -37,7 +42,7 @@ export interface HttpSessionDirectory extends EndpointDirectory {
 
 export interface HttpSessionHub extends EndpointSessionHub {
   readonly directory: HttpSessionDirectory;
-  readonly forwarder: ClientDataForwarder<ReplyTarget>;
+  readonly forwarder: ClientDataForwarder<string>;
 }
 
 const live = new WeakMap<AnyActorRef, HttpSession>();
@@ -132,7 +137,7 @@ export class HttpSession implements EndpointOwner {
   }
 
   forward(message: RoutedMessage, endpointId: string, endpoint: MeteredEndpoint): boolean {
-    return this.hub.forwarder.forward(exchangeOf(message), message, endpointId, endpoint);
+    return this.hub.forwarder.forward(exchangeOf(message).id, message, endpointId, endpoint);
   }
 
   answerError(message: RoutedMessage, statusCode: number, reasonPhrase: string): void {

@@ -3,13 +3,15 @@
 // concurrent first requests share: they wait in its endpoint session); later requests reuse it until
 // it ends (see src/machines/http-session.machine.ts).
 import type { RoutedMessage } from '../traffic/client-data-forwarder.js';
-import { HttpSession, type HttpRoutedMessage, type HttpSessionHub } from './http-session.js';
+import { HttpSession, type HttpExchange, type HttpRoutedMessage, type HttpSessionHub } from './http-session.js';
 
 export class HttpSessions {
   /** appVersionName → token → session (a token is only unique per application). */
   private readonly byToken = new Map<string, Map<string, HttpSession>>();
   /** Open sessions, including one replaced in `byToken` that has not been forgotten yet. */
   private readonly open = new Set<HttpSession>();
+  /** Requests waiting for their answers, by id: where the ExtensionData router sends a reply. */
+  private readonly waiting = new Map<string, HttpExchange>();
 
   constructor(private readonly hub: HttpSessionHub) {}
 
@@ -22,11 +24,18 @@ export class HttpSessions {
     return [...this.open];
   }
 
+  /** The request with this id while it waits for its answer. */
+  waitingExchange(id: string): HttpExchange | undefined {
+    return this.waiting.get(id);
+  }
+
   /** A routed request: endpoint-unaware ones go straight out; the others through their token's session. */
   request(message: HttpRoutedMessage): void {
-    const { route } = message;
+    const { route, exchange } = message;
+    this.waiting.set(exchange.id, exchange);
+    exchange.whenAnswered(() => this.waiting.delete(exchange.id));
     if (!route.endpointAware) {
-      this.hub.forwarder.forward(message.exchange, message as RoutedMessage, null);
+      this.hub.forwarder.forward(exchange.id, message as RoutedMessage, null);
       return;
     }
     let sessions = this.byToken.get(route.appVersionName);

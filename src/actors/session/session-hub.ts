@@ -35,7 +35,7 @@ export interface Supervised {
 
 /** The registry's supervision, as sessions see it. */
 export interface Supervision {
-  /** The actor that supervises sessions: their done and error events go there. */
+  /** The xstate parent of session actors: their ends and failures reach the registry through it. */
   readonly supervisor: AnyActorRef;
   supervise(actorId: string, session: Supervised): void;
 }

@@ -1,6 +1,8 @@
 // Requests this replica forwarded, by correlationId, so that an extension's reply goes back to
 // exactly the client and topic it answers, and to no other client. Bounded in size and age: extensions
 // need not answer every message, and a reply after the bound is routed as a push instead.
+// `S` is a key of the session (its connection id), not the session: a request nobody answers must
+// not keep an ended session's actors and journals alive for the memory's whole age bound.
 import type { MeteredEndpoint } from './traffic-meter.js';
 
 export interface RememberedRequest<S> {

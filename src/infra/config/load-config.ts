@@ -52,7 +52,7 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
 
   return {
     service: { instanceName: v.instanceName, replicaId: v.replicaId, gracefulShutdownMs: v.gracefulShutdownMs, drainRate: v.drainRate },
-    server: { port: v.serverPort, adminToken: v.adminToken },
+    server: { port: v.serverPort, host: v.serverHost, adminToken: v.adminToken },
     nats: parseNatsClient({
       urls: v.natsUrls,
       token: v.natsToken,
@@ -82,6 +82,7 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
         maxConnections: v.maxConnections,
         maxConnectionRate: v.maxConnectionRate,
         maxOutboundBytes: v.maxOutboundBytes,
+        maxSubscriptions: v.maxSubscriptions,
         host: v.host,
       },
       http: {

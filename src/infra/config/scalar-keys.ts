@@ -43,6 +43,7 @@ export const SCALAR_KEYS = {
   gracefulShutdownMs: key('service.graceful-shutdown', duration('s'), 30_000),
   drainRate: key('service.drain-rate', perSecondOrOff, 1_000),
   serverPort: key('server.port', port, 8008),
+  serverHost: key('server.host', text, '0.0.0.0'),
   adminToken: optional('server.admin-token', text),
   natsUrls: key('nats.urls', natsUrls, () => ['nats://localhost:4222'], { envOnly: true }),
   logLevel: key('logging.level', oneOf(LOG_LEVELS), 'info', { aliases: ['LOG_LEVEL'] }),
@@ -66,6 +67,7 @@ export const SCALAR_KEYS = {
   maxConnections: key(`${MQTT}.max-connections`, count, 100_000),
   maxConnectionRate: key(`${MQTT}.max-connection-rate`, perSecondOrOff, 0),
   maxOutboundBytes: key(`${MQTT}.max-outbound-bytes`, size(MQTT_MAX_PACKET, '256MiB'), 4 * 1024 ** 2),
+  maxSubscriptions: key(`${MQTT}.max-subscriptions`, count, 1_000),
   host: key(`${MQTT}.host`, text, '0.0.0.0'),
 
   httpEnabled: key(`${HTTP}.enabled`, bool, false),

@@ -24,6 +24,8 @@ export interface MqttConfig {
   maxConnectionRate: number; //  kaa.kpc.transports.mqtt.max-connection-rate (0)
   /** Bytes queued towards a client that does not read; past it the client is cut as a slow consumer. */
   maxOutboundBytes: number; //   kaa.kpc.transports.mqtt.max-outbound-bytes  (4 MiB)
+  /** Topic filters one connection may hold; past it SUBSCRIBE gets 0x80 for that filter. */
+  maxSubscriptions: number; //   kaa.kpc.transports.mqtt.max-subscriptions   (1 000)
   host: string; //               kaa.kpc.transports.mqtt.host                ('0.0.0.0')
 }
 
@@ -66,6 +68,7 @@ export interface KpcConfig {
   };
   server: {
     port: number; //            server.port                  (8008)
+    host: string; //            server.host                  ('0.0.0.0')
     adminToken?: string; //     server.admin-token           (unset: session inspection routes off)
   };
   /** NATS_URLS (comma-separated, default nats://localhost:4222) and the kaa.kpc.nats.* keys. */

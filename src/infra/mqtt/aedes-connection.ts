@@ -3,6 +3,7 @@ import type { AuthenticateError, Client, PublishPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { Duplex } from 'node:stream';
 import type { MqttConnection } from '../../actors/ports.js';
+import type { ClientProblems } from './client-problems.js';
 import { PacketSizeGuard } from './packet-size-guard.js';
 
 export type ConnackCallback = (error: AuthenticateError | null, success: boolean | null) => void;
@@ -10,13 +11,15 @@ export type ConnackCallback = (error: AuthenticateError | null, success: boolean
 export class AedesConnection implements MqttConnection {
   readonly remoteAddress: string | undefined;
   private connack: ConnackCallback | null;
+  /** Set once the client has been cut as a slow consumer: later deliveries are dropped silently. */
+  private cut = false;
 
   constructor(
     private readonly client: Client,
     connack: ConnackCallback,
     private readonly logger: Logger,
     private readonly maxOutboundBytes: number,
-    private readonly onSlowConsumer: () => void = () => {},
+    private readonly problems: ClientProblems,
   ) {
     this.connack = connack;
     this.remoteAddress = (client.conn as { remoteAddress?: string }).remoteAddress;
@@ -33,10 +36,11 @@ export class AedesConnection implements MqttConnection {
   }
 
   deliver(topic: string, payload: Buffer, qos: 0 | 1): void {
+    if (this.cut) return;
     // A client that stops reading would make Node buffer for it without bound: cut it instead.
     if (outboundBytes(this.client.conn as Duplex) > this.maxOutboundBytes) {
-      this.logger.warn({ event: 'connection.slow-consumer', mqttClientId: this.client.id }, 'client does not read; disconnecting it');
-      this.onSlowConsumer();
+      this.cut = true;
+      this.problems.slowConsumer({ mqttClientId: this.client.id, queuedBytes: outboundBytes(this.client.conn as Duplex) });
       this.client.close();
       return;
     }

@@ -11,43 +11,48 @@ import type { Logger } from 'pino';
 import type { ConnectRequest, MqttConnection, MqttSession, Transport } from '../../actors/ports.js';
 import { AedesConnection, type ConnackCallback } from './aedes-connection.js';
 import { presentedCertificate } from './client-certificate.js';
+import { violationOf, type ClientProblems } from './client-problems.js';
+import { ExactlyOnceReceipts } from './exactly-once.js';
+import { enforceUtf8Strings } from './utf8-strings.js';
 
 export interface SessionOpener {
   openSession(connection: MqttConnection, request: ConnectRequest): MqttSession;
 }
 
-/** What the broker reports for metrics: bounded values only (transport, CONNACK outcome). */
-export interface ConnectionObserver {
+/** What the broker reports for metrics and logs: its clients' problems, and how CONNECTs were answered. */
+export interface ConnectionObserver extends ClientProblems {
   /** CONNECT answered: `outcome` is `accepted` or `refused-<CONNACK code>`. */
   authenticated(transport: Transport, outcome: string, seconds: number): void;
-  /** A client was cut for not reading (max-outbound-bytes queued). */
-  slowConsumer(): void;
 }
-
-const NO_OBSERVER: ConnectionObserver = { authenticated: () => {}, slowConsumer: () => {} };
 
 const SUBSCRIBABLE_PREFIX = 'kp1/';
 const ONE_DAY_MS = 86_400_000;
+
+export interface MqttBrokerOptions {
+  id: string;
+  connectTimeoutMs: number;
+  maxOutboundBytes: number;
+  /** Filters one connection may hold; past it SUBACK has 0x80 (failure) for the filter, MQTT 3.1.1 section 3.9.3. */
+  maxSubscriptions: number;
+}
 
 export class MqttBroker {
   private readonly sessions = new WeakMap<Client, MqttSession>();
   private readonly closeReasons = new WeakMap<Client, string>();
   private readonly transports = new WeakMap<Duplex, Transport>();
+  /** Per connection: the filters it holds (bounded by maxSubscriptions), and its QoS 2 receipts. */
+  private readonly filters = new WeakMap<Client, Set<string>>();
+  private readonly receipts = new WeakMap<Client, ExactlyOnceReceipts>();
 
   private constructor(
     readonly aedes: Aedes,
     private readonly opener: SessionOpener,
     private readonly logger: Logger,
-    private readonly maxOutboundBytes: number,
+    private readonly options: MqttBrokerOptions,
     private readonly observer: ConnectionObserver,
   ) {}
 
-  static async create(
-    options: { id: string; connectTimeoutMs: number; maxOutboundBytes: number },
-    opener: SessionOpener,
-    logger: Logger,
-    observer: ConnectionObserver = NO_OBSERVER,
-  ): Promise<MqttBroker> {
+  static async create(options: MqttBrokerOptions, opener: SessionOpener, logger: Logger, observer: ConnectionObserver): Promise<MqttBroker> {
     let broker!: MqttBroker;
     const aedes = await Aedes.createBroker({
       id: options.id,
@@ -64,7 +69,7 @@ export class MqttBroker {
       authorizePublish: (client, packet, done) => broker.authorizePublish(client, packet, done),
       authorizeSubscribe: (client, subscription, done) => broker.authorizeSubscribe(client, subscription, done),
     });
-    broker = new MqttBroker(aedes, opener, logger, options.maxOutboundBytes, observer);
+    broker = new MqttBroker(aedes, opener, logger, options, observer);
     disableFanOut(aedes);
     broker.watchConnectionEnds();
     return broker;
@@ -73,7 +78,10 @@ export class MqttBroker {
   /** Hands a new client stream (TCP socket, TLS socket or WebSocket stream) to the protocol engine. */
   handle(stream: Duplex, transport: Transport): void {
     this.transports.set(stream, transport);
-    capSubscribeQos(this.aedes.handle(stream));
+    const client = this.aedes.handle(stream);
+    const parser = (client as unknown as { _parser: NodeJS.EventEmitter })._parser;
+    enforceUtf8Strings(parser);
+    parser.prependListener('packet', (packet: ParsedPacket) => this.beforeAedesHandles(client, packet));
   }
 
   close(): Promise<void> {
@@ -87,7 +95,7 @@ export class MqttBroker {
     done: ConnackCallback,
   ): void {
     const transport = this.transports.get(client.conn as Duplex) ?? 'tcp';
-    const connection = new AedesConnection(client, this.timed(transport, done), this.logger, this.maxOutboundBytes, this.observer.slowConsumer);
+    const connection = new AedesConnection(client, this.timed(transport, done), this.logger, this.options.maxOutboundBytes, this.observer);
     const session = this.opener.openSession(connection, {
       mqttClientId: client.id,
       transport,
@@ -116,45 +124,98 @@ export class MqttBroker {
     };
   }
 
-  private authorizePublish(client: Client | null, packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2 }, done: (error?: Error | null) => void): void {
+  private authorizePublish(
+    client: Client | null,
+    packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2; messageId?: number },
+    done: (error?: Error | null) => void,
+  ): void {
     const session = client === null ? undefined : this.sessions.get(client);
     if (session === undefined) return done(null);
+    let ack: (error?: Error) => void = done;
+    if (packet.qos === 2 && packet.messageId !== undefined) {
+      let receipts = this.receipts.get(client!);
+      if (receipts === undefined) this.receipts.set(client!, (receipts = new ExactlyOnceReceipts()));
+      const first = receipts.receive(packet.messageId, done);
+      if (first === undefined) return; // a retransmission before PUBREL: relayed once already
+      ack = first;
+    }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    session.publish({ topic: packet.topic, payload, qos: packet.qos }, done);
+    session.publish({ topic: packet.topic, payload, qos: packet.qos }, ack);
+  }
+
+  /** Sees each packet as parsed, before aedes handles it. */
+  private beforeAedesHandles(client: Client, packet: ParsedPacket): void {
+    switch (packet.cmd) {
+      case 'subscribe':
+        // aedes writes the SUBACK with the *requested* QoS whatever authorizeSubscribe grants, so
+        // the QoS ≤ 1 cap is applied to the parsed packet.
+        for (const sub of packet.subscriptions ?? []) sub.qos = Math.min(sub.qos, 1);
+        break;
+      case 'unsubscribe':
+        for (const filter of packet.unsubscriptions ?? []) this.filters.get(client)?.delete(filter);
+        break;
+      case 'pubrel':
+        if (packet.messageId !== undefined) this.receipts.get(client)?.released(packet.messageId);
+        break;
+    }
   }
 
   /**
-   * Filters under kp1/ are granted at QoS ≤ 1, unless the session refuses one (a filter naming an
-   * endpoint token the provider rejects); anything else gets SUBACK 0x80 (MQTT 3.1.1 §3.9.3).
-   * aedes sends the SUBACK once every filter of the SUBSCRIBE is answered.
+   * Filters under kp1/ are granted at QoS ≤ 1, unless the connection holds max-subscriptions
+   * filters already or the session refuses one (a filter naming an endpoint token the provider
+   * rejects); anything else gets SUBACK 0x80 (MQTT 3.1.1 §3.9.3). aedes sends the SUBACK once every
+   * filter of the SUBSCRIBE is answered.
    */
   private authorizeSubscribe(client: Client, subscription: Subscription, done: (error: Error | null, granted: Subscription | null) => void): void {
-    if (!subscription.topic.startsWith(SUBSCRIBABLE_PREFIX)) return done(null, null);
-    const granted = { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 };
+    const granted = grantSubscription(subscription);
+    if (granted === null) return done(null, null);
+    let held = this.filters.get(client);
+    if (held === undefined) this.filters.set(client, (held = new Set()));
+    const known = held.has(subscription.topic);
+    if (!known && held.size >= this.options.maxSubscriptions) {
+      this.logger.debug({ mqttClientId: client.id, limit: this.options.maxSubscriptions }, 'SUBSCRIBE past max-subscriptions refused');
+      return done(null, null);
+    }
+    held.add(subscription.topic); // counted at once: the filters of one SUBSCRIBE are answered in parallel
     const session = this.sessions.get(client);
     if (session === undefined) return done(null, granted);
-    session.subscribe(subscription.topic, (ok) => done(null, ok ? granted : null));
+    session.subscribe(subscription.topic, (ok) => {
+      if (!ok && !known) held.delete(subscription.topic);
+      done(null, ok ? granted : null);
+    });
   }
 
   private watchConnectionEnds(): void {
     this.aedes.on('keepaliveTimeout', (client) => this.closeReasons.set(client, 'keepalive timeout'));
     this.aedes.on('clientError', (client, error) => {
       if (!this.closeReasons.has(client)) this.closeReasons.set(client, error.message);
-      this.logger.debug({ mqttClientId: client.id, err: error.message }, 'client connection error');
+      this.reportError(client, error, 'client connection error');
     });
-    this.aedes.on('connectionError', (_client, error) => this.logger.debug({ err: error.message }, 'connection error before CONNECT completed'));
+    this.aedes.on('connectionError', (client, error) => this.reportError(client, error, 'connection error before CONNECT completed'));
+  }
+
+  /** Protocol violations are counted and logged (rate-limited); network errors only at debug. */
+  private reportError(client: Client, error: Error, debugMessage: string): void {
+    const kind = violationOf(error);
+    const fields = { mqttClientId: client.id || undefined, transport: this.transports.get(client.conn as Duplex) ?? 'tcp', reason: error.message };
+    if (kind !== undefined) this.observer.violation(kind, fields);
+    else this.logger.debug({ ...fields, err: error.message }, debugMessage);
   }
 }
 
-/**
- * aedes writes the SUBACK with the *requested* QoS whatever authorizeSubscribe grants, so the
- * QoS ≤ 1 cap is applied to the parsed SUBSCRIBE before aedes handles it.
- */
-function capSubscribeQos(client: Client): void {
-  const parser = (client as unknown as { _parser: NodeJS.EventEmitter })._parser;
-  parser.prependListener('packet', (packet: { cmd: string; subscriptions?: Array<{ qos: number }> }) => {
-    if (packet.cmd === 'subscribe') for (const sub of packet.subscriptions ?? []) sub.qos = Math.min(sub.qos, 1);
-  });
+function grantSubscription(subscription: Subscription): Subscription | null {
+  // Filters under kp1/ are granted at QoS ≤ 1 (KPC delivers at most QoS 1); anything else gets
+  // SUBACK 0x80 (failure).
+  if (!subscription.topic.startsWith(SUBSCRIBABLE_PREFIX)) return null;
+  return { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 };
+}
+
+/** The fields of mqtt-packet's parsed packets read before aedes handles them. */
+interface ParsedPacket {
+  cmd: string;
+  messageId?: number;
+  subscriptions?: Array<{ qos: number }>;
+  unsubscriptions?: string[];
 }
 
 function disableFanOut(aedes: Aedes): void {

@@ -11,6 +11,7 @@ import type { ClientAuthenticator, ClientCredentialVerdict, ValidationOutcome } 
 import { codecs, type CapResponse } from './codecs.js';
 import type { NatsLink } from './connection.js';
 import { CorrelatedRequests, type ProviderMetrics } from './correlated-requests.js';
+import type { UndecodableMessages } from './decode-or-warn.js';
 import { subjects, type CapResponseType } from './subjects.js';
 
 export interface CapClientOptions {
@@ -30,6 +31,7 @@ export class CapClient implements ClientAuthenticator {
     private readonly options: CapClientOptions,
     logger: Logger,
     metrics: ProviderMetrics,
+    undecodable: UndecodableMessages,
   ) {
     this.requests = new CorrelatedRequests<CapResponseType>(
       nats,
@@ -38,8 +40,14 @@ export class CapClient implements ClientAuthenticator {
       options.timeoutMs,
       logger,
       metrics,
+      undecodable,
       'CAP',
     );
+  }
+
+  /** The 22/CAP provider's service instance name, for log lines about its answers. */
+  get provider(): string {
+    return this.options.providerInstance;
   }
 
   start(): void {

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, DebugEvents, Events, type ConnectionOptions, type Msg, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from 'pino';
 import { redactUrl } from '../config/values.js';
-import { RateLimitedReport } from './rate-limited-report.js';
+import { LogThrottle } from '../log-throttle.js';
 
 /** Pause between first-connection attempts (after the client has tried every server once). */
 const FIRST_CONNECT_RETRY_MS = 500;
@@ -76,12 +76,12 @@ export class NatsLink {
   private async watchStatus(): Promise<void> {
     // While down: the client reports each attempt (`reconnecting`, no reason) and some failures
     // (`error`: an authorization violation, for one); a line at most every few seconds says both.
-    let report = new RateLimitedReport(UNREACHABLE_REPORT_MS);
+    let report = new LogThrottle(UNREACHABLE_REPORT_MS);
     let lastError: string | undefined;
     for await (const status of this.connection.status()) {
       if (status.type === Events.Disconnect && this.up) {
         this.up = false;
-        report = new RateLimitedReport(UNREACHABLE_REPORT_MS);
+        report = new LogThrottle(UNREACHABLE_REPORT_MS);
         lastError = undefined;
         this.logger.warn({ event: 'nats.disconnected', server: status.data }, 'NATS connection lost');
         for (const listener of this.listeners) listener.onNatsDisconnected();
@@ -93,8 +93,8 @@ export class NatsLink {
         lastError = String(status.data);
       } else if (status.type === DebugEvents.Reconnecting && !this.up) {
         const reason = lastError ?? 'no server accepted the connection';
-        report.failed((attempts) =>
-          this.logger.warn({ event: 'nats.unreachable', server: status.data, attempts, reason }, `cannot reconnect to NATS: ${reason}; retrying`),
+        report.log('nats.unreachable', (suppressed) =>
+          this.logger.warn({ event: 'nats.unreachable', server: status.data, attempts: suppressed + 1, reason }, `cannot reconnect to NATS: ${reason}; retrying`),
         );
       }
     }
@@ -106,14 +106,14 @@ export class NatsLink {
  * The client's own waiting (waitOnFirstConnect) says nothing about why it keeps waiting.
  */
 async function untilOneServerAccepts(options: ConnectionOptions, report: (attempts: number, reason: string) => void): Promise<void> {
-  const failures = new RateLimitedReport(UNREACHABLE_REPORT_MS);
+  const failures = new LogThrottle(UNREACHABLE_REPORT_MS);
   for (;;) {
     try {
       const probe = await connect({ ...options, name: 'kpc start-up probe', reconnect: false, timeout: CONNECT_TIMEOUT_MS });
       await probe.close();
       return;
     } catch (error) {
-      failures.failed((attempts) => report(attempts, natsFailureReason(error)));
+      failures.log('nats.unreachable', (suppressed) => report(suppressed + 1, natsFailureReason(error)));
       await sleep(FIRST_CONNECT_RETRY_MS);
     }
   }

@@ -8,8 +8,10 @@ import { randomUUID } from 'node:crypto';
 import type { Msg } from 'nats';
 import type { Logger } from 'pino';
 import type { ValidationOutcome } from '../../actors/ports.js';
+import { statusLabel } from '../metrics.js';
 import type { Codec } from './codecs.js';
 import type { NatsLink } from './connection.js';
+import type { UndecodableMessages } from './decode-or-warn.js';
 
 export interface ProviderMetrics {
   ecapRequest(type: string): void;
@@ -39,12 +41,17 @@ export class CorrelatedRequests<Type extends string> {
     private readonly timeoutMs: number,
     private readonly logger: Logger,
     private readonly metrics: ProviderMetrics,
+    /** Anyone on the bus can send junk to a reply subject: counted, logged at most once per interval. */
+    private readonly undecodable: UndecodableMessages,
     /** Names the protocol in log lines: `ECAP`, `CAP`. */
     private readonly protocol: string,
   ) {}
 
+  private wildcard = '';
+
   /** Subscribes to `wildcard` (every reply subject of this replica for the protocol). */
   start(wildcard: string): void {
+    this.wildcard = wildcard;
     this.nats.subscribe(wildcard, (msg) => this.onResponse(msg));
   }
 
@@ -83,7 +90,7 @@ export class CorrelatedRequests<Type extends string> {
     const type = msg.subject.slice(msg.subject.lastIndexOf('.') + 1) as Type;
     const codec = Object.hasOwn(this.responseCodecs, type) ? this.responseCodecs[type] : undefined;
     if (codec === undefined) {
-      this.logger.warn({ subject: msg.subject }, `message on a ${this.protocol} reply subject of unknown type ignored`);
+      this.undecodable.report(this.wildcard, `message of unknown type on a ${this.protocol} reply subject`, { subject: msg.subject });
       return;
     }
     let reply: { correlationId: string };
@@ -92,7 +99,7 @@ export class CorrelatedRequests<Type extends string> {
     } catch (error) {
       // An undecodable reply cannot be matched to its request: that request times out (CONNACK 3 / 503).
       this.metrics.ecapOutcome(type, 'undecodable-reply');
-      this.logger.warn({ subject: msg.subject, bytes: msg.data.length, err: (error as Error).message }, `undecodable ${this.protocol} reply dropped`);
+      this.undecodable.report(this.wildcard, `${this.protocol} reply`, { subject: msg.subject, bytes: msg.data.length, err: (error as Error).message });
       return;
     }
     const pending = this.pending.get(reply.correlationId);
@@ -101,7 +108,7 @@ export class CorrelatedRequests<Type extends string> {
       this.logger.debug({ subject: msg.subject, correlationId: reply.correlationId }, `${this.protocol} reply for no outstanding request`);
       return;
     }
-    this.metrics.ecapOutcome(type, String((reply as unknown as { statusCode: number }).statusCode));
+    this.metrics.ecapOutcome(type, statusLabel((reply as unknown as { statusCode: number }).statusCode));
     this.settle(reply.correlationId, pending, { ok: true, reply: reply as never });
   }
 

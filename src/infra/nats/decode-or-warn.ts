@@ -1,11 +1,27 @@
-import type { Logger } from 'pino';
+// Messages on KPC's NATS subjects that do not decode: anyone on the bus can send them, as many as
+// they like. Each is counted (kpc_nats_undecodable_total, by subscription) and skipped, never
+// thrown; the log gets at most one line per subscription per interval, with the count left out.
+import type { ThrottledLog } from '../log-throttle.js';
 
-/** Decodes an inbound NATS message; a message that does not decode is logged and skipped, never thrown. */
-export function decodeOrWarn<T>(decode: () => T, subject: string, logger: Logger, what: string): T | undefined {
-  try {
-    return decode();
-  } catch (error) {
-    logger.warn({ subject, err: (error as Error).message }, `undecodable ${what} ignored`);
-    return undefined;
+export class UndecodableMessages {
+  constructor(
+    private readonly throttle: ThrottledLog,
+    private readonly count: (subscription: string) => void,
+  ) {}
+
+  /** `subscription` is the subject as subscribed (wildcards included): a bounded set of sources. */
+  report(subscription: string, what: string, fields: Record<string, unknown>): void {
+    this.count(subscription);
+    this.throttle.warn('nats.undecodable', subscription, fields, `undecodable ${what} ignored`);
+  }
+
+  /** The decoded message, or undefined (reported) when it does not decode. */
+  decode<T>(decode: () => T, subscription: string, subject: string, what: string): T | undefined {
+    try {
+      return decode();
+    } catch (error) {
+      this.report(subscription, what, { subject, err: (error as Error).message });
+      return undefined;
+    }
   }
 }

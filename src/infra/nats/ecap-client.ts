@@ -8,6 +8,7 @@ import type {
 import { codecs, type ClientCredentialResponse } from './codecs.js';
 import type { NatsLink } from './connection.js';
 import { CorrelatedRequests, type ProviderMetrics } from './correlated-requests.js';
+import type { UndecodableMessages } from './decode-or-warn.js';
 import { subjects, type EcapResponseType } from './subjects.js';
 
 export class EcapClient implements ClientAuthenticator, TokenValidator {
@@ -18,6 +19,7 @@ export class EcapClient implements ClientAuthenticator, TokenValidator {
     private readonly options: { replicaId: string; providerInstance: string; timeoutMs: number },
     logger: Logger,
     metrics: ProviderMetrics,
+    undecodable: UndecodableMessages,
   ) {
     this.requests = new CorrelatedRequests<EcapResponseType>(
       nats,
@@ -30,8 +32,14 @@ export class EcapClient implements ClientAuthenticator, TokenValidator {
       options.timeoutMs,
       logger,
       metrics,
+      undecodable,
       'ECAP',
     );
+  }
+
+  /** The 16/ECAP provider's service instance name, for log lines about its answers. */
+  get provider(): string {
+    return this.options.providerInstance;
   }
 
   start(): void {

@@ -1,12 +1,11 @@
 // 9/ELCE endpoint connectivity events: published through the confirmed publisher so a
 // NATS outage does not lose them, and received from every replica (including this one).
 import { randomUUID } from 'node:crypto';
-import type { Logger } from 'pino';
 import type { ConnectivityAnnouncer } from '../../actors/ports.js';
 import { codecs, type ConnectivityEvent } from './codecs.js';
 import type { ConfirmedPublisher } from './confirmed-publisher.js';
 import type { NatsLink } from './connection.js';
-import { decodeOrWarn } from './decode-or-warn.js';
+import type { UndecodableMessages } from './decode-or-warn.js';
 import { subjects } from './subjects.js';
 
 export class ConnectivityEvents implements ConnectivityAnnouncer {
@@ -41,12 +40,12 @@ export interface ConnectivityHandler {
 }
 
 /** Every replica's connectivity events, this one's included. */
-export function subscribeConnectivity(nats: NatsLink, logger: Logger, handler: ConnectivityHandler): void {
+export function subscribeConnectivity(nats: NatsLink, undecodable: UndecodableMessages, handler: ConnectivityHandler): void {
   nats.subscribe(subjects.connectivityEvents, (msg) => {
     const connected = msg.subject.endsWith('.connected');
     if (!connected && !msg.subject.endsWith('.disconnected')) return;
     const codec = connected ? codecs.endpointConnected : codecs.endpointDisconnected;
-    const event = decodeOrWarn(() => codec.decode(msg.data), msg.subject, logger, 'ELCE event');
+    const event = undecodable.decode(() => codec.decode(msg.data), subjects.connectivityEvents, msg.subject, 'ELCE event');
     if (event === undefined) return;
     if (connected) handler.connected(event);
     else handler.disconnected(event);

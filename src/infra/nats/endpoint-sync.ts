@@ -2,8 +2,8 @@
 // that started after those endpoints connected, or one that was wrongly declared gone. When a
 // replica first hears another's heartbeat it asks it directly; the answer lists the endpoints the
 // other holds, in chunks (a NATS message is 1 MiB at most). KPC's own subjects and JSON payloads.
-import type { Logger } from 'pino';
 import type { NatsLink } from './connection.js';
+import type { UndecodableMessages } from './decode-or-warn.js';
 import { subjects } from './subjects.js';
 
 interface HeldEndpoints {
@@ -22,11 +22,13 @@ export interface EndpointSync {
 export function runEndpointSync(
   nats: NatsLink,
   replicaId: string,
-  logger: Logger,
+  undecodable: UndecodableMessages,
   handlers: { heldHere(): Record<string, string>; learned(replicaId: string, endpoints: Record<string, string>): void },
 ): EndpointSync {
-  nats.subscribe(subjects.endpointSyncRequest(replicaId), (msg) => {
-    const asker = parse<{ replicaId: string }>(msg.data, logger);
+  const requests = subjects.endpointSyncRequest(replicaId);
+  const answers = subjects.endpointSyncAnswer(replicaId);
+  nats.subscribe(requests, (msg) => {
+    const asker = undecodable.decode(() => parseJson<{ replicaId: string }>(msg.data), requests, msg.subject, 'endpoint sync message');
     if (typeof asker?.replicaId !== 'string') return;
     const entries = Object.entries(handlers.heldHere());
     for (let i = 0; i === 0 || i < entries.length; i += ENDPOINTS_PER_MESSAGE) {
@@ -34,8 +36,8 @@ export function runEndpointSync(
       nats.connection.publish(subjects.endpointSyncAnswer(asker.replicaId), Buffer.from(JSON.stringify(chunk)));
     }
   });
-  nats.subscribe(subjects.endpointSyncAnswer(replicaId), (msg) => {
-    const answer = parse<HeldEndpoints>(msg.data, logger);
+  nats.subscribe(answers, (msg) => {
+    const answer = undecodable.decode(() => parseJson<HeldEndpoints>(msg.data), answers, msg.subject, 'endpoint sync message');
     if (typeof answer?.replicaId === 'string' && typeof answer.endpoints === 'object') handlers.learned(answer.replicaId, answer.endpoints);
   });
   const request = Buffer.from(JSON.stringify({ replicaId }));
@@ -46,11 +48,6 @@ export function runEndpointSync(
   };
 }
 
-function parse<T>(data: Uint8Array, logger: Logger): T | undefined {
-  try {
-    return JSON.parse(Buffer.from(data).toString('utf8')) as T;
-  } catch {
-    logger.warn('malformed endpoint sync message ignored');
-    return undefined;
-  }
+export function parseJson<T>(data: Uint8Array): T {
+  return JSON.parse(Buffer.from(data).toString('utf8')) as T;
 }

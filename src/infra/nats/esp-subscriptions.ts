@@ -1,8 +1,9 @@
 // 4/ESP inbound: ExtensionData on this replica's subject, and on the instance-wide subject shared
-// by all replicas in one queue group. Decoded here; what does not decode is counted, logged and dropped.
-import type { Logger } from 'pino';
+// by all replicas in one queue group. Decoded here; what does not decode is counted, reported (at
+// most one log line per subject per interval) and dropped.
 import { codecs, type ExtensionData } from './codecs.js';
 import type { NatsLink } from './connection.js';
+import type { UndecodableMessages } from './decode-or-warn.js';
 import { subjects } from './subjects.js';
 
 export interface ExtensionDataHandler {
@@ -20,18 +21,13 @@ export interface ExtensionDataHandler {
 export function subscribeExtensionData(
   nats: NatsLink,
   options: { replicaId: string; instanceName: string },
-  logger: Logger,
+  undecodable: UndecodableMessages,
   handler: ExtensionDataHandler,
 ): void {
   const decodeAndHandle = (bytes: Uint8Array, subject: string, viaInstance: boolean): void => {
-    let data: ExtensionData;
-    try {
-      data = codecs.extensionData.decode(bytes);
-    } catch (error) {
-      handler.undecodable();
-      logger.warn({ subject, bytes: bytes.length, err: (error as Error).message }, 'undecodable ExtensionData dropped');
-      return;
-    }
+    // Both subjects are exact (no wildcards), so the subject is also the subscription.
+    const data = undecodable.decode(() => codecs.extensionData.decode(bytes), subject, subject, 'ExtensionData');
+    if (data === undefined) return handler.undecodable();
     handler.received(data, bytes, viaInstance);
   };
   nats.subscribe(subjects.replicaExtensionData(options.replicaId), (msg) => {

@@ -2,8 +2,9 @@
 // small JSON object; only KPC replicas of one cluster read it. A replica that shuts down cleanly
 // says so on the same subject (`"leaving": true`), so the others forget it at once instead of
 // waiting for its heartbeats to stop and warning that it vanished.
-import type { Logger } from 'pino';
 import type { NatsLink } from './connection.js';
+import type { UndecodableMessages } from './decode-or-warn.js';
+import { parseJson } from './endpoint-sync.js';
 import { subjects } from './subjects.js';
 
 interface Heartbeat {
@@ -28,21 +29,17 @@ export interface Heartbeats {
 export function runHeartbeats(
   nats: NatsLink,
   options: { instanceName: string; replicaId: string; intervalMs: number },
-  logger: Logger,
+  undecodable: UndecodableMessages,
   listener: HeartbeatListener,
 ): Heartbeats {
   const subject = subjects.replicaHeartbeat(options.instanceName);
   const message = (leaving: boolean) => Buffer.from(JSON.stringify({ replicaId: options.replicaId, ...(leaving ? { leaving } : {}) } satisfies Heartbeat));
   const beat = message(false);
   nats.subscribe(subject, (msg) => {
-    try {
-      const { replicaId, leaving } = JSON.parse(Buffer.from(msg.data).toString('utf8')) as Heartbeat;
-      if (typeof replicaId !== 'string') return;
-      if (leaving === true) listener.leaving(replicaId);
-      else listener.alive(replicaId);
-    } catch {
-      logger.warn({ subject }, 'malformed replica heartbeat ignored');
-    }
+    const heartbeat = undecodable.decode(() => parseJson<Heartbeat>(msg.data), subject, msg.subject, 'replica heartbeat');
+    if (typeof heartbeat?.replicaId !== 'string') return;
+    if (heartbeat.leaving === true) listener.leaving(heartbeat.replicaId);
+    else listener.alive(heartbeat.replicaId);
   });
   const timer = setInterval(() => {
     if (nats.isConnected) nats.connection.publish(subject, beat);

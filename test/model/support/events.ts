@@ -70,6 +70,7 @@ export const clientSessionEvents = [
   connect('CONNECT while every authentication slot is taken', withPassword, false, true, false),
   named('ECAP 200 for the password', { type: 'ecap.replied', kind: 'username-password', statusCode: 200, clientId: CLIENT_ID, credentialId: PASSWORD_CREDENTIAL, tenantId: null }),
   named('ECAP 200 for the certificate', { type: 'ecap.replied', kind: 'certificate', statusCode: 200, clientId: CLIENT_ID, credentialId: CERTIFICATE_CREDENTIAL, tenantId: null }),
+  named('ECAP 200 without a credentialId', { type: 'ecap.replied', kind: 'username-password', statusCode: 200, clientId: CLIENT_ID, credentialId: null, tenantId: null }),
   named('ECAP 401 for the password', { type: 'ecap.replied', kind: 'username-password', statusCode: 401, clientId: null, credentialId: null, tenantId: null }),
   named('ECAP 503 for the password', { type: 'ecap.replied', kind: 'username-password', statusCode: 503, clientId: null, credentialId: null, tenantId: null }),
   named('ECAP request failed', { type: 'ecap.failed', kind: 'username-password', reason: 'nats-unavailable' }),
@@ -171,9 +172,8 @@ export const registryEvents = [
   named('drain finished', { type: `xstate.done.actor.${DRAIN}` }),
   named('drain failed', { type: `xstate.error.actor.${DRAIN}`, error: 'NATS drain failed' }),
   named('graceful shutdown timeout', { type: 'xstate.after.gracefulShutdown.registry.draining' }),
-  // Concrete stand-ins for the chart's wildcards `xstate.error.actor.*` and `xstate.done.actor.*`.
-  named('a session action threw', { type: 'xstate.error.actor.session.c1', error: 'a session action threw' }),
-  named('a session finished', { type: 'xstate.done.actor.session.c1' }),
+  named('a session action threw', { type: 'session.failed', actorId: 'session.c1', error: 'a session action threw' }),
+  named('a session finished', { type: 'session.finished', actorId: 'session.c1' }),
 ] as const;
 
 export const registryInput: RegistryInput = { gracefulShutdownMs: GRACEFUL_SHUTDOWN_MS };

@@ -92,7 +92,11 @@ export class RecordingConnection implements MqttConnection {
 
 // ---- one HTTP request of 1/KP over HTTP ----
 
+let nextExchange = 0;
+
 export class RecordingExchange implements HttpExchange {
+  readonly replyVia = 'http' as const;
+  readonly id = `h-model-${++nextExchange}`;
   /** Its answer: the extension's status code, or KPC's `statusCode reasonPhrase`. */
   answer: string | undefined;
   private readonly callbacks: Array<() => void> = [];
@@ -137,6 +141,9 @@ interface PendingValidation {
 }
 
 export class ScriptedCredentials implements ClientAuthenticator, TokenValidator {
+  readonly provider = 'cm';
+  /** Provider faults KPC reported (rate-limited error log lines). */
+  readonly faults: string[] = [];
   readonly requests: PendingValidation[] = [];
 
   validateUsernamePassword(username: string | null, password: string | null): Promise<ValidationOutcome<ClientCredentialVerdict>> {
@@ -189,9 +196,13 @@ export const ecapFailure = (reason: 'nats-unavailable' | 'timeout'): ValidationO
 export class RecordingForwarder {
   readonly forwarded: Array<{ topic: string; endpointId: string | null; mqttClientId: string }> = [];
 
-  /** `session`: the MQTT client session, or the HTTP request's exchange (recorded as client `http`). */
-  forward(session: ClientSession | HttpExchange, message: RoutedMessage, endpointId: string | null): boolean {
-    const mqttClientId = 'request' in session ? session.request.mqttClientId : 'http';
+  /** Sessions reach the forwarder by connection id; `sessionOf` tells which client that is. */
+  constructor(private readonly sessionOf: (connectionId: string) => ClientSession | undefined) {}
+
+  forward(connectionId: string, message: RoutedMessage, endpointId: string | null): boolean {
+    // HTTP requests (ids `h…`, see NodeHttpExchange) are recorded as client `http`.
+    const http = connectionId.startsWith('h');
+    const mqttClientId = http ? 'http' : this.sessionOf(connectionId)?.request.mqttClientId ?? `unknown connection ${connectionId}`;
     this.forwarded.push({ topic: message.packet.topic, endpointId, mqttClientId });
     message.ack(); // NATS confirmed it: the PUBLISH is acknowledged
     return true;
@@ -281,7 +292,7 @@ export class Harness {
   readonly clock = new SimulatedClock();
   readonly settings: SessionSettings;
   readonly credentials = new ScriptedCredentials();
-  readonly forwarder = new RecordingForwarder();
+  readonly forwarder = new RecordingForwarder((connectionId) => this.registry.liveSessionByConnection(connectionId));
   readonly announcer = new RecordingAnnouncer();
   readonly hooks = new RecordingHooks();
   /** One entry per onActorFailed() call. */
@@ -307,10 +318,11 @@ export class Harness {
       clientAuthentication: this.credentials,
       tokens: this.credentials,
       authentication: new AuthenticationGate(options.authenticationSlots ?? 100, NEGATIVE_CACHE_MS),
-      forwarder: this.forwarder as unknown as ClientDataForwarder<ClientSession>,
+      forwarder: this.forwarder as unknown as ClientDataForwarder<string>,
       connectivity: this.announcer,
       counters: { publishReceived: () => {}, kpError: () => {}, connection: () => {}, sessionEnded: () => {}, roamed: () => {} },
       logger,
+      warnings: { error: (_kind, _source, _fields, message) => this.credentials.faults.push(message) },
       newJournal: (machine, actorId) => new Journal(64, machine, actorId),
     };
     this.registry = new Registry(

@@ -5,7 +5,12 @@ import type { ExtensionReply } from '../../../actors/ports.js';
 import type { HttpExchange } from '../../../actors/session/http-session.js';
 import { errorAnswer, extensionAnswer, type HttpAnswer } from './http-answer.js';
 
+let nextExchangeNumber = 0;
+
 export class NodeHttpExchange implements HttpExchange {
+  readonly replyVia = 'http' as const;
+  /** `h…`: MQTT connection ids are `c…`. */
+  readonly id = `h${++nextExchangeNumber}`;
   readonly answer: Promise<HttpAnswer | null>;
   private settle!: (answer: HttpAnswer | null) => void;
   private done = false;

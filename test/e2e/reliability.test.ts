@@ -81,6 +81,8 @@ describe('QoS 2 (MQTT 3.1.1 section 4.3.3)', () => {
 
 describe(`kaa.kpc.transports.mqtt.max-subscriptions (${MAX_SUBSCRIPTIONS} here)`, () => {
   it('past the limit a filter gets SUBACK 0x80 and the connection stays; unsubscribing frees a place', async () => {
+    // A SUBSCRIBE naming a token identifies it (16/ECAP) and is refused for a token the provider rejects.
+    for (let i = 0; i <= MAX_SUBSCRIPTIONS; i++) stack.credentials.tokens[`token-${i}`] ??= { endpointId: `endpoint-${i}` };
     const client = await connectAs(stack.kpc, DEVICE);
     try {
       for (let i = 0; i < MAX_SUBSCRIPTIONS; i++) expect(await subackCode(client, `kp1/${APP_VERSION}/echo/token-${i}/#`, 1)).toBe(1);

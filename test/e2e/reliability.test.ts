@@ -84,13 +84,14 @@ describe(`kaa.kpc.transports.mqtt.max-subscriptions (${MAX_SUBSCRIPTIONS} here)`
     // A SUBSCRIBE naming a token identifies it (16/ECAP) and is refused for a token the provider rejects.
     for (let i = 0; i <= MAX_SUBSCRIPTIONS; i++) stack.credentials.tokens[`token-${i}`] ??= { endpointId: `endpoint-${i}` };
     const client = await connectAs(stack.kpc, DEVICE);
+    // An endpoint-unaware instance: these filters name no endpoint token, so nothing is identified.
     try {
-      for (let i = 0; i < MAX_SUBSCRIPTIONS; i++) expect(await subackCode(client, `kp1/${APP_VERSION}/echo/token-${i}/#`, 1)).toBe(1);
-      expect(await subackCode(client, `kp1/${APP_VERSION}/echo/token-${MAX_SUBSCRIPTIONS}/#`, 1)).toBe(0x80);
+      for (let i = 0; i < MAX_SUBSCRIPTIONS; i++) expect(await subackCode(client, `kp1/${APP_VERSION}/${ECHO_UNAWARE}/path-${i}/#`, 1)).toBe(1);
+      expect(await subackCode(client, `kp1/${APP_VERSION}/${ECHO_UNAWARE}/path-${MAX_SUBSCRIPTIONS}/#`, 1)).toBe(0x80);
       // Subscribing again to a filter it holds is not a new one.
-      expect(await subackCode(client, `kp1/${APP_VERSION}/echo/token-0/#`, 0)).toBe(0);
-      await client.unsubscribeAsync(`kp1/${APP_VERSION}/echo/token-0/#`);
-      expect(await subackCode(client, `kp1/${APP_VERSION}/echo/token-${MAX_SUBSCRIPTIONS}/#`, 1)).toBe(1);
+      expect(await subackCode(client, `kp1/${APP_VERSION}/${ECHO_UNAWARE}/path-0/#`, 0)).toBe(0);
+      await client.unsubscribeAsync(`kp1/${APP_VERSION}/${ECHO_UNAWARE}/path-0/#`);
+      expect(await subackCode(client, `kp1/${APP_VERSION}/${ECHO_UNAWARE}/path-${MAX_SUBSCRIPTIONS}/#`, 1)).toBe(1);
       const topic = kpTopic(APP_VERSION, ECHO_UNAWARE, 'after-subscriptions', 1);
       expect((await request(new Inbox(client), topic, 'still here')).topic).toBe(`${topic}/status`);
     } finally {

@@ -8,6 +8,7 @@
 //   revocation        10 000 clients, 200 credential revocations: event → socket closed
 //   soak              200 000 short-lived connections in 5 rounds: heap after forced GC per round
 //                     (the run exits non-zero unless the last round is within 5 % of round 2)
+//   http              1/KP over HTTP request/response beside the same load over MQTT (one KPC)
 // Prints progress on stderr and the report (Markdown) on stdout; writes bench/results/<date>.json
 // and bench/results/latest.md. Every child process is stopped on success, error and Ctrl-C.
 //
@@ -23,6 +24,7 @@
 //                        (kaa.kpc.workers for idle scale: 60 000 clients need 4 under a 20 000 open-file limit)
 //     revocation:        [--revocation-clients 10000] [--revocations 200]
 //     soak:              [--soak-rounds 5] [--soak-clients 40000] [--soak-users 10000] [--soak-concurrency 200]
+//     http:              [--clients 100] [--rounds 3] [--rr-qos 1] [--payload 100] [--warmup 2] [--seconds 10]
 //
 // --quick shortens everything (1 round, 3 s windows, smaller counts) for development; flags given
 // explicitly win. --profile runs every KPC with --cpu-prof (bench/results/profiles/) and appends
@@ -53,6 +55,7 @@ const SCENARIOS = {
   'idle-scale': () => import('./scenarios/idle-scale.mjs'),
   revocation: () => import('./scenarios/revocation.mjs'),
   soak: () => import('./scenarios/soak.mjs'),
+  http: () => import('./scenarios/http.mjs'),
 };
 
 const DEFAULTS = {

@@ -42,6 +42,8 @@ const log: Required<DevLogger> = { ...consoleDevLogger, warn: consoleDevLogger.i
 interface DevServiceConfig {
   mqttPort: number;
   httpPort: number;
+  /** 1/KP over HTTP, when the config enables it. */
+  kpHttpPort: number | null;
   kpcInstanceName: string;
   cmInstanceName: string;
   ccmInstanceName: string;
@@ -62,6 +64,9 @@ function readServiceConfig(): DevServiceConfig {
   return {
     mqttPort: fromEnv('KAA_KPC_TRANSPORTS_MQTT_TCP_PORT') ?? kaa.kpc?.transports?.mqtt?.tcp?.port ?? 1883,
     httpPort: fromEnv('SERVER_PORT') ?? config?.server?.port ?? 8008,
+    kpHttpPort: kaa.kpc?.transports?.http?.enabled === true
+      ? (fromEnv('KAA_KPC_TRANSPORTS_HTTP_PORT') ?? kaa.kpc.transports.http.port ?? 8081)
+      : null,
     kpcInstanceName: config?.service?.instance?.name ?? 'kpc',
     cmInstanceName: kaa.kpc?.authentication?.['service-instance-name'] ?? 'cm',
     ccmInstanceName: kaa.kpc?.authentication?.['client-service-instance-name'] ?? 'ccm',
@@ -257,6 +262,7 @@ function printWelcome(config: DevServiceConfig, credentials: DevCredentials, nat
     '',
     `  node -e ${q(nodeScript)}`,
     '',
+    ...curlLines(config, token, payload),
     `[dev] Kaa's standard extension instances (dcx, epmx, cex, cmx, cmx_ota, epr) answer in the shape Kaa's do, e.g.`,
     `[dev]   kp1/${config.appVersionName}/epmx/${token}/get/1  ->  {}      kp1/${config.appVersionName}/cmx/${token}/config/json/2  ->  {"configId":…,"config":{}}`,
     `[dev] Endpoint traffic reports are printed here as KPC publishes them (every 10 s with traffic).`,
@@ -265,6 +271,19 @@ function printWelcome(config: DevServiceConfig, credentials: DevCredentials, nat
     '',
   ];
   console.log(lines.join('\n'));
+}
+
+/** The same request over 1/KP over HTTP, with curl: the reply is the HTTP response. */
+function curlLines(config: DevServiceConfig, token: string, payload: string): string[] {
+  if (config.kpHttpPort === null) return [];
+  const aware = config.extensions.find((extension) => extension.endpointAware)?.name ?? 'echo';
+  const url = `http://127.0.0.1:${config.kpHttpPort}/kp1/${config.appVersionName}/${aware}/${token}/hello`;
+  return [
+    '[dev] Or over HTTP (1/KP over HTTP: POST, the reply is the response; no request ID needed):',
+    '',
+    `  curl -i -X POST --data-binary ${q(payload)} -H 'Content-Type: application/json' ${url}`,
+    '',
+  ];
 }
 
 void main();

@@ -28,7 +28,8 @@ if (journal?.format !== 'kpc-session-journal/1' || typeof journal.client !== 'ob
 const { replayJournal } = await load('actors/session/journal.js');
 const { clientSessionMachine } = await load('machines/client-session.machine.js');
 const { endpointSessionMachine } = await load('machines/endpoint-session.machine.js');
-const machines = new Map([clientSessionMachine, endpointSessionMachine].map((machine) => [machine.id, machine]));
+const { httpSessionMachine } = await load('machines/http-session.machine.js');
+const machines = new Map([clientSessionMachine, endpointSessionMachine, httpSessionMachine].map((machine) => [machine.id, machine]));
 
 console.log(`session ${journal.mqttClientId}: ${journal.state} (${1 + journal.endpoints.length} journals)`);
 for (const record of [journal.client, ...journal.endpoints]) {

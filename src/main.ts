@@ -4,7 +4,10 @@
 // One PUBLISH:  socket → listeners.ts → PacketSizeGuard → MqttBroker.authorizePublish → ClientSession.publish
 //               → RoutingTable.resolve → EndpointSession.receive → ClientDataForwarder.forward → NATS
 // One reply:    NATS → subscribeExtensionData (main/cluster-traffic.ts) → ExtensionDataRouter.route
-//               → ClientSession.deliver → AedesConnection.deliver → socket
+//               → ClientSession.reply → AedesConnection.deliver → socket
+// One HTTP POST: socket → KpHttpListener → kp-http-app → HttpSessions.request → HttpSession
+//               → EndpointSession.receive → ClientDataForwarder.forward → NATS; its reply comes back
+//               through ExtensionDataRouter.route → NodeHttpExchange.reply → the HTTP response
 import cluster from 'node:cluster';
 import { AuthenticationGate } from './actors/session/authentication-gate.js';
 import { ClientDataForwarder } from './actors/traffic/client-data-forwarder.js';
@@ -15,6 +18,7 @@ import { ThrottledLog } from './infra/log-throttle.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { Metrics } from './infra/metrics.js';
 import { createListeners, type Listener } from './infra/mqtt/listeners.js';
+import { startKpOverHttp } from './main/kp-over-http.js';
 import { MqttBroker } from './infra/mqtt/mqtt-broker.js';
 import { NatsClientDataOutbox } from './infra/nats/client-data-outbox.js';
 import { ConfirmedPublisher } from './infra/nats/confirmed-publisher.js';
@@ -99,6 +103,9 @@ async function main(): Promise<void> {
 
   const trafficReporting = startTrafficReporting(config, link, publisher, () => routing.current(), logger);
   const connectivity = new ConnectivityEvents(publisher, { instanceName, replicaId }, (type) => metrics.elceEvents.inc({ type }));
+  const gate = new AuthenticationGate(authentication.maxInFlight, authentication.negativeCacheMs);
+  const clientAuthentication = cap ?? ecap;
+
   let broker: MqttBroker | undefined;
   let clusterTraffic: ClusterTraffic | undefined;
   let shutdownTimedOut = false;
@@ -109,12 +116,13 @@ async function main(): Promise<void> {
         authenticationTimeoutMs: authentication.timeoutMs,
         negativeCacheMs: authentication.negativeCacheMs,
         maxHeldMessages: config.kpc.maxPendingPerToken,
+        httpSessionIdleTimeoutMs: config.kpc.http.sessionIdleTimeoutMs,
       },
       replicaId,
       routing: () => routing.current(),
-      clientAuthentication: cap ?? ecap,
+      clientAuthentication,
       tokens: ecap,
-      authentication: new AuthenticationGate(authentication.maxInFlight, authentication.negativeCacheMs),
+      authentication: gate,
       forwarder,
       connectivity,
       traffic: trafficReporting.meter,
@@ -154,6 +162,8 @@ async function main(): Promise<void> {
   ));
   metrics.observe({
     connections: () => registry.connectionCount,
+    httpConnections: () => registry.httpConnectionCount,
+    httpSessions: () => registry.http.size,
     unconfirmed: () => publisher.unconfirmed,
     natsConnected: () => link.isConnected,
     rememberedRequests: () => requests.size,
@@ -168,6 +178,7 @@ async function main(): Promise<void> {
     connectionObserver(metrics, throttledLog),
   );
   status.listeners.push(...createListeners(mqtt, broker, listenerEvents(metrics, logger, throttledLog)));
+  if (config.kpc.http.enabled) status.listeners.push(startKpOverHttp(config, registry, gate, clientAuthentication, metrics, logger));
   clusterTraffic = status.cluster = wireClusterTraffic(link, config, registry, requests, trafficReporting.meter, metrics, logger, undecodable, connectivity);
   ecap.start();
   cap?.start();

@@ -67,8 +67,10 @@ export async function startNatsServer({ label = 'nats-server', mqtt = false, mon
  * `workers` > 1 sets `kaa.kpc.workers` (left out at 1, so builds without the key run too): `pids` then lists the primary and every worker (all of
  * them are KPC's CPU and memory), `pid` stays the primary's.
  */
-export async function startKpc({ natsUrl, replicaId, main = 'dist/main.js', profile = null, fileLimit = 65_536, maxInFlight = 1_000, maxConnections = 100_000, maxUnconfirmed = 100_000, env = {}, inspect = false, workers = 1 }) {
+export async function startKpc({ natsUrl, replicaId, main = 'dist/main.js', profile = null, fileLimit = 65_536, maxInFlight = 1_000, maxConnections = 100_000, maxUnconfirmed = 100_000, env = {}, inspect = false, workers = 1, kpHttp = false }) {
   const [mqttPort, httpPort] = [await getFreePort(), await getFreePort()];
+  // 1/KP over HTTP (the `http` scenario): on a port of its own when asked for.
+  const kpHttpPort = kpHttp ? await getFreePort() : null;
   const dir = mkdtempSync(join(tmpdir(), 'kpc-bench-'));
   const configFile = join(dir, 'config.yml');
   writeFileSync(configFile, `service:
@@ -83,7 +85,8 @@ kaa:
       mqtt:
         host: 127.0.0.1
         tcp: { port: ${mqttPort} }
-        max-connections: ${maxConnections}
+        max-connections: ${maxConnections}${kpHttp ? `
+      http: { enabled: true, host: 127.0.0.1, port: ${kpHttpPort} }` : ''}
     authentication:
       max-in-flight: ${maxInFlight}
     max-unconfirmed: ${maxUnconfirmed}
@@ -118,7 +121,7 @@ ${workers > 1 ? `    workers: ${workers}\n` : ''}  applications:
   const pids = processTree(child.pid);
   if (pids.length < (workers > 1 ? workers + 1 : 1)) throw new Error(`KPC with ${workers} workers shows only ${pids.length - 1} child processes`);
   return {
-    child, pid: child.pid, pids, workers, port: mqttPort, httpPort, inspectPort,
+    child, pid: child.pid, pids, workers, port: mqttPort, httpPort, kpHttpPort, inspectPort,
     metricsUrl: `http://127.0.0.1:${httpPort}/metrics`,
     profileFile: profile ? join(profile.dir, profile.name) : null,
     stop: () => stopChild(child, KPC_STOP_GRACE_MS),

@@ -3,42 +3,19 @@
 // a request id with an ExtensionData of the same payload). Load: bench/workers/request-response.mjs.
 // First the maximum request rate (closed loop: N clients × W requests outstanding), then an open
 // loop at a fraction (default 50 %) of it, where the round-trip percentiles are what counts.
-import { spawnNode, stopChild, waitForLine } from '../lib/children.mjs';
+import { runRoundTripGenerator } from '../lib/round-trip.mjs';
 import { median } from '../lib/stats.mjs';
 import { check, fmt, table } from '../lib/report.mjs';
 import { startWorker } from '../lib/servers.mjs';
 
 export const name = 'request-response';
 
-async function runGenerator(ctx, kpc, echo, { rate }) {
+function runGenerator(ctx, kpc, echo, { rate }) {
   const { opts } = ctx;
-  const watch = [kpc.pid, echo.pid, ctx.nats.pid];
-  const generator = spawnNode('rr-generator', 'bench/workers/request-response.mjs', [
+  return runRoundTripGenerator('rr-generator', 'bench/workers/request-response.mjs', [
     '--port', String(kpc.port), '--clients', opts.clients, '--inflight', opts.inflight, '--rate', String(Math.round(rate)),
     '--qos', opts['rr-qos'], '--payload', opts.payload, '--warmup', opts.warmup, '--seconds', opts.seconds,
-    ...watch.flatMap((pid) => ['--watch-pid', String(pid)]),
-  ]);
-  try {
-    const [line] = await waitForLine(generator, /^\{.*\}$/, (Number(opts.warmup) + Number(opts.seconds) + 60) * 1000, 'running the request/response generator');
-    const result = JSON.parse(line);
-    const requests = result.repliesPerSec * result.windowSeconds;
-    const cpu = (pid) => result.watchedCpuUs[pid] / requests;
-    return {
-      rate: Math.round(rate),
-      sentPerSec: Math.round(result.sentPerSec),
-      repliesPerSec: Math.round(result.repliesPerSec),
-      errors: result.errorsInWindow,
-      ...result.latencyMs,
-      kpcCpuUsPerRequest: cpu(kpc.pid),
-      echoCpuUsPerRequest: cpu(echo.pid),
-      natsCpuUsPerRequest: cpu(ctx.nats.pid),
-      kpcCpuPercent: result.watchedCpuUs[kpc.pid] / 1e4 / result.windowSeconds,
-      loadgenCpuPercent: result.cpuPercent,
-      outstandingAtEnd: result.totals.outstandingAtEnd,
-    };
-  } finally {
-    await stopChild(generator, 5_000);
-  }
+  ], opts, { kpc: kpc.pid, echo: echo.pid, nats: ctx.nats.pid }).then((row) => ({ rate: Math.round(rate), ...row }));
 }
 
 export async function run(ctx) {

@@ -13,8 +13,8 @@ import { connect as connectTcp } from 'node:net';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONNACK, DISCONNECT, FrameReader, PUBACK, PUBLISH, connectPacket, parsePublish, pubackPacket, publishPacket } from '../lib/mqtt-wire.mjs';
-import { LatencyRecorder, percentile } from '../lib/stats.mjs';
-import { cpuMicros } from '../lib/proc-cpu.mjs';
+import { measuredWindow, windowReport } from '../lib/measured-window.mjs';
+import { LatencyRecorder } from '../lib/stats.mjs';
 import { withTimeout } from '../lib/timeout.mjs';
 
 const { values: o } = parseArgs({
@@ -39,7 +39,6 @@ const W = Number(o.inflight);
 const RATE = Number(o.rate);
 const QOS = Number(o.qos);
 const CONNECT_TIMEOUT_MS = 30_000;
-const DRAIN_TIMEOUT_MS = 5_000;
 const fill = (template, i) => template.replaceAll('{i}', String(i));
 const payload = Buffer.alloc(Number(o.payload), 'x');
 if (!o.port) fail('--port is required');
@@ -149,12 +148,6 @@ function paceOpenLoop(clients) {
   }, 1);
 }
 
-function snapshot() {
-  const watched = {};
-  for (const pid of o['watch-pid']) watched[pid] = cpuMicros(pid);
-  return { at: performance.now(), cpu: process.cpuUsage(), watched };
-}
-
 async function main() {
   const clients = new Array(N);
   let nextIndex = 0;
@@ -169,32 +162,16 @@ async function main() {
   if (RATE === 0) for (const client of clients) sendRequests(client, W);
   else paceOpenLoop(clients);
 
-  await sleep(Number(o.warmup) * 1000);
-  const start = snapshot();
-  measuring = true;
-  console.log('WINDOW start');
-  await sleep(Number(o.seconds) * 1000);
-  measuring = false;
-  const end = snapshot();
-  console.log('WINDOW end');
-  sending = false;
-  const drainDeadline = Date.now() + DRAIN_TIMEOUT_MS;
-  while (outstanding > 0 && Date.now() < drainDeadline) await sleep(20);
+  const measured = await measuredWindow(
+    { warmup: o.warmup, seconds: o.seconds, watchPids: o['watch-pid'] },
+    { setMeasuring: (on) => (measuring = on), stopSending: () => (sending = false), outstanding: () => outstanding },
+  );
   for (const client of clients) client.socket.end(DISCONNECT);
 
-  const windowMs = end.at - start.at;
-  const sorted = latencies.sorted();
-  const r = (x) => (x === null ? null : Math.round(x * 1000) / 1000);
   console.log(JSON.stringify({
     clients: N, inflight: RATE === 0 ? W : null, rate: RATE, qos: QOS,
-    windowSeconds: windowMs / 1000,
-    sentPerSec: (window.sent * 1000) / windowMs,
-    repliesPerSec: (window.replies * 1000) / windowMs,
-    errorsInWindow: window.errors,
-    latencyMs: { p50: r(percentile(sorted, 50)), p90: r(percentile(sorted, 90)), p99: r(percentile(sorted, 99)), max: r(percentile(sorted, 100)) },
+    ...windowReport(measured, window, latencies, o['watch-pid']),
     totals: { ...totals, outstandingAtEnd: outstanding },
-    cpuPercent: ((end.cpu.user - start.cpu.user + end.cpu.system - start.cpu.system) / 10) / windowMs,
-    watchedCpuUs: Object.fromEntries(o['watch-pid'].map((pid) => [pid, end.watched[pid] - start.watched[pid]])),
   }));
   await sleep(200);
   process.exit(0);

@@ -17,13 +17,16 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 export interface GaugeSources {
   connections(): number;
+  /** Open 1/KP over HTTP connections, and its sessions keeping an endpoint identified. */
+  httpConnections(): number;
+  httpSessions(): number;
   unconfirmed(): number;
   natsConnected(): boolean;
   rememberedRequests(): number;
 }
 
 /** What the gauges read until the service has built the objects that own the numbers. */
-const NOTHING_YET: GaugeSources = { connections: () => 0, unconfirmed: () => 0, natsConnected: () => false, rememberedRequests: () => 0 };
+const NOTHING_YET: GaugeSources = { connections: () => 0, httpConnections: () => 0, httpSessions: () => 0, unconfirmed: () => 0, natsConnected: () => false, rememberedRequests: () => 0 };
 
 /**
  * A status code as a label value. Codes come from other services (the credential provider): a
@@ -67,6 +70,10 @@ export class Metrics {
     'Time from publishing a 4/ESP ClientData with a request ID to receiving the ExtensionData that answers it',
   );
   readonly publishesByQos = [0, 1, 2].map((qos) => this.publishes.labels(String(qos)));
+  readonly kpRequests = this.counter('kpc_kp_requests_total', '1/KP requests received, by transport (mqtt: PUBLISH packets; http: POSTs)', ['transport']);
+  readonly kpRequestsOverMqtt = this.kpRequests.labels('mqtt');
+  readonly kpRequestsOverHttp = this.kpRequests.labels('http');
+  readonly httpResponses = this.counter('kpc_http_responses_total', '1/KP over HTTP responses, by status code', ['status']);
 
   // The MQTT listeners' front doors and TLS certificates (listener: mqtt-tcp, mqtt-tls, mqtt-ws).
   readonly rateLimited = this.counter('kpc_connections_rate_limited_total', 'New connections closed at accept by max-connection-rate', ['listener']);
@@ -82,6 +89,18 @@ export class Metrics {
     const info = buildInfo();
     new Gauge({ name: 'kpc_build_info', help: 'Always 1; the labels say which build runs', labelNames: Object.keys(info), registers: [this.registry] }).set(info, 1);
     this.sampled('kpc_connections_open', 'Open MQTT client sessions', () => this.sources.connections());
+    const sources = () => this.sources;
+    new Gauge({
+      name: 'kpc_transport_connections_open',
+      help: 'Open client connections by transport (both count towards max-connections)',
+      labelNames: ['transport'],
+      registers: [this.registry],
+      collect() {
+        this.set({ transport: 'mqtt' }, sources().connections());
+        this.set({ transport: 'http' }, sources().httpConnections());
+      },
+    });
+    this.sampled('kpc_http_sessions_open', 'HTTP sessions keeping an endpoint identified between requests', () => this.sources.httpSessions());
     this.sampled('kpc_unconfirmed_messages', 'Messages kept until NATS confirms them', () => this.sources.unconfirmed());
     // Across workers (kaa.kpc.workers) the least: 1 only when every worker is connected.
     this.sampled('kpc_nats_connected', '1 when the NATS connection is up', () => (this.sources.natsConnected() ? 1 : 0), 'min');
@@ -101,7 +120,10 @@ export class Metrics {
   /** The counters sessions bump, bound to these metrics (per-message ones pre-bound to their labels). */
   sessionCounters() {
     return {
-      publishReceived: (qos: number) => this.publishesByQos[qos]!.inc(),
+      publishReceived: (qos: number) => {
+        this.publishesByQos[qos]!.inc();
+        this.kpRequestsOverMqtt.inc();
+      },
       kpError: (statusCode: number) => this.kpErrors.inc({ status: statusLabel(statusCode) }),
       connection: (outcome: string) => this.connections.inc({ outcome }),
       sessionEnded: (state: string) => this.sessionEnds.inc({ state }),
@@ -111,6 +133,7 @@ export class Metrics {
 
   ecapRequest = (type: string): void => this.ecapRequests.inc({ type });
   ecapOutcome = (type: string, outcome: string): void => this.ecapOutcomes.inc({ type, outcome });
+  httpResponded = (status: number): void => this.httpResponses.inc({ status: statusLabel(status) });
   authenticated = (transport: string, outcome: string, seconds: number): void => this.authenticationSeconds.observe({ transport, outcome }, seconds);
   extensionReplied = (seconds: number): void => this.extensionReplySeconds.observe(seconds);
 
@@ -122,7 +145,8 @@ export class Metrics {
     for (const outcome of ['accepted', 'refused-3', 'refused-4', 'refused-5']) this.connections.inc({ outcome }, 0);
     for (const type of ['connected', 'disconnected']) this.elceEvents.inc({ type }, 0);
     for (const kind of ['credential', 'token']) this.revocations.inc({ kind }, 0);
-    for (const outcome of ['reply', 'push', 'forwarded', 'endpoint-offline', 'client-gone', 'unroutable', 'undecodable', 'no-responders', 'too-large']) {
+    for (const transport of ['mqtt', 'http']) this.kpRequests.inc({ transport }, 0);
+    for (const outcome of ['reply', 'push', 'forwarded', 'endpoint-offline', 'client-gone', 'unroutable', 'undecodable', 'no-responders', 'too-large', 'push-to-http-dropped']) {
       this.extensionData.inc({ outcome }, 0);
     }
     for (const kind of VIOLATION_KINDS) this.protocolViolations.inc({ kind }, 0);

@@ -67,7 +67,7 @@ export function wireClusterTraffic(
 
   const router = new ExtensionDataRouter({
     requests,
-    liveSession: (connectionId) => registry.liveSessionByConnection(connectionId),
+    liveSession: (id) => registry.replyTarget(id),
     holderOf: (endpointId) => registry.holderOf(endpointId),
     remoteReplicaOf: (endpointId) => {
       const replica = cluster.replicaOf(endpointId);

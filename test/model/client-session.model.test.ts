@@ -136,7 +136,7 @@ class World {
         expect(harness.forwarder.forwarded).toEqual([{ topic: tokenTopic(1), endpointId: ENDPOINT_ID, mqttClientId: MQTT_CLIENT_ID }]);
         expect(harness.announcer.of('connected')).toEqual([{ [ENDPOINT_ID]: APP_VERSION }]);
         expect(harness.announcer.of('disconnected')).toEqual([]);
-        expect(harness.registry.holderOf(ENDPOINT_ID)?.client).toBe(client.session);
+        expect(harness.registry.holderOf(ENDPOINT_ID)?.owner).toBe(client.session);
       },
 
       rejected: async () => {

@@ -29,6 +29,8 @@ export interface KpcHandle {
   httpPort: number;
   mqttUrl: string;
   httpUrl: string;
+  /** 1/KP over HTTP (`kaa.kpc.transports.http.port`; the transport is off unless the config enables it). */
+  kpHttpUrl: string;
   replicaId: string;
   /** Raw stdout and stderr lines, in arrival order. */
   logs: string[];
@@ -52,13 +54,13 @@ export interface StartKpcOptions {
 
 type ConfigTree = Record<string, unknown>;
 
-function defaultTestConfig(mqttPort: number, httpPort: number, replicaId: string): ConfigTree {
+function defaultTestConfig(mqttPort: number, httpPort: number, kpHttpPort: number, replicaId: string): ConfigTree {
   return {
     service: { instance: { replica: { id: replicaId } } },
     server: { port: httpPort },
     kaa: {
       kpc: {
-        transports: { mqtt: { tcp: { port: mqttPort } } },
+        transports: { mqtt: { tcp: { port: mqttPort } }, http: { port: kpHttpPort } },
         authentication: { timeout: '1s' },
       },
       applications: {
@@ -108,10 +110,11 @@ export async function startKpc(opts: StartKpcOptions): Promise<KpcHandle> {
   const mainJs = join(repoRoot, 'dist/main.js');
   if (!existsSync(mainJs)) throw new Error(`${mainJs} is missing: run \`npm run build\` (\`npm test\` builds first)`);
 
-  const defaults = defaultTestConfig(await getFreePort(), await getFreePort(), `test-${randomBytes(6).toString('hex')}`);
+  const defaults = defaultTestConfig(await getFreePort(), await getFreePort(), await getFreePort(), `test-${randomBytes(6).toString('hex')}`);
   const config = deepMerge(defaults, opts.config ?? {});
   const mqttPort = Number(path(config, 'kaa', 'kpc', 'transports', 'mqtt', 'tcp', 'port'));
   const httpPort = Number(path(config, 'server', 'port'));
+  const kpHttpPort = Number(path(config, 'kaa', 'kpc', 'transports', 'http', 'port'));
   const replicaId = String(path(config, 'service', 'instance', 'replica', 'id'));
   const configPath = join(tmpdir(), `kpc-test-${replicaId}-${process.pid}.yml`);
   writeFileSync(configPath, toYaml(config));
@@ -147,6 +150,7 @@ export async function startKpc(opts: StartKpcOptions): Promise<KpcHandle> {
     httpPort,
     mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
     httpUrl: `http://127.0.0.1:${httpPort}`,
+    kpHttpUrl: `http://127.0.0.1:${kpHttpPort}`,
     replicaId,
     logs,
     process: child,

@@ -68,6 +68,18 @@ function errorOf(yaml: string, env: NodeJS.ProcessEnv = {}): string {
 /** YAML setting one dotted path (itself exercising the dotted-key support) to a YAML value. */
 const yamlWith = (path: string, value: string): string => `${path}: ${value}\n`;
 
+const DEFAULT_HTTP = {
+  enabled: false,
+  port: 8081,
+  host: '0.0.0.0',
+  pathPrefix: '',
+  requestTimeoutMs: 30_000,
+  maxBodyBytes: 1_048_576,
+  authentication: 'none',
+  sessionIdleTimeoutMs: 60_000,
+  tls: { enabled: false },
+};
+
 describe('parseConfig defaults', () => {
   it('an empty file means all defaults', () => {
     const config = parse('');
@@ -89,6 +101,7 @@ describe('parseConfig defaults', () => {
           maxSubscriptions: 1_000,
           host: '0.0.0.0',
         },
+        http: DEFAULT_HTTP,
         authentication: {
           serviceInstanceName: 'cm', timeoutMs: 5_000, allowAnonymous: false, negativeCacheMs: 10_000, maxInFlight: 1_000,
           clientProtocol: 'ecap', clientServiceInstanceName: 'ccm',
@@ -125,6 +138,37 @@ describe('parseConfig defaults', () => {
   });
 });
 
+describe('1/KP over HTTP keys', () => {
+  const HTTP = 'kaa.kpc.transports.http';
+
+  it('reads every key', () => {
+    const yaml = [
+      `${HTTP}.enabled: true`, `${HTTP}.port: 9081`, `${HTTP}.host: 127.0.0.1`, `${HTTP}.path-prefix: /api`,
+      `${HTTP}.request-timeout: 5s`, `${HTTP}.max-body-bytes: 64KiB`, `${HTTP}.authentication: required`,
+      `${HTTP}.session-idle-timeout: 2m`,
+    ].join('\n');
+    expect(parse(yaml).kpc.http).toEqual({
+      ...DEFAULT_HTTP, enabled: true, port: 9081, host: '127.0.0.1', pathPrefix: '/api', requestTimeoutMs: 5_000,
+      maxBodyBytes: 65_536, authentication: 'required', sessionIdleTimeoutMs: 120_000,
+    });
+  });
+
+  it.each([
+    ['path-prefix', 'api', 'path starting with "/"'],
+    ['path-prefix', '/api/', 'not ending with "/"'],
+    ['authentication', 'basic', 'one of none, optional, required'],
+    ['max-body-bytes', '0', 'a size in bytes'],
+  ])('refuses %s: %s, naming the key', (key, value, expectation) => {
+    const message = errorOf(yamlWith(`${HTTP}.${key}`, value));
+    expect(message).toContain(`'${HTTP}.${key}'`);
+    expect(message).toContain(expectation);
+  });
+
+  it('requires the certificate and key when its TLS is on', () => {
+    expect(errorOf(yamlWith(`${HTTP}.tls.enabled`, 'true'))).toContain(`'${HTTP}.tls.cert-file' and '${HTTP}.tls.key-file' are required`);
+  });
+});
+
 describe('parseConfig full example', () => {
   it('parses the spec example', () => {
     expect(parse(FULL_EXAMPLE)).toEqual({
@@ -144,6 +188,7 @@ describe('parseConfig full example', () => {
           maxSubscriptions: 1_000,
           host: '0.0.0.0',
         },
+        http: DEFAULT_HTTP,
         authentication: {
           serviceInstanceName: 'cm', timeoutMs: 5_000, allowAnonymous: false, negativeCacheMs: 10_000, maxInFlight: 1_000,
           clientProtocol: 'ecap', clientServiceInstanceName: 'ccm',

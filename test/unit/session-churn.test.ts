@@ -47,7 +47,7 @@ const confirmingOutbox: ClientDataOutbox = {
 
 function startRegistry(forwarder: SessionHub['forwarder'] = { forward: (_session: unknown, message: { ack: () => void }) => message.ack() } as never) {
   const hub: Omit<SessionHub, 'directory'> = {
-    settings: { anonymousAllowed: false, authenticationTimeoutMs: 10_000, negativeCacheMs: 1_000, maxHeldMessages: 10 },
+    settings: { anonymousAllowed: false, authenticationTimeoutMs: 10_000, negativeCacheMs: 1_000, maxHeldMessages: 10, httpSessionIdleTimeoutMs: 60_000 },
     replicaId: 'r1',
     routing: () => new RoutingTable({ applications: { app: { versions: { v1: { allowedExtensionInstances: ['dcx'] } } } }, extensionInstances: { dcx: { endpointAware: true } } }, (i) => i),
     clientAuthentication: {

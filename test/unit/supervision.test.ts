@@ -28,7 +28,7 @@ function startRegistry() {
   const forwarded: string[] = [];
   const failures: number[] = [];
   const hub: Omit<SessionHub, 'directory'> = {
-    settings: { anonymousAllowed: false, authenticationTimeoutMs: 1000, negativeCacheMs: 1000, maxHeldMessages: 10 },
+    settings: { anonymousAllowed: false, authenticationTimeoutMs: 1000, negativeCacheMs: 1000, maxHeldMessages: 10, httpSessionIdleTimeoutMs: 60_000 },
     replicaId: 'r1',
     routing: () => new RoutingTable({ applications: { app: { versions: { v1: { allowedExtensionInstances: ['x'] } } } }, extensionInstances: {} }, (i) => i),
     clientAuthentication: {

@@ -9,12 +9,15 @@ import type { Logger } from 'pino';
 import { registryMachine, type RegistryEvent, type SessionReport } from '../../machines/registry.machine.js';
 import { ClientSession, type SessionDirectory, type SessionHub } from '../session/client-session.js';
 import { EndpointSession } from '../session/endpoint-session.js';
+import { HttpSession, type HttpSessionDirectory } from '../session/http-session.js';
+import { HttpSessions } from '../session/http-sessions.js';
+import type { ReplyTarget } from '../traffic/extension-data-router.js';
 import type { Supervised } from '../session/session-hub.js';
 import type { ConnectRequest, EndpointsConnected, MqttConnection, MqttSession } from '../ports.js';
 import { Directory } from './directory.js';
 import { EndedSessions } from './ended-sessions.js';
 import { PacedDrain, type DrainPace } from './paced-drain.js';
-import { describeSession, journalsOf } from './session-inspection.js';
+import { describeHttpSession, describeSession, httpJournalsOf, journalsOf } from './session-inspection.js';
 import { SessionInspector } from './session-inspector.js';
 import { sessionSupervisor } from './session-supervisor.js';
 
@@ -42,18 +45,22 @@ export interface RegistryOptions {
 }
 
 
-export class Registry implements SessionDirectory {
+export class Registry implements SessionDirectory, HttpSessionDirectory {
   readonly actor: Actor<ReturnType<Registry['logic']>>;
   /** The sessions' xstate parent: relays their ends to this registry's chart (see session-supervisor.ts). */
   private readonly sessionParent: AnyActorRef;
   readonly hub: SessionHub;
   /** What the management API reads and does (the SessionInspection port). */
   readonly inspection: SessionInspector;
+  /** Sessions of 1/KP over HTTP, by token: they hold endpoints without a connection. */
+  readonly http: HttpSessions;
   private readonly supervised = new Map<string, Supervised>();
   /** Live client sessions by connection id. */
   private readonly sessions = new Map<string, ClientSession>();
   private readonly directory = new Directory<EndpointSession, ClientSession>();
   private readonly ended: EndedSessions;
+  /** Open HTTP connections: they count towards `max-connections` with the MQTT sessions. */
+  private httpConnections = 0;
   /** Settles once every session has been asked to stop (shutdown closes them at a pace). */
   private sessionsStopping: Promise<void> = Promise.resolve();
 
@@ -64,7 +71,8 @@ export class Registry implements SessionDirectory {
   ) {
     this.hub = { ...hub, directory: this };
     this.ended = new EndedSessions(options.retainEnded.count, options.retainEnded.forMs);
-    this.inspection = new SessionInspector(options.replicaId, this.sessions, this.directory, this.ended);
+    this.http = new HttpSessions({ ...this.hub, directory: this });
+    this.inspection = new SessionInspector(options.replicaId, this.sessions, this.directory, this.ended, this.http);
     this.actor = createActor(this.logic(), {
       id: 'registry',
       input: { gracefulShutdownMs: options.gracefulShutdownMs },
@@ -92,6 +100,21 @@ export class Registry implements SessionDirectory {
     return this.sessions.size;
   }
 
+  get httpConnectionCount(): number {
+    return this.httpConnections;
+  }
+
+  /** The HTTP adapter's count of its connections; false (and not counted) when the limit is reached. */
+  httpConnectionOpened(): boolean {
+    if (this.sessions.size + this.httpConnections >= this.options.maxConnections) return false;
+    this.httpConnections++;
+    return true;
+  }
+
+  httpConnectionClosed(): void {
+    this.httpConnections--;
+  }
+
   /** The MQTT adapter's entry point: a CONNECT arrived. */
   openSession(connection: MqttConnection, request: ConnectRequest): MqttSession {
     const session = new ClientSession(this.hub, connection, request);
@@ -102,6 +125,11 @@ export class Registry implements SessionDirectory {
 
   liveSessionByConnection(connectionId: string): ClientSession | undefined {
     return this.sessions.get(connectionId);
+  }
+
+  /** Who waits for a reply under this id: a live MQTT session (connection id) or an HTTP request. */
+  replyTarget(id: string): ReplyTarget | undefined {
+    return this.sessions.get(id) ?? this.http.waitingExchange(id);
   }
 
   holderOf(endpointId: string): EndpointSession | undefined {
@@ -149,7 +177,7 @@ export class Registry implements SessionDirectory {
   }
 
   acceptingConnections(): boolean {
-    return this.state === 'running' && this.options.natsConnected() && this.sessions.size <= this.options.maxConnections;
+    return this.state === 'running' && this.options.natsConnected() && this.sessions.size + this.httpConnections <= this.options.maxConnections;
   }
 
   clientAccepted(session: ClientSession, credentialIds: readonly string[]): void {
@@ -164,6 +192,10 @@ export class Registry implements SessionDirectory {
   clientForgotten(session: ClientSession): void {
     this.sessions.delete(session.connectionId);
     this.ended.add(describeSession(session), journalsOf(session), Date.now());
+  }
+
+  httpSessionForgotten(session: HttpSession): void {
+    this.ended.add(describeHttpSession(session), httpJournalsOf(session), Date.now());
   }
 
   claimEndpoint(session: EndpointSession, endpointId: string): void {
@@ -194,6 +226,8 @@ export class Registry implements SessionDirectory {
         announceReady: () => this.hooks.announceReady(),
         stopAccepting: () => this.hooks.stopAccepting(),
         endAllSessions: () => {
+          // HTTP sessions hold no connection: nothing to pace, they all end at once.
+          this.http.endAll();
           const drain = new PacedDrain<ClientSession>(this.options.drainPace ?? { ratePerSecond: 0, windowMs: 0 });
           const open = { has: (session: ClientSession) => this.sessions.has(session.connectionId), values: () => this.sessions.values() };
           this.sessionsStopping = drain.run(open, (session) => session.send({ type: 'service.stopping' }));
@@ -244,7 +278,7 @@ export class Registry implements SessionDirectory {
   private journalTimer(inspection: InspectionEvent): void {
     if (inspection.type !== '@xstate.event' || inspection.sourceRef !== inspection.actorRef) return;
     const actor = inspection.actorRef as AnyActorRef;
-    (ClientSession.of(actor) ?? EndpointSession.of(actor))?.journal.received(inspection.event);
+    (ClientSession.of(actor) ?? EndpointSession.of(actor) ?? HttpSession.of(actor))?.journal.received(inspection.event);
   }
 }
 

@@ -2,6 +2,7 @@
 // Credentials appear by id only; tokens by their short hash; no payloads.
 import type { ClientSession } from '../session/client-session.js';
 import type { EndpointSession } from '../session/endpoint-session.js';
+import type { HttpSession } from '../session/http-session.js';
 import type { Journal, JournalEntry, JournalRecord } from '../session/journal.js';
 
 export interface SessionSummary {
@@ -108,4 +109,38 @@ export function journalFile(journals: SessionJournals): SessionJournalFile {
     client: journals.client.toJSON(),
     endpoints: journals.endpoints.map((journal) => journal.toJSON()),
   };
+}
+
+/**
+ * An HTTP session in the same shape as an MQTT one: named by its id (`http-…`) where MQTT sessions
+ * show their client id, transport `http`, and its one endpoint session.
+ */
+export function describeHttpSession(session: HttpSession): SessionDetails {
+  const { context, value } = session.actor.getSnapshot();
+  return {
+    mqttClientId: session.ownerId,
+    connectionId: session.ownerId,
+    clientId: null,
+    transport: 'http',
+    // No connection: each request may come from anywhere.
+    remoteAddress: null,
+    state: value as string,
+    endpointCount: 1,
+    connectedSince: new Date(session.openedAt).toISOString(),
+    credentialIds: [],
+    endReason: context.endReason,
+    endpoints: [describeEndpoint(session.endpoint)],
+    journal: session.journal.list(),
+    journalDropped: session.journal.dropped,
+  };
+}
+
+/** An HTTP session's journal (its chart's) with its endpoint session's, as for a client session. */
+export function httpJournalsOf(session: HttpSession): SessionJournals {
+  return { mqttClientId: session.ownerId, state: () => session.state, client: session.journal, endpoints: [session.endpoint.journal] };
+}
+
+/** The summary part of a session's details (what `GET /sessions` lists). */
+export function summaryOf({ credentialIds, endReason, endpoints, journal, journalDropped, ...summary }: SessionDetails): SessionSummary {
+  return summary;
 }

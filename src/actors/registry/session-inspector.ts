@@ -3,11 +3,12 @@
 import type { SessionInspection } from '../ports.js';
 import type { ClientSession } from '../session/client-session.js';
 import type { EndpointSession } from '../session/endpoint-session.js';
+import type { HttpSession } from '../session/http-session.js';
 import type { Directory } from './directory.js';
 import type { EndedSessions } from './ended-sessions.js';
 import {
-  describeEndpoint, describeSession, journalFile, journalsOf, summarizeSession, type SessionDetails, type SessionJournalFile,
-  type SessionSummary,
+  describeEndpoint, describeHttpSession, describeSession, httpJournalsOf, journalFile, journalsOf, summarizeSession, summaryOf,
+  type SessionDetails, type SessionJournalFile, type SessionSummary,
 } from './session-inspection.js';
 
 export class SessionInspector implements SessionInspection {
@@ -17,25 +18,30 @@ export class SessionInspector implements SessionInspection {
     private readonly live: ReadonlyMap<string, ClientSession>,
     private readonly directory: Directory<EndpointSession, ClientSession>,
     private readonly ended: EndedSessions,
+    /** The open HTTP sessions (1/KP over HTTP), listed with the MQTT ones. */
+    private readonly http: { list(): HttpSession[] },
   ) {}
 
   inspectSessions(): { live: SessionSummary[]; ended: SessionSummary[] } {
     return {
-      live: [...this.live.values()].map(summarizeSession),
-      ended: this.ended.list(Date.now()).map(({ credentialIds, endReason, endpoints, journal, journalDropped, ...summary }) => summary),
+      live: [...[...this.live.values()].map(summarizeSession), ...this.http.list().map((session) => summaryOf(describeHttpSession(session)))],
+      ended: this.ended.list(Date.now()).map(summaryOf),
     };
   }
 
-  /** The live session with this MQTT client id, else the most recent ended one. */
+  /** The live session with this MQTT client id (or HTTP session id, `http-…`), else the most recent ended one. */
   inspectSession(mqttClientId: string): SessionDetails | undefined {
     const live = this.liveSession(mqttClientId);
-    return live !== undefined ? describeSession(live) : this.ended.find(mqttClientId, Date.now());
+    if (live !== undefined) return describeSession(live);
+    const http = this.liveHttpSession(mqttClientId);
+    return http !== undefined ? describeHttpSession(http) : this.ended.find(mqttClientId, Date.now());
   }
 
   /** The journals of the live session with this MQTT client id, else of the most recent ended one. */
   sessionJournal(mqttClientId: string): SessionJournalFile | undefined {
     const live = this.liveSession(mqttClientId);
-    const journals = live !== undefined ? journalsOf(live) : this.ended.journals(mqttClientId, Date.now());
+    const http = live === undefined ? this.liveHttpSession(mqttClientId) : undefined;
+    const journals = live !== undefined ? journalsOf(live) : http !== undefined ? httpJournalsOf(http) : this.ended.journals(mqttClientId, Date.now());
     return journals === undefined ? undefined : journalFile(journals);
   }
 
@@ -46,7 +52,7 @@ export class SessionInspector implements SessionInspection {
       heldHere: holder !== undefined,
       replicaId: holder === undefined ? null : this.replicaId,
       sessions: this.directory.identifiedAs(endpointId).map((endpoint) => ({
-        mqttClientId: endpoint.client.request.mqttClientId,
+        mqttClientId: endpoint.owner.ownerId,
         ...describeEndpoint(endpoint),
       })),
     };
@@ -58,6 +64,10 @@ export class SessionInspector implements SessionInspection {
     if (session === undefined || !session.isActive) return false;
     session.send({ type: 'admin.disconnected', at: Date.now() });
     return true;
+  }
+
+  private liveHttpSession(id: string): HttpSession | undefined {
+    return this.http.list().find((session) => session.ownerId === id);
   }
 
   private liveSession(mqttClientId: string): ClientSession | undefined {

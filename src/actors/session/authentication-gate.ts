@@ -6,8 +6,11 @@
 //   treats as refusals (its isCredentialRefusal); a 429 or a 5xx is asked again next time;
 // - identical credentials arriving while they are being validated share that one validation.
 import { createHash } from 'node:crypto';
-import { isCredentialRefusal, type Transport } from '../../machines/client-session.machine.js';
+import { isCredentialRefusal, type Transport as MqttTransport } from '../../machines/client-session.machine.js';
 import type { ClientCredentialVerdict, ValidationOutcome } from '../ports.js';
+
+/** Validation slots are counted per MQTT listener, and for 1/KP over HTTP (Basic credentials). */
+type Transport = MqttTransport | 'http';
 
 type Validation = Promise<ValidationOutcome<ClientCredentialVerdict>>;
 

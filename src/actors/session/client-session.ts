@@ -13,10 +13,10 @@ import type {
   RateLimitedLog, SubscriptionAnswer, ValidationOutcome,
 } from '../ports.js';
 import type { ClientDataForwarder, RoutedMessage } from '../traffic/client-data-forwarder.js';
-import type { ReplyTarget } from '../traffic/extension-data-router.js';
+import type { MqttReplyTarget } from '../traffic/extension-data-router.js';
 import type { NamedEndpoint, RoutingTable } from '../traffic/routing.js';
 import { credentialKey, type AuthenticationGate, type CredentialKey } from './authentication-gate.js';
-import { EndpointSession, type EndpointClient, type EndpointDirectory, type EndpointSessionHub } from './endpoint-session.js';
+import { EndpointSession, endEndpointSessions, type EndpointDirectory, type EndpointOwner, type EndpointSessionHub } from './endpoint-session.js';
 import { keepJournal, type Journal } from './journal.js';
 import type { MeteredEndpoint } from '../traffic/traffic-meter.js';
 
@@ -26,7 +26,6 @@ export interface SessionDirectory extends EndpointDirectory {
   clientEnded(session: ClientSession): void;
   /** The session's actor has finished and is forgotten: keep what inspection shows of it. */
   clientForgotten(session: ClientSession): void;
-  holds(session: EndpointSession): boolean;
   /** False while NATS is down or the connection limit is reached (CONNACK 3). */
   acceptingConnections(): boolean;
 }
@@ -65,7 +64,7 @@ let nextConnectionNumber = 0;
 /** Finished endpoint sessions kept per client session for inspection. */
 const FINISHED_ENDPOINTS_KEPT = 16;
 
-export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
+export class ClientSession implements MqttSession, EndpointOwner, MqttReplyTarget {
   readonly actor: Actor<typeof clientSessionLogic>;
   readonly journal: Journal;
   readonly connectionId: string;
@@ -99,6 +98,11 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
     live.set(this.actor, this);
     hub.directory.supervise(this.actor.id, this);
   }
+
+  /** MQTT keeps a connection open: pushes reach the client. */
+  readonly acceptsPushes = true;
+  /** Replies go out as PUBLISHes on the request topic + `/status` or `/error`. */
+  readonly replyVia = 'mqtt' as const;
 
   static of(actor: AnyActorRef): ClientSession | undefined {
     return live.get(actor);
@@ -135,6 +139,10 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
 
   get isActive(): boolean {
     return this.actor.getSnapshot().value === 'active';
+  }
+
+  get ownerId(): string {
+    return this.request.mqttClientId;
   }
 
   get tenantId(): string | null {
@@ -281,17 +289,7 @@ export class ClientSession implements MqttSession, EndpointClient, ReplyTarget {
 
   /** The session is over (closed or revoked): end every endpoint session, announce them gone. */
   endEndpointSessions(context: ClientSessionContext): void {
-    const disconnected: Record<string, string> = {};
-    let count = 0;
-    for (const endpoint of this.endpointSessions) {
-      // Only endpoints no other local session has taken over (those are roamed, not held here).
-      if (endpoint.isActive && this.hub.directory.holds(endpoint)) {
-        disconnected[endpoint.endpointId!] = endpoint.appVersionName;
-        count++;
-      }
-      endpoint.send({ type: 'session.ended' });
-    }
-    if (count > 0) this.hub.connectivity.announceDisconnected(disconnected);
+    const count = endEndpointSessions(this.hub, this.endpointSessions);
     this.hub.directory.clientEnded(this);
     const revoked = context.endReason === 'credential.revoked';
     this.logInfo('client session ended', { event: revoked ? 'connection.revoked' : 'connection.closed', reason: context.endReason, endpoints: count }, context);

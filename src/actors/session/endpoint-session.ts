@@ -1,6 +1,8 @@
-// The live endpoint session: one token in one client session. The chart
-// (src/machines/endpoint-session.machine.ts) decides; this class carries the decisions out and owns
-// what cannot live in a pure snapshot (the token, the messages waiting for identification).
+// The live endpoint session: one token used by one owner, an MQTT client session (which holds a
+// connection) or an HTTP session (which holds nothing but the identification, until it idles out).
+// The chart (src/machines/endpoint-session.machine.ts) decides; this class carries the decisions out
+// and owns what cannot live in a pure snapshot (the token, the messages waiting for identification).
+// It talks to its owner only through the EndpointOwner port, so it never knows the transport.
 import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import { endpointSessionMachine, type EndpointSessionEvent, type EndpointSessionInput } from '../../machines/endpoint-session.machine.js';
 import type { SubscriptionAnswer, TokenValidator } from '../ports.js';
@@ -18,6 +20,8 @@ export interface EndpointDirectory extends Supervision {
   releaseEndpoint(session: EndpointSession, endpointId: string | null): void;
   /** The session's actor has finished: it holds and is identified as nothing any more. */
   endpointForgotten(session: EndpointSession): void;
+  /** Whether this session is the one that receives its endpoint's pushes here. */
+  holds(session: EndpointSession): boolean;
 }
 
 export interface EndpointSessionHub extends SharedHub {
@@ -28,12 +32,15 @@ export interface EndpointSessionHub extends SharedHub {
   readonly traffic: TrafficMeter;
 }
 
-/** The client session an endpoint session belongs to, as the endpoint session sees it. */
-export interface EndpointClient {
-  readonly request: { readonly mqttClientId: string };
+/** The session an endpoint session belongs to (MQTT client session or HTTP session), as the endpoint session sees it. */
+export interface EndpointOwner {
+  /** Names the owner in inspection: the MQTT client id, or the HTTP session's id. */
+  readonly ownerId: string;
   /** The tenant of the client's credentials (22/CAP), if any. */
   readonly tenantId: string | null;
-  /** Sends a PUBLISH to the client if its session is still active; says whether it did. */
+  /** False for owners that cannot push (1/KP over HTTP is request/response only). */
+  readonly acceptsPushes: boolean;
+  /** Sends a push to the owner's client if it is still there; says whether it did. */
   deliver(topic: string, payload: Buffer, qos: 0 | 1): boolean;
   /** Forwards a message for this endpoint to its extension instance; false when it was refused. */
   forward(message: RoutedMessage, endpointId: string, endpoint: MeteredEndpoint): boolean;
@@ -62,14 +69,14 @@ export const endpointSessionLogic = endpointSessionMachine.provide({
     refuseHeldSubscriptions: ({ self }) => on(self).answerHeldSubscriptions(false),
     forwardHeldMessages: ({ self, context }) => on(self).forwardHeld(context.endpointId!),
     forwardMessage: ({ self, context, event }) => on(self).forward(messageOf(event), context.endpointId!),
-    refuseMessage: ({ self, event }, params) => on(self).client.answerError(messageOf(event), params.statusCode, params.reasonPhrase),
+    refuseMessage: ({ self, event }, params) => on(self).owner.answerError(messageOf(event), params.statusCode, params.reasonPhrase),
     answerWithRejection: ({ self, context, event }) => {
       const rejection = context.rejection!;
       const messages = event.type === 'kp.published' ? [messageOf(event)] : on(self).takeHeld();
-      for (const message of messages) on(self).client.answerError(message, rejection.statusCode, rejection.reasonPhrase);
+      for (const message of messages) on(self).owner.answerError(message, rejection.statusCode, rejection.reasonPhrase);
     },
     answerUnavailable: ({ self }) => {
-      for (const message of on(self).takeHeld()) on(self).client.answerError(message, 503, 'Service unavailable');
+      for (const message of on(self).takeHeld()) on(self).owner.answerError(message, 503, 'Service unavailable');
     },
     claimEndpoint: ({ self, context }) => on(self).hub.directory.claimEndpoint(on(self), context.endpointId!),
     releaseEndpoint: ({ self, context }) => on(self).hub.directory.releaseEndpoint(on(self), context.endpointId),
@@ -100,7 +107,7 @@ export class EndpointSession {
 
   constructor(
     readonly hub: EndpointSessionHub,
-    readonly client: EndpointClient,
+    readonly owner: EndpointOwner,
     readonly token: string,
     readonly appName: string,
     readonly appVersionName: string,
@@ -115,7 +122,7 @@ export class EndpointSession {
       negativeCacheMs: hub.settings.negativeCacheMs,
       maxHeldMessages: hub.settings.maxHeldMessages,
     };
-    this.meter = { appName, clientTenantId: client.tenantId, traffic: undefined, trafficInterval: 0 };
+    this.meter = { appName, clientTenantId: owner.tenantId, traffic: undefined, trafficInterval: 0 };
     this.actor = createActor(endpointSessionLogic, { id: actorId, parent: hub.directory.supervisor, input: this.input });
     this.journal = hub.newJournal(endpointSessionMachine, actorId);
     keepJournal(this.actor, this.journal);
@@ -175,13 +182,18 @@ export class EndpointSession {
     for (const answer of waiting) answer(granted);
   }
 
-  /** Delivers an extension's push (ExtensionData that answers no remembered request) to this endpoint's client, at QoS 1. */
-  deliverPush(topic: string, payload: Buffer, endpointId: string): void {
-    if (this.client.deliver(topic, payload, 1)) this.hub.traffic.sent(this.meter, endpointId, payload.length);
+  /**
+   * Delivers an extension's push (ExtensionData that answers no remembered request) to this
+   * endpoint's client, at QoS 1; false when its owner cannot push (HTTP).
+   */
+  deliverPush(topic: string, payload: Buffer, endpointId: string): boolean {
+    if (!this.owner.acceptsPushes) return false;
+    if (this.owner.deliver(topic, payload, 1)) this.hub.traffic.sent(this.meter, endpointId, payload.length);
+    return true;
   }
 
   forward(message: RoutedMessage, endpointId: string): void {
-    if (this.client.forward(message, endpointId, this.meter)) this.hub.traffic.received(this.meter, endpointId, message.packet.payload.length);
+    if (this.owner.forward(message, endpointId, this.meter)) this.hub.traffic.received(this.meter, endpointId, message.packet.payload.length);
   }
 
   forwardHeld(endpointId: string): void {
@@ -212,7 +224,7 @@ export class EndpointSession {
 
   /** Called by the supervisor when this actor threw: answer what waits, stop routing to it. */
   discard(): void {
-    for (const message of this.takeHeld()) this.client.answerError(message, 503, 'Service unavailable');
+    for (const message of this.takeHeld()) this.owner.answerError(message, 503, 'Service unavailable');
     this.answerHeldSubscriptions(false);
     this.hub.directory.releaseEndpoint(this, this.endpointId);
   }
@@ -220,6 +232,25 @@ export class EndpointSession {
   /** Called by the supervisor once the actor has finished. */
   forgotten(): void {
     this.hub.directory.endpointForgotten(this);
-    this.client.endpointFinished(this);
+    this.owner.endpointFinished(this);
   }
+}
+
+/**
+ * Ends an owner's endpoint sessions (its client left, it idled out, the service stops) and announces
+ * in one 9/ELCE `disconnected` those it held: an endpoint another local session has taken over is
+ * roamed, not gone. Returns how many were announced.
+ */
+export function endEndpointSessions(hub: EndpointSessionHub, endpoints: readonly EndpointSession[]): number {
+  const disconnected: Record<string, string> = {};
+  let count = 0;
+  for (const endpoint of endpoints) {
+    if (endpoint.isActive && hub.directory.holds(endpoint)) {
+      disconnected[endpoint.endpointId!] = endpoint.appVersionName;
+      count++;
+    }
+    endpoint.send({ type: 'session.ended' });
+  }
+  if (count > 0) hub.connectivity.announceDisconnected(disconnected);
+  return count;
 }

@@ -12,6 +12,8 @@ export interface SessionSettings {
   authenticationTimeoutMs: number;
   negativeCacheMs: number;
   maxHeldMessages: number;
+  /** How long an HTTP session keeps its endpoint identified without a request. */
+  httpSessionIdleTimeoutMs: number;
 }
 
 /** The per-message and per-lifecycle counters sessions bump (bound to prom-client in main). */

@@ -7,32 +7,48 @@ import type { Logger } from 'pino';
 import type { ExtensionReply } from '../ports.js';
 import { publishPacketBytes } from './packet-size.js';
 import type { RememberedRequest } from './request-memory.js';
-import { errorPayload, errorTopic, pushTopic, statusTopic } from './responses.js';
+import { errorPayload, errorTopic, pushTopic, responseFor } from './responses.js';
 import type { TrafficMeter } from './traffic-meter.js';
 
-/** The client a remembered request came from. */
-export interface ReplyTarget {
+/** An MQTT client session: its replies are PUBLISHes on the request topic + `/status` or `/error`. */
+export interface MqttReplyTarget {
+  readonly replyVia: 'mqtt';
   readonly isActive: boolean;
   deliver(topic: string, payload: Buffer, qos: 0 | 1): void;
 }
+
+/** One waiting HTTP request (1/KP over HTTP): the reply is its response. */
+export interface HttpReplyTarget {
+  readonly replyVia: 'http';
+  readonly isActive: boolean;
+  /** Answers the request with the extension's reply; returns the body bytes sent. */
+  reply(data: ExtensionReply): number;
+}
+
+/** Who a remembered request came from. */
+export type ReplyTarget = MqttReplyTarget | HttpReplyTarget;
 
 /** The local session that receives an endpoint's pushes. */
 export interface PushTarget {
   readonly appVersionName: string;
   readonly token: string;
-  /** `endpointId`: the endpoint the push is for (its traffic is counted). */
-  deliverPush(topic: string, payload: Buffer, endpointId: string): void;
+  /**
+   * `endpointId`: the endpoint the push is for (its traffic is counted). False when the holder
+   * cannot receive pushes (1/KP over HTTP has none).
+   */
+  deliverPush(topic: string, payload: Buffer, endpointId: string): boolean;
 }
 
-export type ExtensionDataOutcome = 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'unroutable' | 'too-large';
+export type ExtensionDataOutcome =
+  | 'reply' | 'push' | 'forwarded' | 'endpoint-offline' | 'client-gone' | 'unroutable' | 'too-large' | 'push-to-http-dropped';
 
 /** The 1/KP error a request gets instead of a reply too large to send. */
 export const REPLY_TOO_LARGE = { statusCode: 413, reasonPhrase: 'Response larger than the maximum MQTT packet size' } as const;
 
 export interface ExtensionDataRouterDeps {
-  /** Requests by the connection id of the client session that sent them. */
+  /** Requests by the id of who sent them: an MQTT session's connection id, or an HTTP request's. */
   requests: { take(correlationId: string): RememberedRequest<string> | undefined };
-  /** The client session with that connection id, while it is live. */
+  /** The client session (or waiting HTTP request) with that id, while it is live. */
   liveSession(connectionId: string): ReplyTarget | undefined;
   holderOf(endpointId: string): PushTarget | undefined;
   /** The replica that holds an endpoint elsewhere in the cluster, if any (never this one). */
@@ -66,13 +82,11 @@ export class ExtensionDataRouter {
     if (request !== undefined) {
       const session = this.deps.liveSession(request.session);
       if (session === undefined || !session.isActive) return this.dropped('client-gone', data);
-      const [topic, payload] = response(request.topic, data);
+      if (session.replyVia === 'http') return this.replied(request, session.reply(data));
+      const [topic, payload] = responseFor(request.topic, data);
       if (this.fits(topic, payload, request.qos)) {
         session.deliver(topic, payload, request.qos);
-        if (request.endpoint !== null) this.deps.traffic.sent(request.endpoint, request.endpointId!, payload.length);
-        this.count('reply');
-        this.deps.answered?.(Date.now() - request.at);
-        return;
+        return this.replied(request, payload.length);
       }
       const [refusalTopic, refusal] = [errorTopic(request.topic), errorPayload(REPLY_TOO_LARGE.statusCode, REPLY_TOO_LARGE.reasonPhrase)];
       if (this.fits(refusalTopic, refusal, request.qos)) session.deliver(refusalTopic, refusal, request.qos);
@@ -90,10 +104,17 @@ export class ExtensionDataRouter {
     }
     if (data.extensionInstanceName === null) return this.dropped('unroutable', data);
     const base = pushTopic(data.appVersionName ?? holder.appVersionName, data.extensionInstanceName, holder.token, data.resourcePath, data.requestId);
-    const [topic, payload] = response(base, data);
+    const [topic, payload] = responseFor(base, data);
     if (!this.fits(topic, payload, 1)) return this.dropped('too-large', data);
-    holder.deliverPush(topic, payload, data.endpointId);
+    // The endpoint is held here by an HTTP session only: HTTP has no push (1/KP over HTTP).
+    if (!holder.deliverPush(topic, payload, data.endpointId)) return this.dropped('push-to-http-dropped', data);
     this.count('push');
+  }
+
+  private replied(request: RememberedRequest<string>, bytes: number): void {
+    if (request.endpoint !== null) this.deps.traffic.sent(request.endpoint, request.endpointId!, bytes);
+    this.count('reply');
+    this.deps.answered?.(Date.now() - request.at);
   }
 
   private fits(topic: string, payload: Buffer, qos: 0 | 1): boolean {
@@ -104,10 +125,4 @@ export class ExtensionDataRouter {
     this.count(outcome);
     this.logger.debug({ outcome, correlationId: data.correlationId, endpointId: data.endpointId }, 'ExtensionData dropped');
   }
-}
-
-/** `/status` with the payload bytes unchanged below 400, `/error` with a JSON error from 400 on. */
-function response(requestTopic: string, data: ExtensionReply): [string, Buffer] {
-  if (data.statusCode < 400) return [statusTopic(requestTopic), data.payload ?? Buffer.alloc(0)];
-  return [errorTopic(requestTopic), errorPayload(data.statusCode, data.reasonPhrase ?? '')];
 }

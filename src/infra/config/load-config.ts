@@ -46,6 +46,7 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
   const v = resolveScalars(SCALAR_KEYS, tree, env);
   const k = SCALAR_KEYS;
   requireWhen(v.tlsEnabled, k.tlsEnabled.path, { [k.tlsCertFile.path]: v.tlsCertFile, [k.tlsKeyFile.path]: v.tlsKeyFile });
+  requireWhen(v.httpTlsEnabled, k.httpTlsEnabled.path, { [k.httpTlsCertFile.path]: v.httpTlsCertFile, [k.httpTlsKeyFile.path]: v.httpTlsKeyFile });
   requireWhen(v.tektonEnabled, k.tektonEnabled.path, { [k.tektonUrl.path]: v.tektonUrl });
   const routing = parseRouting(tree);
 
@@ -83,6 +84,17 @@ export function parseConfig(yamlText: string, env: NodeJS.ProcessEnv, fileLabel 
         maxOutboundBytes: v.maxOutboundBytes,
         maxSubscriptions: v.maxSubscriptions,
         host: v.host,
+      },
+      http: {
+        enabled: v.httpEnabled,
+        port: v.httpPort,
+        host: v.httpHost,
+        pathPrefix: v.httpPathPrefix,
+        requestTimeoutMs: v.httpRequestTimeoutMs,
+        maxBodyBytes: v.httpMaxBodyBytes,
+        authentication: v.httpAuthentication,
+        sessionIdleTimeoutMs: v.httpSessionIdleTimeoutMs,
+        tls: { enabled: v.httpTlsEnabled, certFile: v.httpTlsCertFile, keyFile: v.httpTlsKeyFile },
       },
       authentication: {
         serviceInstanceName: v.authServiceInstanceName,

@@ -2,7 +2,7 @@
 // table drives environment overrides, so a key cannot be settable in YAML but not from the env.
 import { randomBytes } from 'node:crypto';
 import {
-  bool, count, duration, httpUrl, integer, natsUrls, oneOf, port, quote, size, subjectToken, text, urlPath, workerCount,
+  bool, count, duration, httpUrl, integer, natsUrls, oneOf, pathPrefix, port, quote, size, subjectToken, text, urlPath, workerCount,
   type Parser,
 } from './values.js';
 import { lookup, type Tree } from './yaml-tree.js';
@@ -32,6 +32,7 @@ const key = <T>(path: string, parse: Parser<T>, fallback: T | (() => T), options
 const optional = <T>(path: string, parse: Parser<T>): ScalarKey<T | undefined> => key<T | undefined>(path, parse, undefined);
 
 const MQTT = 'kaa.kpc.transports.mqtt';
+const HTTP = 'kaa.kpc.transports.http';
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const MQTT_MAX_PACKET = 256 * 1024 ** 2; // MQTT's variable-length encoding tops out just below 256 MiB
 const perSecondOrOff = integer(0, Number.MAX_SAFE_INTEGER, 'a number per second, 0 or more (0 = off)');
@@ -68,6 +69,18 @@ export const SCALAR_KEYS = {
   maxOutboundBytes: key(`${MQTT}.max-outbound-bytes`, size(MQTT_MAX_PACKET, '256MiB'), 4 * 1024 ** 2),
   maxSubscriptions: key(`${MQTT}.max-subscriptions`, count, 1_000),
   host: key(`${MQTT}.host`, text, '0.0.0.0'),
+
+  httpEnabled: key(`${HTTP}.enabled`, bool, false),
+  httpPort: key(`${HTTP}.port`, port, 8081),
+  httpHost: key(`${HTTP}.host`, text, '0.0.0.0'),
+  httpPathPrefix: key(`${HTTP}.path-prefix`, pathPrefix, ''),
+  httpRequestTimeoutMs: key(`${HTTP}.request-timeout`, duration('ms'), 30_000),
+  httpMaxBodyBytes: key(`${HTTP}.max-body-bytes`, size(MQTT_MAX_PACKET, '256MiB'), 1024 ** 2),
+  httpAuthentication: key(`${HTTP}.authentication`, oneOf(['none', 'optional', 'required']), 'none'),
+  httpSessionIdleTimeoutMs: key(`${HTTP}.session-idle-timeout`, duration('ms'), 60_000),
+  httpTlsEnabled: key(`${HTTP}.tls.enabled`, bool, false),
+  httpTlsCertFile: optional(`${HTTP}.tls.cert-file`, text),
+  httpTlsKeyFile: optional(`${HTTP}.tls.key-file`, text),
 
   authServiceInstanceName: key('kaa.kpc.authentication.service-instance-name', subjectToken, 'cm'),
   authTimeoutMs: key('kaa.kpc.authentication.timeout', duration('ms'), 5_000),

@@ -29,6 +29,19 @@ export interface MqttConfig {
   host: string; //               kaa.kpc.transports.mqtt.host                ('0.0.0.0')
 }
 
+/** 1/KP over HTTP (`kaa.kpc.transports.http.…`). */
+export interface HttpTransportConfig {
+  enabled: boolean; //            enabled              (false)
+  port: number; //                port                 (8081)
+  host: string; //                host                 ('0.0.0.0')
+  pathPrefix: string; //          path-prefix          ('': POST /kp1/…)
+  requestTimeoutMs: number; //    request-timeout      (30 s): then 504
+  maxBodyBytes: number; //        max-body-bytes       (1 MiB): past it 413
+  authentication: 'none' | 'optional' | 'required'; // authentication ('none'): HTTP Basic through 16/ECAP
+  sessionIdleTimeoutMs: number; // session-idle-timeout (60 s): identification kept that long without a request
+  tls: { enabled: boolean; certFile?: string; keyFile?: string }; // tls.enabled (false), tls.cert-file, tls.key-file
+}
+
 /** How KPC authenticates to NATS: at most one of these (NATS_URLS credentials or the kaa.kpc.nats.* keys). */
 export type NatsAuth =
   | { kind: 'none' }
@@ -62,6 +75,7 @@ export interface KpcConfig {
   nats: NatsClientConfig;
   kpc: {
     mqtt: MqttConfig;
+    http: HttpTransportConfig;
     authentication: {
       serviceInstanceName: string; // kaa.kpc.authentication.service-instance-name ('cm')
       timeoutMs: number; //          kaa.kpc.authentication.timeout               (5 s)

@@ -95,6 +95,14 @@ export const urlPath: Parser<string> = (raw, where) => {
   return value;
 };
 
+/** A URL path prefix: empty, or starting with "/" and not ending with one (`/api` + `/kp1/…`). */
+export const pathPrefix: Parser<string> = (raw, where) => {
+  if (raw === '' || raw === null) return '';
+  const value = urlPath(raw, where);
+  if (value.endsWith('/') || value.includes('//')) throw fail(where, 'empty, or a path starting with "/" and not ending with "/"', show(value));
+  return value;
+};
+
 export const httpUrl: Parser<string> = (raw, where) => {
   const value = text(raw, where);
   if (!/^https?:\/\//.test(value) || !URL.canParse(value)) throw fail(where, 'an http:// or https:// URL', show(value));

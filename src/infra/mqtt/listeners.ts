@@ -34,10 +34,10 @@ export interface Listener {
   close(): Promise<void>;
 }
 
-class ServerListener implements Listener {
+export class ServerListener implements Listener {
   constructor(
     readonly name: string,
-    private readonly server: Server,
+    protected readonly server: Server,
     private readonly address: { host: string; port: number },
     private readonly onClose: () => void = () => {},
   ) {}

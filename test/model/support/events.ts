@@ -5,10 +5,11 @@
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
 import { clientSessionMachine, type ClientSessionInput } from '../../../src/machines/client-session.machine.js';
 import { endpointSessionMachine, type EndpointSessionInput } from '../../../src/machines/endpoint-session.machine.js';
+import { httpSessionMachine, type HttpSessionInput } from '../../../src/machines/http-session.machine.js';
 import { registryMachine, type RegistryInput } from '../../../src/machines/registry.machine.js';
 import {
-  APP_NAME, APP_VERSION, AUTHENTICATION_TIMEOUT_MS, ENDPOINT_ID, GRACEFUL_SHUTDOWN_MS, MAX_HELD_MESSAGES, NEGATIVE_CACHE_MS,
-  REPLICA_ID,
+  APP_NAME, APP_VERSION, AUTHENTICATION_TIMEOUT_MS, ENDPOINT_ID, GRACEFUL_SHUTDOWN_MS, HTTP_IDLE_TIMEOUT_MS, MAX_HELD_MESSAGES,
+  NEGATIVE_CACHE_MS, REPLICA_ID,
 } from './harness.js';
 
 export interface ModelSpec {
@@ -188,4 +189,37 @@ export const registryModel: ModelSpec = {
   notDrivable: {},
 };
 
-export const allModels: readonly ModelSpec[] = [clientSessionModel, endpointSessionModel, registryModel];
+// ---- HTTP session ----
+
+/** Requests in flight the model explores at most (the chart only tells one from several). */
+const MAX_MODELLED_IN_FLIGHT = 2;
+
+export const httpSessionEvents = [
+  named('another request with the token', { type: 'http.requested' }),
+  named('a request answered', { type: 'http.answered' }),
+  named('idle timeout', { type: 'xstate.after.idleTimeout.httpSession.idle' }),
+  named('token revoked (endpoint session ends)', { type: 'endpoint.finished' }),
+  named('service stopping', { type: 'service.stopping' }),
+] as const;
+
+export const httpSessionInput: HttpSessionInput = {
+  sessionId: 'model', appVersionName: APP_VERSION, tokenHash: 'model', idleTimeoutMs: HTTP_IDLE_TIMEOUT_MS,
+};
+
+const inFlightOf = (snapshot: AnyMachineSnapshot): number => (snapshot.context as { inFlight: number }).inFlight;
+
+export const httpSessionModel: ModelSpec = {
+  name: 'HTTP session',
+  machine: httpSessionMachine,
+  input: httpSessionInput,
+  events: httpSessionEvents,
+  serializeState(snapshot) {
+    // `lastRequestAnswered` reads how many requests wait.
+    if (snapshot.value === 'busy') return `busy (${inFlightOf(snapshot)} in flight)`;
+    return valueOf(snapshot);
+  },
+  drivable: (snapshot, event) => event.type !== 'http.requested' || inFlightOf(snapshot) < MAX_MODELLED_IN_FLIGHT,
+  notDrivable: {},
+};
+
+export const allModels: readonly ModelSpec[] = [clientSessionModel, endpointSessionModel, registryModel, httpSessionModel];

@@ -12,6 +12,7 @@ import { SimulatedClock } from 'xstate';
 import { AuthenticationGate } from '../../../src/actors/session/authentication-gate.js';
 import type { ClientDataForwarder, RoutedMessage } from '../../../src/actors/traffic/client-data-forwarder.js';
 import type { ClientSession } from '../../../src/actors/session/client-session.js';
+import type { HttpExchange } from '../../../src/actors/session/http-session.js';
 import { Journal } from '../../../src/actors/session/journal.js';
 import type {
   ClientAuthenticator, ClientCredentialVerdict, ConnectivityAnnouncer, MqttConnection, PresentedCertificate, TokenValidator,
@@ -30,6 +31,7 @@ export const AUTHENTICATION_TIMEOUT_MS = 1_000;
 export const NEGATIVE_CACHE_MS = 5_000;
 export const GRACEFUL_SHUTDOWN_MS = 3_000;
 export const MAX_HELD_MESSAGES = 2;
+export const HTTP_IDLE_TIMEOUT_MS = 60_000;
 
 /** Application `app`, version `v1`, one endpoint-aware extension instance `dcx`. */
 export const APP_NAME = 'app';
@@ -85,6 +87,44 @@ export class RecordingConnection implements MqttConnection {
 
   deliveredTo(topic: string): number {
     return this.deliveries.filter((d) => d.topic === topic).length;
+  }
+}
+
+// ---- one HTTP request of 1/KP over HTTP ----
+
+let nextExchange = 0;
+
+export class RecordingExchange implements HttpExchange {
+  readonly replyVia = 'http' as const;
+  readonly id = `h-model-${++nextExchange}`;
+  /** Its answer: the extension's status code, or KPC's `statusCode reasonPhrase`. */
+  answer: string | undefined;
+  private readonly callbacks: Array<() => void> = [];
+
+  constructor(readonly topic: string) {}
+
+  get isActive(): boolean {
+    return this.answer === undefined;
+  }
+
+  reply(data: { statusCode: number }): number {
+    this.finish(String(data.statusCode));
+    return 0;
+  }
+
+  answerError(statusCode: number, reasonPhrase: string): void {
+    this.finish(`${statusCode} ${reasonPhrase}`);
+  }
+
+  whenAnswered(callback: () => void): void {
+    if (this.isActive) this.callbacks.push(callback);
+    else callback();
+  }
+
+  private finish(answer: string): void {
+    if (!this.isActive) return;
+    this.answer = answer;
+    for (const callback of this.callbacks.splice(0)) callback();
   }
 }
 
@@ -160,7 +200,9 @@ export class RecordingForwarder {
   constructor(private readonly sessionOf: (connectionId: string) => ClientSession | undefined) {}
 
   forward(connectionId: string, message: RoutedMessage, endpointId: string | null): boolean {
-    const mqttClientId = this.sessionOf(connectionId)?.request.mqttClientId ?? `unknown connection ${connectionId}`;
+    // HTTP requests (ids `h…`, see NodeHttpExchange) are recorded as client `http`.
+    const http = connectionId.startsWith('h');
+    const mqttClientId = http ? 'http' : this.sessionOf(connectionId)?.request.mqttClientId ?? `unknown connection ${connectionId}`;
     this.forwarded.push({ topic: message.packet.topic, endpointId, mqttClientId });
     message.ack(); // NATS confirmed it: the PUBLISH is acknowledged
     return true;
@@ -265,6 +307,7 @@ export class Harness {
       authenticationTimeoutMs: AUTHENTICATION_TIMEOUT_MS,
       negativeCacheMs: NEGATIVE_CACHE_MS,
       maxHeldMessages: MAX_HELD_MESSAGES,
+      httpSessionIdleTimeoutMs: HTTP_IDLE_TIMEOUT_MS,
     };
     const logger = pino({ level: 'silent' });
     const hub: Omit<SessionHub, 'directory'> = {
@@ -323,6 +366,15 @@ export class Harness {
       certificate: credentials.certificate ?? null,
     }) as ClientSession; // openSession returns the live ClientSession behind the MqttSession port
     return { connection, session, mqttClientId };
+  }
+
+  /** A POST of 1/KP over HTTP, as the HTTP adapter hands it to the registry's HTTP sessions. */
+  httpRequest(topic: string): RecordingExchange {
+    const route = routing.resolve(topic);
+    if (!route.ok) throw new Error(`${topic}: ${route.reasonPhrase}`);
+    const exchange = new RecordingExchange(topic);
+    this.registry.http.request({ packet: { topic, payload: Buffer.from('{"t":21}'), qos: 1 }, route, ack: () => {}, exchange });
+    return exchange;
   }
 
   /** A SUBSCRIBE filter from a client; the returned record holds its SUBACK once given. */

@@ -1,18 +1,10 @@
 // Avro codecs for every message KPC sends or receives. Each type is compiled once at load time.
 import avro from 'avsc';
+import type { ClientDataMessage } from '../../actors/ports.js';
 import * as schemas from './schemas.js';
 
-export interface ClientData {
-  correlationId: string;
-  timestamp: number;
-  timeout: number;
-  appVersionName: string;
-  endpointId: string | null;
-  resourcePath: string;
-  requestId: number | null;
-  payload: Buffer;
-  configName: string | null;
-}
+/** 4/ESP ClientData on the wire: the core's message plus the schema's `configName` (KPC sends null). */
+export type ClientData = ClientDataMessage & { configName: string | null };
 
 export interface ExtensionData {
   correlationId: string;

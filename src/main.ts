@@ -24,7 +24,7 @@ import { NatsClientDataOutbox } from './infra/nats/client-data-outbox.js';
 import { ConfirmedPublisher } from './infra/nats/confirmed-publisher.js';
 import { NatsLink } from './infra/nats/connection.js';
 import { CapClient } from './infra/nats/cap-client.js';
-import { UndecodableMessages } from './infra/nats/decode-or-warn.js';
+import { UndecodableMessages } from './infra/nats/undecodable-messages.js';
 import { EcapClient } from './infra/nats/ecap-client.js';
 import { ConnectivityEvents } from './infra/nats/elce.js';
 import { wireClusterTraffic, type ClusterTraffic } from './main/cluster-traffic.js';

@@ -8,7 +8,7 @@ import type { Registry } from '../actors/registry/registry.js';
 import { ReplicaLiveness } from '../actors/cluster/replica-liveness.js';
 import type { RequestMemory } from '../actors/traffic/request-memory.js';
 import type { TrafficMeter } from '../actors/traffic/traffic-meter.js';
-import type { UndecodableMessages } from '../infra/nats/decode-or-warn.js';
+import type { UndecodableMessages } from '../infra/nats/undecodable-messages.js';
 import type { KpcConfig } from '../infra/config/types.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { NatsLink } from '../infra/nats/connection.js';

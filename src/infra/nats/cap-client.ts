@@ -11,7 +11,7 @@ import type { ClientAuthenticator, ClientCredentialVerdict, ValidationOutcome } 
 import { codecs, type CapResponse } from './codecs.js';
 import type { NatsLink } from './connection.js';
 import { CorrelatedRequests, type ProviderMetrics } from './correlated-requests.js';
-import type { UndecodableMessages } from './decode-or-warn.js';
+import type { UndecodableMessages } from './undecodable-messages.js';
 import { subjects, type CapResponseType } from './subjects.js';
 
 export interface CapClientOptions {

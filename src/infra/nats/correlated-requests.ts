@@ -11,7 +11,7 @@ import type { ValidationOutcome } from '../../actors/ports.js';
 import { statusLabel } from '../metrics.js';
 import type { Codec } from './codecs.js';
 import type { NatsLink } from './connection.js';
-import type { UndecodableMessages } from './decode-or-warn.js';
+import type { UndecodableMessages } from './undecodable-messages.js';
 
 export interface ProviderMetrics {
   ecapRequest(type: string): void;

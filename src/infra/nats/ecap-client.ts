@@ -8,7 +8,7 @@ import type {
 import { codecs, type ClientCredentialResponse } from './codecs.js';
 import type { NatsLink } from './connection.js';
 import { CorrelatedRequests, type ProviderMetrics } from './correlated-requests.js';
-import type { UndecodableMessages } from './decode-or-warn.js';
+import type { UndecodableMessages } from './undecodable-messages.js';
 import { subjects, type EcapResponseType } from './subjects.js';
 
 export class EcapClient implements ClientAuthenticator, TokenValidator {

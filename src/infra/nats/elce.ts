@@ -5,7 +5,7 @@ import type { ConnectivityAnnouncer } from '../../actors/ports.js';
 import { codecs, type ConnectivityEvent } from './codecs.js';
 import type { ConfirmedPublisher } from './confirmed-publisher.js';
 import type { NatsLink } from './connection.js';
-import type { UndecodableMessages } from './decode-or-warn.js';
+import type { UndecodableMessages } from './undecodable-messages.js';
 import { subjects } from './subjects.js';
 
 export class ConnectivityEvents implements ConnectivityAnnouncer {

@@ -3,7 +3,7 @@
 // replica first hears another's heartbeat it asks it directly; the answer lists the endpoints the
 // other holds, in chunks (a NATS message is 1 MiB at most). KPC's own subjects and JSON payloads.
 import type { NatsLink } from './connection.js';
-import type { UndecodableMessages } from './decode-or-warn.js';
+import type { UndecodableMessages } from './undecodable-messages.js';
 import { subjects } from './subjects.js';
 
 interface HeldEndpoints {

@@ -3,7 +3,7 @@
 // most one log line per subject per interval) and dropped.
 import { codecs, type ExtensionData } from './codecs.js';
 import type { NatsLink } from './connection.js';
-import type { UndecodableMessages } from './decode-or-warn.js';
+import type { UndecodableMessages } from './undecodable-messages.js';
 import { subjects } from './subjects.js';
 
 export interface ExtensionDataHandler {

@@ -3,7 +3,7 @@
 // says so on the same subject (`"leaving": true`), so the others forget it at once instead of
 // waiting for its heartbeats to stop and warning that it vanished.
 import type { NatsLink } from './connection.js';
-import type { UndecodableMessages } from './decode-or-warn.js';
+import type { UndecodableMessages } from './undecodable-messages.js';
 import { parseJson } from './endpoint-sync.js';
 import { subjects } from './subjects.js';
 

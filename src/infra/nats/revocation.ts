@@ -2,7 +2,7 @@
 // 22/CAP (basic and certificate client credentials).
 import { codecs, type CapCredentialsRevokedEvent, type CredentialRevokedEvent, type TokenRevokedEvent } from './codecs.js';
 import type { NatsLink } from './connection.js';
-import type { UndecodableMessages } from './decode-or-warn.js';
+import type { UndecodableMessages } from './undecodable-messages.js';
 import { subjects } from './subjects.js';
 
 export interface RevocationHandler {

@@ -73,9 +73,27 @@ const QUICK = {
   'soak-rounds': '3', 'soak-clients': '5000', 'soak-users': '2000',
 };
 const stringOptions = [...Object.keys(DEFAULTS), 'only', 'qos', 'rate'];
-const { values: given } = parseArgs({
-  options: { ...Object.fromEntries(stringOptions.map((k) => [k, { type: 'string' }])), quick: { type: 'boolean' }, profile: { type: 'boolean' } },
-});
+const usage = () =>
+  `usage: node bench/run.mjs [--only ${Object.keys(SCENARIOS).join(',')}] [--quick] [--profile]\n` +
+  Object.entries(DEFAULTS).map(([key, value]) => `  --${key} <value>  (default ${value === '' ? 'none' : value})`).join('\n') +
+  '\n  --qos 0|1  only that phase of throughput;  --rate R  the QoS 0 phases\' fixed rate';
+let given;
+try {
+  ({ values: given } = parseArgs({
+    options: {
+      ...Object.fromEntries(stringOptions.map((k) => [k, { type: 'string' }])),
+      quick: { type: 'boolean' }, profile: { type: 'boolean' }, help: { type: 'boolean' },
+    },
+  }));
+} catch (error) {
+  // A mistyped flag gets one line naming it and the usage, not a stack trace.
+  console.error(`${error.message}\n${usage()}`);
+  process.exit(2);
+}
+if (given.help) {
+  console.log(usage());
+  process.exit(0);
+}
 const opts = { ...DEFAULTS, ...(given.quick ? QUICK : {}), ...given, quick: given.quick ?? false, profile: given.profile ?? false };
 // The old single-phase flags: --qos 1 = only the QoS 1 phase; --qos 0 = only the QoS 0 phases, --rate R their fixed rate.
 if (opts.qos === '1') opts['qos0-rounds'] = '0';

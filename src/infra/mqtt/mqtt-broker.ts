@@ -82,7 +82,7 @@ export class MqttBroker {
     this.transports.set(stream, transport);
     const client = this.aedes.handle(stream);
     checkEachString(client, malformedString);
-    beforeAedesHandles(client, (packet) => this.amendOrNote(client, packet));
+    beforeAedesHandles(client, (packet) => this.onParsedPacket(client, packet));
     keepOnlyProtocolVersion(client);
   }
 
@@ -127,6 +127,10 @@ export class MqttBroker {
     };
   }
 
+  /**
+   * The data path: each PUBLISH is relayed here, and aedes writes its PUBACK (QoS 1) or PUBREC (QoS 2)
+   * only when `done` runs (aedes-internals.ts, item 5): the session decides when.
+   */
   private authorizePublish(
     client: Client | null,
     packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2; messageId?: number },
@@ -147,7 +151,7 @@ export class MqttBroker {
   }
 
   /** Sees each packet as parsed, before aedes handles it. */
-  private amendOrNote(client: Client, packet: ParsedPacket): void {
+  private onParsedPacket(client: Client, packet: ParsedPacket): void {
     switch (packet.cmd) {
       case 'subscribe':
         // aedes writes the SUBACK with the *requested* QoS whatever authorizeSubscribe grants

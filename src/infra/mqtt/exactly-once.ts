@@ -1,7 +1,7 @@
 // QoS 2 from a client (MQTT 3.1.1 section 4.3.3): the receiver must not deliver a PUBLISH again
 // for a packet id until the client's PUBREL for it, however often the client retransmits it (with
 // DUP) before. aedes checks for duplicates only after the authorizePublish hook, where KPC relays
-// the message: KPC keeps its own receipts per connection. A retransmission is not relayed; it is
+// the message (aedes-internals.ts, item 6): KPC keeps its own receipts per connection. A retransmission is not relayed; it is
 // acknowledged (PUBREC) when, and as, the first one was.
 import type { PublishAck } from '../../actors/ports.js';
 

@@ -5,15 +5,17 @@
 // talks to extensions, never client to client). So
 // aedes's fan-out (broker.publish: retained store, subscription matching, wills) is switched off
 // entirely; responses go to one connection with client.publish, which needs no subscription.
+// Whatever this relies on beyond aedes's documented hooks goes through aedes-internals.ts.
 import { Aedes, type Client, type Subscription } from 'aedes';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ConnectRequest, MqttConnection, MqttSession, Transport } from '../../actors/ports.js';
 import { AedesConnection, type ConnackCallback } from './aedes-connection.js';
+import { beforeAedesHandles, checkEachString, disableFanOut, keepOnlyProtocolVersion, type ParsedPacket } from './aedes-internals.js';
 import { presentedCertificate } from './client-certificate.js';
 import { violationOf, type ClientProblems } from './client-problems.js';
 import { ExactlyOnceReceipts } from './exactly-once.js';
-import { enforceUtf8Strings } from './utf8-strings.js';
+import { malformedString } from './utf8-strings.js';
 
 export interface SessionOpener {
   openSession(connection: MqttConnection, request: ConnectRequest): MqttSession;
@@ -79,10 +81,9 @@ export class MqttBroker {
   handle(stream: Duplex, transport: Transport): void {
     this.transports.set(stream, transport);
     const client = this.aedes.handle(stream);
-    const parser = parserOf(client);
-    enforceUtf8Strings(parser);
-    parser.prependListener('packet', (packet: ParsedPacket) => this.beforeAedesHandles(client, packet));
-    parser.prependListener('packet', forgetConnectPacket);
+    checkEachString(client, malformedString);
+    beforeAedesHandles(client, (packet) => this.onParsedPacket(client, packet));
+    keepOnlyProtocolVersion(client);
   }
 
   close(): Promise<void> {
@@ -107,8 +108,9 @@ export class MqttBroker {
     this.sessions.set(client, session);
     // The socket's end is the one signal that covers every way a connection can go (DISCONNECT,
     // keepalive timeout, network error, server close), in every order aedes may report them.
-    // aedes calls authenticate a setImmediate after parsing CONNECT: a packet right behind it (a
-    // second CONNECT, garbage) may have destroyed the stream already, and 'close' will not come again.
+    // aedes calls authenticate a setImmediate after parsing CONNECT (aedes-internals.ts, item 9): a
+    // packet right behind it (a second CONNECT, garbage) may have destroyed the stream already, and
+    // 'close' will not come again.
     const conn = client.conn as Duplex;
     const ended = () => session.disconnected(this.closeReasons.get(client) ?? 'connection closed');
     if (conn.destroyed) ended();
@@ -125,6 +127,10 @@ export class MqttBroker {
     };
   }
 
+  /**
+   * The data path: each PUBLISH is relayed here, and aedes writes its PUBACK (QoS 1) or PUBREC (QoS 2)
+   * only when `done` runs (aedes-internals.ts, item 5): the session decides when.
+   */
   private authorizePublish(
     client: Client | null,
     packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2; messageId?: number },
@@ -145,11 +151,11 @@ export class MqttBroker {
   }
 
   /** Sees each packet as parsed, before aedes handles it. */
-  private beforeAedesHandles(client: Client, packet: ParsedPacket): void {
+  private onParsedPacket(client: Client, packet: ParsedPacket): void {
     switch (packet.cmd) {
       case 'subscribe':
-        // aedes writes the SUBACK with the *requested* QoS whatever authorizeSubscribe grants, so
-        // the QoS ≤ 1 cap is applied to the parsed packet.
+        // aedes writes the SUBACK with the *requested* QoS whatever authorizeSubscribe grants
+        // (aedes-internals.ts, item 7), so the QoS ≤ 1 cap is applied to the parsed packet.
         for (const sub of packet.subscriptions ?? []) sub.qos = Math.min(sub.qos, 1);
         break;
       case 'unsubscribe':
@@ -204,45 +210,9 @@ export class MqttBroker {
   }
 }
 
-type PacketParser = NodeJS.EventEmitter & { settings: object };
-
-/** aedes's per-client mqtt-packet parser (a private field, pinned with aedes's version). */
-function parserOf(client: Client): PacketParser {
-  return (client as unknown as { _parser: PacketParser })._parser;
-}
-
-/** One shared settings object per protocol version, for every parser. */
-const parserSettings = new Map<number, { protocolVersion: number }>();
-
-/**
- * mqtt-packet's parser keeps the whole CONNECT packet (client id, user name, password, will) as its
- * `settings` for the connection's life, only to read `protocolVersion` from it: keep just that.
- */
-function forgetConnectPacket(this: PacketParser, packet: { cmd: string; protocolVersion?: number }): void {
-  if (packet.cmd !== 'connect' || packet.protocolVersion === undefined) return;
-  let settings = parserSettings.get(packet.protocolVersion);
-  if (settings === undefined) parserSettings.set(packet.protocolVersion, (settings = Object.freeze({ protocolVersion: packet.protocolVersion })));
-  this.settings = settings;
-}
-
 function grantSubscription(subscription: Subscription): Subscription | null {
   // Filters under kp1/ are granted at QoS ≤ 1 (KPC delivers at most QoS 1); anything else gets
   // SUBACK 0x80 (failure).
   if (!subscription.topic.startsWith(SUBSCRIBABLE_PREFIX)) return null;
   return { ...subscription, qos: Math.min(subscription.qos, 1) as 0 | 1 };
-}
-
-/** The fields of mqtt-packet's parsed packets read before aedes handles them. */
-interface ParsedPacket {
-  cmd: string;
-  messageId?: number;
-  subscriptions?: Array<{ qos: number }>;
-  unsubscriptions?: string[];
-}
-
-function disableFanOut(aedes: Aedes): void {
-  (aedes as unknown as { publish: (...args: unknown[]) => void }).publish = (_packet, clientOrDone, done) => {
-    const callback = typeof clientOrDone === 'function' ? clientOrDone : done;
-    if (typeof callback === 'function') callback();
-  };
 }

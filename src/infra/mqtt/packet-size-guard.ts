@@ -73,6 +73,8 @@ export class PacketSizeGuard extends Duplex {
     inner.on('error', (error) => this.destroy(error));
   }
 
+  // aedes reads this stream in paused mode (aedes-internals.ts, item 8): each read() that finds
+  // the buffer empty lands here and lets the socket flow again.
   override _read(): void {
     this.inner.resume();
   }

@@ -2,8 +2,8 @@
 // client id, user name, will topic) must be well-formed UTF-8 (MQTT-1.5.3-1) and must not contain
 // U+0000 (MQTT-1.5.3-2); a server that receives one must close the connection. mqtt-packet decodes
 // those strings with Buffer#toString, which turns ill-formed bytes into U+FFFD and keeps U+0000, so
-// the check has to see the bytes as the parser reads them: this wraps the parser's string reader
-// for one connection. A violation becomes a parser error, which makes aedes close the connection.
+// the check has to see the bytes as the parser reads them (aedes-internals.ts `checkEachString`,
+// which turns the error returned here into a parser error: aedes then closes the connection).
 import { isUtf8 } from 'node:buffer';
 
 export class MalformedStringError extends Error {
@@ -14,28 +14,10 @@ export class MalformedStringError extends Error {
   }
 }
 
-/** The parts of mqtt-packet's Parser used here (internal API of mqtt-packet 9). */
-interface StringParser {
-  _pos: number;
-  _list: { slice(start: number, end: number): Buffer };
-  error: Error | null;
-  _parseString(): string | null;
-  _emitError(error: Error): void;
-}
-
-export function enforceUtf8Strings(parser: unknown): void {
-  const target = parser as StringParser;
-  const readString = target._parseString;
-  target._parseString = function checkedParseString(this: StringParser): string | null {
-    const lengthAt = this._pos;
-    const text = readString.call(this);
-    if (text === null) return null;
-    const problem = malformation(text, () => this._list.slice(lengthAt + 2, this._pos));
-    // The decoded string is still returned, so that the caller reports no second error; the parser
-    // stops at the error and never emits the packet.
-    if (problem !== undefined && this.error === null) this._emitError(new MalformedStringError(problem));
-    return text;
-  };
+/** The violation in one MQTT string as decoded (`bytes` gives it as sent), if any. */
+export function malformedString(text: string, bytes: () => Buffer): MalformedStringError | undefined {
+  const kind = malformation(text, bytes);
+  return kind === undefined ? undefined : new MalformedStringError(kind);
 }
 
 function malformation(text: string, bytes: () => Buffer): MalformedStringError['kind'] | undefined {

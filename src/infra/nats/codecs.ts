@@ -1,132 +1,34 @@
 // Avro codecs for every message KPC sends or receives. Each type is compiled once at load time.
 import avro from 'avsc';
-import type { ClientDataMessage } from '../../actors/ports.js';
+import type * as wire from './avro-types.generated.js';
+import { bigIntLongSchemas, type AvroRecordBySchema } from './avro-types.generated.js';
 import * as schemas from './schemas.js';
 
-/** 4/ESP ClientData on the wire: the core's message plus the schema's `configName` (KPC sends null). */
-export type ClientData = ClientDataMessage & { configName: string | null };
-
-export interface ExtensionData {
-  correlationId: string;
-  timestamp: number;
-  timeout: number;
-  appVersionName: string | null;
-  extensionInstanceName: string | null;
-  endpointId: string | null;
-  resourcePath: string;
-  requestId: number | null;
-  payload: Buffer | null;
-  statusCode: number;
-  reasonPhrase: string | null;
-}
-
+// The wire types are generated from schemas.ts (`npm run gen:avro`); these are the names the adapter
+// uses for them. Where two schemas define the same shape, one name covers both.
+export type ClientData = wire.ClientData;
+export type ExtensionData = wire.ExtensionData;
 /** 9/ELCE connected and disconnected share one shape. */
-export interface ConnectivityEvent {
-  correlationId: string;
-  timestamp: number;
-  timeout: number;
-  endpoints: Record<string, string>;
-  originatorReplicaId: string;
-}
-
-interface EcapEnvelope {
-  correlationId: string;
-  timestamp: number;
-  timeout: number;
-}
-
-export interface UsernamePasswordRequest extends EcapEnvelope {
-  username: string | null;
-  password: string | null;
-}
-export interface CertificateRequest extends EcapEnvelope {
-  issuer: string;
-  serialNumber: string;
-}
-export interface ClientCredentialResponse extends EcapEnvelope {
-  credentialId: string | null;
-  clientId: string | null;
-  statusCode: number;
-  reasonPhrase: string | null;
-}
-export interface TokenRequest extends EcapEnvelope {
-  appName: string;
-  token: string;
-}
-export interface TokenResponse extends EcapEnvelope {
-  tokenId: string | null;
-  endpointId: string | null;
-  statusCode: number;
-  reasonPhrase: string | null;
-}
-export interface TokenRevokedEvent extends EcapEnvelope {
-  appName: string;
-  endpointId: string;
-  tokenIds: string[];
-  originatorReplicaId: string;
-}
-export interface CredentialRevokedEvent extends EcapEnvelope {
-  credentialId: string;
-  originatorReplicaId: string;
-}
-export interface BroadcastConfigurationUpdate {
-  correlationId: string;
-  timestamp: number;
-  originatorReplicaId: string;
-  tenantID: string | null;
-  appName: string | null;
-  appVerName: string | null;
-}
-export interface ServiceConfigurationUpdate {
-  correlationId: string;
-  timestamp: number;
-  tenantID: string;
-  appName: string | null;
-  appVerName: string | null;
-}
-
-/** 22/CAP basic (username/password) authentication request to the Client Credentials Management service. */
-export interface CapBasicRequest extends EcapEnvelope {
-  tenantId: string;
-  username: string;
-  password: string;
-}
-export interface CapCertificateRequest extends EcapEnvelope {
-  issuer: string;
-  serialNumber: string;
-}
+export type ConnectivityEvent = wire.ConnectedEvent | wire.DisconnectedEvent;
+export type UsernamePasswordRequest = wire.ClientUsernamePasswordValidationRequest;
+export type CertificateRequest = wire.ClientCertificateValidationRequest;
+export type ClientCredentialResponse = wire.ClientUsernamePasswordValidationResponse | wire.ClientCertificateValidationResponse;
+export type TokenRequest = wire.EndpointTokenValidationRequest;
+export type TokenResponse = wire.EndpointTokenValidationResponse;
+export type TokenRevokedEvent = wire.EndpointTokenRevokedEvent;
+export type CredentialRevokedEvent = wire.ClientCredentialRevokedEvent;
+export type BroadcastConfigurationUpdate = wire.BroadcastConfigurationUpdateEvent;
+export type ServiceConfigurationUpdate = wire.ServiceSpecificConfigurationUpdateEvent;
+/** 22/CAP basic authentication request to the Client Credentials Management service. */
+export type CapBasicRequest = wire.ClientBasicAuthenticationRequest;
+export type CapCertificateRequest = wire.ClientCertificateAuthenticationRequest;
 /** 22/CAP basic and certificate responses (a basic response names no tenant: it was asked for one). */
-export interface CapResponse extends EcapEnvelope {
-  tenantId?: string | null;
-  credentialsId: string | null;
-  clientId: string | null;
-  statusCode: number;
-  reasonPhrase: string | null;
-}
-export interface CapCredentialsRevokedEvent extends EcapEnvelope {
-  tenantId: string;
-  credentialsId: string;
-  originatorReplicaId: string;
-}
-
+export type CapResponse = wire.ClientCertificateAuthenticationResponse | (wire.ClientBasicAuthenticationResponse & { tenantId?: undefined });
+export type CapCredentialsRevokedEvent = wire.ClientCredentialsRevokedEvent;
 /** One endpoint's traffic over a report's interval (9/ELCE TrafficReportEvent); counts as BigInt. */
-export interface TrafficStat {
-  totalReceivedPayload: bigint;
-  totalSentPayload: bigint;
-  totalReceivedMessageCount: bigint;
-  totalSentMessageCount: bigint;
-}
-export interface TrafficReportEvent {
-  /** tenant ID → application name → endpoint ID → traffic. */
-  tenantTrafficStats: Record<string, Record<string, Record<string, TrafficStat>>>;
-  /** Epoch nanoseconds: beyond 2^53, so every `long` of this record is a BigInt. */
-  timeFrom: bigint;
-  timeTo: bigint;
-  correlationId: string;
-  originatorReplicaId: string;
-  timestamp: bigint;
-  timeout: bigint;
-}
+export type TrafficStat = wire.TrafficStat;
+/** Epoch nanoseconds are beyond 2^53, so every `long` of this record is a BigInt. */
+export type TrafficReportEvent = wire.TrafficReportEvent;
 
 /** A compiled Avro type with a typed face. `decode` throws on bytes that are not a valid record. */
 export interface Codec<T> {
@@ -154,8 +56,14 @@ const bigIntLong = avro.types.LongType.__with({
   compare: (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0),
 });
 
-function codec<T>(schema: unknown, options: Partial<avro.ForSchemaOptions> = {}): Codec<T> {
-  const type = avro.Type.forSchema(schema as avro.Schema, options);
+/**
+ * The codec of one schema of schemas.ts, typed with the record generated from that same schema, and
+ * reading `long`s as BigInts exactly where the generated types say so.
+ */
+function codec<Name extends keyof AvroRecordBySchema>(schemaName: Name): Codec<AvroRecordBySchema[Name]> {
+  type T = AvroRecordBySchema[Name];
+  const options = bigIntLongSchemas.has(schemaName) ? { registry: { long: bigIntLong } } : {};
+  const type = avro.Type.forSchema(schemas[schemaName] as unknown as avro.Schema, options);
   return {
     type,
     encode: (value) => type.toBuffer(value),
@@ -168,24 +76,24 @@ function codec<T>(schema: unknown, options: Partial<avro.ForSchemaOptions> = {})
 }
 
 export const codecs = {
-  clientData: codec<ClientData>(schemas.clientDataSchema),
-  extensionData: codec<ExtensionData>(schemas.extensionDataSchema),
-  endpointConnected: codec<ConnectivityEvent>(schemas.endpointConnectedSchema),
-  endpointDisconnected: codec<ConnectivityEvent>(schemas.endpointDisconnectedSchema),
-  usernamePasswordRequest: codec<UsernamePasswordRequest>(schemas.usernamePasswordRequestSchema),
-  usernamePasswordResponse: codec<ClientCredentialResponse>(schemas.usernamePasswordResponseSchema),
-  certificateRequest: codec<CertificateRequest>(schemas.certificateRequestSchema),
-  certificateResponse: codec<ClientCredentialResponse>(schemas.certificateResponseSchema),
-  tokenRequest: codec<TokenRequest>(schemas.tokenRequestSchema),
-  tokenResponse: codec<TokenResponse>(schemas.tokenResponseSchema),
-  tokenRevoked: codec<TokenRevokedEvent>(schemas.tokenRevokedSchema),
-  credentialRevoked: codec<CredentialRevokedEvent>(schemas.credentialRevokedSchema),
-  broadcastConfigurationUpdate: codec<BroadcastConfigurationUpdate>(schemas.broadcastConfigurationUpdateSchema),
-  serviceConfigurationUpdate: codec<ServiceConfigurationUpdate>(schemas.serviceConfigurationUpdateSchema),
-  capBasicRequest: codec<CapBasicRequest>(schemas.capBasicRequestSchema),
-  capBasicResponse: codec<CapResponse>(schemas.capBasicResponseSchema),
-  capCertificateRequest: codec<CapCertificateRequest>(schemas.capCertificateRequestSchema),
-  capCertificateResponse: codec<CapResponse>(schemas.capCertificateResponseSchema),
-  capCredentialsRevoked: codec<CapCredentialsRevokedEvent>(schemas.capCredentialsRevokedSchema),
-  trafficReport: codec<TrafficReportEvent>(schemas.trafficReportSchema, { registry: { long: bigIntLong } }),
+  clientData: codec('clientDataSchema'),
+  extensionData: codec('extensionDataSchema'),
+  endpointConnected: codec('endpointConnectedSchema'),
+  endpointDisconnected: codec('endpointDisconnectedSchema'),
+  usernamePasswordRequest: codec('usernamePasswordRequestSchema'),
+  usernamePasswordResponse: codec('usernamePasswordResponseSchema'),
+  certificateRequest: codec('certificateRequestSchema'),
+  certificateResponse: codec('certificateResponseSchema'),
+  tokenRequest: codec('tokenRequestSchema'),
+  tokenResponse: codec('tokenResponseSchema'),
+  tokenRevoked: codec('tokenRevokedSchema'),
+  credentialRevoked: codec('credentialRevokedSchema'),
+  broadcastConfigurationUpdate: codec('broadcastConfigurationUpdateSchema'),
+  serviceConfigurationUpdate: codec('serviceConfigurationUpdateSchema'),
+  capBasicRequest: codec('capBasicRequestSchema'),
+  capBasicResponse: codec('capBasicResponseSchema'),
+  capCertificateRequest: codec('capCertificateRequestSchema'),
+  capCertificateResponse: codec('capCertificateResponseSchema'),
+  capCredentialsRevoked: codec('capCredentialsRevokedSchema'),
+  trafficReport: codec('trafficReportSchema'),
 } as const;

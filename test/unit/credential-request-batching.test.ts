@@ -60,40 +60,58 @@ function inOneTurn<T>(ask: (i: number) => Promise<T>): Promise<T[]> {
   })));
 }
 
+/**
+ * Connects a NATS link through a relay counting `marker`, starts the client `open` builds on it, makes
+ * the requests `ask` describes in one event-loop turn, and checks their answers and how they reached NATS.
+ */
+async function requestInOneTurn<T>(
+  marker: string,
+  open: (link: NatsLink) => { start(): void; stop(): void; ask(i: number): Promise<T> },
+  expected: (i: number) => T,
+): Promise<void> {
+  const relay = await startRelay(marker);
+  const link = await NatsLink.open({ servers: relay.url }, 'batching-test', logger);
+  const client = open(link);
+  client.start();
+  try {
+    await link.connection.flush();
+    const answers = await inOneTurn((i) => client.ask(i));
+    expect(answers).toEqual(Array.from({ length: REQUESTS }, (_, i) => expected(i)));
+    await waitUntil(() => relay.chunks.reduce((a, b) => a + b, 0) === REQUESTS, 'every request through the relay');
+    expect(relay.chunks).toEqual([REQUESTS]);
+  } finally {
+    client.stop();
+    await link.connection.close();
+    relay.stop();
+  }
+}
+
 describe('credential requests made in one event-loop turn', () => {
   it('16/ECAP: go to NATS in one write, and each gets its own answer', async () => {
-    const relay = await startRelay(`PUB ${subjects.tokenRequest('cm')} `);
-    const link = await NatsLink.open({ servers: relay.url }, 'batching-test', logger);
-    const ecap = new EcapClient(link, { replicaId: 'batching', providerInstance: 'cm', timeoutMs: 5_000 }, logger, metrics, undecodable);
-    ecap.start();
-    try {
-      await link.connection.flush();
-      const outcomes = await inOneTurn((i) => ecap.validateToken('demo_application', `token-${i}`));
-      expect(outcomes.map((o) => o.ok && o.reply.endpointId)).toEqual(Array.from({ length: REQUESTS }, (_, i) => `endpoint-${i}`));
-      await waitUntil(() => relay.chunks.reduce((a, b) => a + b, 0) === REQUESTS, 'every request through the relay');
-      expect(relay.chunks).toEqual([REQUESTS]);
-    } finally {
-      ecap.stop();
-      await link.connection.close();
-      relay.stop();
-    }
+    await requestInOneTurn(`PUB ${subjects.tokenRequest('cm')} `, (link) => {
+      const ecap = new EcapClient(link, { replicaId: 'batching', providerInstance: 'cm', timeoutMs: 5_000 }, logger, metrics, undecodable);
+      return {
+        start: () => ecap.start(),
+        stop: () => ecap.stop(),
+        ask: async (i) => {
+          const outcome = await ecap.validateToken('demo_application', `token-${i}`);
+          return outcome.ok ? outcome.reply.endpointId : outcome.reason;
+        },
+      };
+    }, (i) => `endpoint-${i}`);
   });
 
   it('22/CAP: go to NATS in one write, and each gets its own answer', async () => {
-    const relay = await startRelay(`PUB ${subjects.capBasicRequest('ccm')} `);
-    const link = await NatsLink.open({ servers: relay.url }, 'batching-test', logger);
-    const cap = new CapClient(link, { replicaId: 'batching', providerInstance: 'ccm', timeoutMs: 5_000, defaultTenantId: 'default' }, logger, metrics, undecodable);
-    cap.start();
-    try {
-      await link.connection.flush();
-      const outcomes = await inOneTurn((i) => cap.validateUsernamePassword(`user-${i}`, `secret-${i}`));
-      expect(outcomes.map((o) => o.ok && o.reply.clientId)).toEqual(Array.from({ length: REQUESTS }, (_, i) => `client-user-${i}`));
-      await waitUntil(() => relay.chunks.reduce((a, b) => a + b, 0) === REQUESTS, 'every request through the relay');
-      expect(relay.chunks).toEqual([REQUESTS]);
-    } finally {
-      cap.stop();
-      await link.connection.close();
-      relay.stop();
-    }
+    await requestInOneTurn(`PUB ${subjects.capBasicRequest('ccm')} `, (link) => {
+      const cap = new CapClient(link, { replicaId: 'batching', providerInstance: 'ccm', timeoutMs: 5_000, defaultTenantId: 'default' }, logger, metrics, undecodable);
+      return {
+        start: () => cap.start(),
+        stop: () => cap.stop(),
+        ask: async (i) => {
+          const outcome = await cap.validateUsernamePassword(`user-${i}`, `secret-${i}`);
+          return outcome.ok ? outcome.reply.clientId : outcome.reason;
+        },
+      };
+    }, (i) => `client-user-${i}`);
   });
 });

@@ -58,3 +58,35 @@ describe('1/KP topic grammar', () => {
     expect(trailingRequestId('x/y/12')).toBe(12);
   });
 });
+
+describe('routes remembered per topic', () => {
+  const fresh = () => new RoutingTable(
+    { applications: { demo: { versions: { v1: { allowedExtensionInstances: ['dcx', 'epr'] } } } }, extensionInstances: { dcx: { endpointAware: true } } },
+    (instance) => `kaa.v1.service.${instance}.esp.ClientData`,
+  );
+
+  it('resolves a topic without a request ID once: later PUBLISHes to it reuse the route', () => {
+    const routing = fresh();
+    const first = routing.resolve('kp1/v1/dcx/TOKEN/json');
+    expect(first).toMatchObject({ ok: true, token: 'TOKEN', resourcePath: '/json' });
+    expect(routing.resolve(`kp1/v1/dcx/TOKEN/${'json'}`)).toBe(first);
+  });
+
+  it('does not remember topics with a request ID (each is new), errors, or very long topics', () => {
+    const routing = fresh();
+    expect(routing.resolve('kp1/v1/dcx/TOKEN/json/1')).not.toBe(routing.resolve('kp1/v1/dcx/TOKEN/json/1'));
+    expect(routing.resolve('kp1/v9/dcx/TOKEN/json')).not.toBe(routing.resolve('kp1/v9/dcx/TOKEN/json'));
+    const long = `kp1/v1/epr/${'x'.repeat(1024)}`;
+    expect(routing.resolve(long)).toMatchObject({ ok: true, resourcePath: `/${'x'.repeat(1024)}` });
+    expect(routing.resolve(long)).not.toBe(routing.resolve(long));
+  });
+
+  it('forgets everything past its capacity, and keeps answering correctly', () => {
+    const routing = fresh();
+    const first = routing.resolve('kp1/v1/epr/topic-0');
+    for (let i = 1; i <= 10_000; i++) routing.resolve(`kp1/v1/epr/topic-${i}`);
+    const again = routing.resolve('kp1/v1/epr/topic-0');
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
+  });
+});

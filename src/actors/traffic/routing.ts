@@ -56,10 +56,21 @@ export interface NamedEndpoint {
 
 export const INVALID_PATH = 'Invalid 1/KP resource path';
 
+/**
+ * Routes remembered per topic: a device publishes to the same few topics over and over, so a topic
+ * is parsed and looked up once. Only topics without a request ID (a topic with one is new each
+ * time) and of bounded length, so that the cache holds at most 2 MiB of topic strings; when it is full it
+ * starts over. A new table (configuration change) starts empty.
+ */
+const CACHED_ROUTES = 4_096;
+const CACHED_TOPIC_MAX_LENGTH = 256;
+
 /** An immutable lookup table built once from the configuration (and rebuilt when it changes). */
 export class RoutingTable {
   private readonly versions = new Map<string, VersionRoute>();
   private readonly tenants = new Map<string, string>();
+  /** Shared by every PUBLISH to the topic: never modified. */
+  private readonly routesByTopic = new Map<string, Route>();
 
   constructor(config: RoutingConfig, clientDataSubject: (extensionInstance: string) => string) {
     for (const [appName, app] of Object.entries(config.applications)) {
@@ -96,6 +107,17 @@ export class RoutingTable {
   }
 
   resolve(topic: string): Route | RouteError {
+    const cached = this.routesByTopic.get(topic);
+    if (cached !== undefined) return cached;
+    const route = this.resolveUncached(topic);
+    if (route.ok && route.requestId === null && topic.length <= CACHED_TOPIC_MAX_LENGTH) {
+      if (this.routesByTopic.size >= CACHED_ROUTES) this.routesByTopic.clear();
+      this.routesByTopic.set(topic, route);
+    }
+    return route;
+  }
+
+  private resolveUncached(topic: string): Route | RouteError {
     const parsed = parseKpTopic(topic);
     if (parsed === null) return invalid(trailingRequestId(topic));
     const { appVersionName, extensionInstanceName, path, requestId } = parsed;

@@ -4,6 +4,11 @@
 // the deadline itself (their `after` fires first and is what their journals record); settling here
 // only makes sure no caller, e.g. a validation shared by several sessions, waits forever.
 // Used by the 16/ECAP and 22/CAP clients.
+//
+// Batching: the NATS client writes to its socket in a microtask after a publish, i.e. once per
+// socket read of each MQTT client, and a storm of CONNECTs made that one write per request.
+// Requests are therefore handed to the NATS client once per event-loop turn (setImmediate), so the
+// requests of every CONNECT read in one turn share one NATS write.
 import { randomUUID } from 'node:crypto';
 import type { Msg } from 'nats';
 import type { Logger } from 'pino';
@@ -27,12 +32,23 @@ interface Pending {
   resolve: (outcome: ValidationOutcome<never>) => void;
 }
 
+/** Encoded, waiting for the end of this event-loop turn. */
+interface Queued<Type> {
+  correlationId: string;
+  type: Type;
+  subject: string;
+  data: Uint8Array;
+}
+
 /**
  * `responseCodecs` maps the last level of each reply subject (the response type) to its codec;
  * `replySubject(type)` is where this replica receives that type.
  */
 export class CorrelatedRequests<Type extends string> {
   private readonly pending = new Map<string, Pending>();
+  private queued: Array<Queued<Type>> = [];
+  /** `replySubject(type)`, built once per type. */
+  private readonly replyOptions = new Map<Type, { reply: string }>();
 
   constructor(
     private readonly nats: NatsLink,
@@ -76,14 +92,42 @@ export class CorrelatedRequests<Type extends string> {
         this.settle(correlationId, this.pending.get(correlationId), { ok: false, reason: 'timeout' });
       }, this.timeoutMs + SETTLE_GRACE_MS);
       this.pending.set(correlationId, { type, timer, resolve: resolve as Pending['resolve'] });
+      let data: Uint8Array;
       try {
-        this.nats.connection.publish(subject, encode(correlationId), { reply: this.replySubject(type) });
+        data = encode(correlationId);
       } catch (error) {
-        this.logger.warn({ err: error, subject }, `${this.protocol} request could not be published`);
-        this.metrics.ecapOutcome(type, 'nats-unavailable');
-        this.settle(correlationId, this.pending.get(correlationId), { ok: false, reason: 'nats-unavailable' });
+        this.notSent(correlationId, type, subject, error);
+        return;
       }
+      this.queued.push({ correlationId, type, subject, data });
+      if (this.queued.length === 1) setImmediate(this.sendQueued);
     });
+  }
+
+  private readonly sendQueued = (): void => {
+    const batch = this.queued;
+    this.queued = [];
+    for (const { correlationId, type, subject, data } of batch) {
+      if (!this.pending.has(correlationId)) continue; // settled meanwhile (stop())
+      try {
+        if (!this.nats.isConnected) throw new Error('NATS is not connected');
+        this.nats.connection.publish(subject, data, this.replyOptionsOf(type));
+      } catch (error) {
+        this.notSent(correlationId, type, subject, error);
+      }
+    }
+  };
+
+  private replyOptionsOf(type: Type): { reply: string } {
+    let options = this.replyOptions.get(type);
+    if (options === undefined) this.replyOptions.set(type, (options = { reply: this.replySubject(type) }));
+    return options;
+  }
+
+  private notSent(correlationId: string, type: Type, subject: string, error: unknown): void {
+    this.logger.warn({ err: error, subject }, `${this.protocol} request could not be published`);
+    this.metrics.ecapOutcome(type, 'nats-unavailable');
+    this.settle(correlationId, this.pending.get(correlationId), { ok: false, reason: 'nats-unavailable' });
   }
 
   private onResponse(msg: Msg): void {

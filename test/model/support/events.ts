@@ -3,6 +3,7 @@
 // wiring can produce in which state. Shared by the model tests and the coverage test, so that
 // the coverage test measures exactly the paths the model tests drive.
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
+import { confirmedPublisherMachine } from '../../../src/machines/confirmed-publisher.machine.js';
 import { clientSessionMachine, type ClientSessionInput } from '../../../src/machines/client-session.machine.js';
 import { endpointSessionMachine, type EndpointSessionInput } from '../../../src/machines/endpoint-session.machine.js';
 import { httpSessionMachine, type HttpSessionInput } from '../../../src/machines/http-session.machine.js';
@@ -260,4 +261,35 @@ export const routingSourceModel: ModelSpec = {
   notDrivable: {},
 };
 
-export const allModels: readonly ModelSpec[] = [clientSessionModel, endpointSessionModel, registryModel, httpSessionModel, routingSourceModel];
+// ---- confirmed publisher ----
+
+export const confirmedPublisherEvents = [
+  named('a QoS 1 message goes out', { type: 'batch.sent' }),
+  named('flush confirmed, nothing left', { type: 'flush.confirmed', sentSinceFlush: 0, leftUnconfirmed: 0 }),
+  named('flush confirmed, another message sent meanwhile', { type: 'flush.confirmed', sentSinceFlush: 1, leftUnconfirmed: 1 }),
+  named('flush confirmed, a message parked meanwhile', { type: 'flush.confirmed', sentSinceFlush: 0, leftUnconfirmed: 1 }),
+  named('flush failed, still connected', { type: 'flush.failed', connected: true }),
+  named('flush failed, connection closed', { type: 'flush.failed', connected: false }),
+  named('NATS disconnected', { type: 'nats.disconnected' }),
+  named('NATS reconnected', { type: 'nats.reconnected' }),
+] as const;
+
+export const confirmedPublisherModel: ModelSpec = {
+  name: 'confirmed publisher',
+  machine: confirmedPublisherMachine,
+  input: undefined,
+  events: confirmedPublisherEvents,
+  serializeState: valueOf,
+  drivable(snapshot, event) {
+    const connected = snapshot.value === 'idle' || snapshot.value === 'flushing';
+    // While disconnected nothing is sent (it is parked), and the client says it is not connected.
+    if (event.type === 'flush.confirmed') return connected || (event as unknown as { sentSinceFlush: number }).sentSinceFlush === 0;
+    if (event.type === 'flush.failed') return connected || !(event as unknown as { connected: boolean }).connected;
+    return true;
+  },
+  notDrivable: {},
+};
+
+export const allModels: readonly ModelSpec[] = [
+  clientSessionModel, endpointSessionModel, registryModel, httpSessionModel, routingSourceModel, confirmedPublisherModel,
+];

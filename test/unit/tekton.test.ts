@@ -2,15 +2,12 @@
 // as the file's kaa.applications), the HTTP client's errors, and the re-fetch rules — coalescing,
 // exponential backoff with jitter, keeping the last good tree — with fake timers and fake NATS.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Msg, Subscription } from 'nats';
-import type { Logger } from 'pino';
 import { parseApplications } from '../../src/infra/config/routing.js';
-import { codecs } from '../../src/infra/nats/codecs.js';
-import type { NatsStatusListener } from '../../src/infra/nats/connection.js';
 import { appConfigsUrl, fetchAppConfigs, parseAppConfigs, redactUrl, type Applications } from '../../src/infra/tekton/tekton-client.js';
 import { backoffDelay, canonicalApplications, TektonRoutingSource } from '../../src/infra/tekton/tekton-routing-source.js';
 import { describeChange } from '../../src/main/routing-source.js';
 import { getFreePort } from '../../dev/ports.js';
+import { FakeScmpNats, recordingLogger, broadcastEvent, targetedEvent } from '../support/fake-scmp-nats.js';
 import { TektonStandIn } from '../support/tekton-stand-in.js';
 
 const tree = (versions: Record<string, string[]>, app = 'app'): Applications =>
@@ -134,41 +131,8 @@ interface PendingFetch {
   reject(error: Error): void;
 }
 
-class FakeNats {
-  readonly handlers = new Map<string, (msg: Msg) => void>();
-  readonly unsubscribed: string[] = [];
-  readonly listeners: NatsStatusListener[] = [];
-
-  subscribe(subject: string, handler: (msg: Msg) => void): Subscription {
-    this.handlers.set(subject, handler);
-    return { unsubscribe: () => this.unsubscribed.push(subject), getSubject: () => subject } as unknown as Subscription;
-  }
-
-  addListener(listener: NatsStatusListener): void {
-    this.listeners.push(listener);
-  }
-
-  /** Delivers `data` to the subscription whose subject pattern matches `subject`. */
-  deliver(subject: string, data: Uint8Array): void {
-    const pattern = [...this.handlers.keys()].find((p) => new RegExp(`^${p.replace(/\./g, '\\.').replace(/\*/g, '[^.]+')}$`).test(subject));
-    if (pattern === undefined) throw new Error(`no subscription for ${subject}`);
-    this.handlers.get(pattern)!({ subject, data } as Msg);
-  }
-}
-
-function recordingLogger() {
-  const lines: Array<{ level: string; fields: unknown; message?: string }> = [];
-  const at = (level: string) => (fields: unknown, message?: string) => void lines.push({ level, fields, message });
-  const logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal') } as unknown as Logger;
-  return { logger, lines };
-}
-
-const broadcast = () =>
-  codecs.broadcastConfigurationUpdate.encode({ correlationId: 'c', timestamp: 1, originatorReplicaId: 'r', tenantID: null, appName: null, appVerName: null });
-const targeted = () => codecs.serviceConfigurationUpdate.encode({ correlationId: 'c', timestamp: 1, tenantID: 't', appName: 'app', appVerName: 'v1' });
-
 describe('TektonRoutingSource', () => {
-  let nats: FakeNats;
+  let nats: FakeScmpNats;
   let fetches: PendingFetch[];
   let changes: Applications[];
   let log: ReturnType<typeof recordingLogger>;
@@ -176,7 +140,7 @@ describe('TektonRoutingSource', () => {
 
   beforeEach(() => {
     vi.useFakeTimers({ now: new Date('2030-01-01T00:00:00Z') });
-    nats = new FakeNats();
+    nats = new FakeScmpNats();
     fetches = [];
     changes = [];
     log = recordingLogger();
@@ -252,13 +216,13 @@ describe('TektonRoutingSource', () => {
 
   it('re-fetches on each kind of event and reports only real changes', async () => {
     await started();
-    nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcast());
+    nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcastEvent());
     expect(fetches).toHaveLength(2);
     fetches[1]!.resolve(tree({ v1: ['a'] })); // same tree
     await settle();
     expect(changes).toEqual([]);
 
-    nats.deliver('kaa.v1.service.kpc.scmp.configuration.delete', targeted());
+    nats.deliver('kaa.v1.service.kpc.scmp.configuration.delete', targetedEvent());
     expect(fetches).toHaveLength(3);
     const next = tree({ v1: ['a', 'b'] });
     fetches[2]!.resolve(next);
@@ -280,12 +244,12 @@ describe('TektonRoutingSource', () => {
 
   it('coalesces a burst: one fetch in flight, one queued', async () => {
     await started();
-    for (let i = 0; i < 10; i++) nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcast());
+    for (let i = 0; i < 10; i++) nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcastEvent());
     expect(fetches).toHaveLength(2);
     fetches[1]!.resolve(tree({ v1: ['b'] }));
     await settle();
     expect(fetches).toHaveLength(3); // the queued re-fetch
-    nats.deliver('kaa.v1.service.kpc.scmp.configuration.upsert', targeted()); // during the queued one: queued again
+    nats.deliver('kaa.v1.service.kpc.scmp.configuration.upsert', targetedEvent()); // during the queued one: queued again
     fetches[2]!.resolve(tree({ v1: ['c'] }));
     await settle();
     expect(fetches).toHaveLength(4);
@@ -299,7 +263,7 @@ describe('TektonRoutingSource', () => {
   it('an event during the first fetch queues a re-fetch after start() has returned', async () => {
     const start = source.start();
     await settle();
-    nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcast());
+    nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcastEvent());
     expect(fetches).toHaveLength(1);
     fetches[0]!.resolve(tree({ v1: ['a'] }));
     await start;
@@ -309,7 +273,7 @@ describe('TektonRoutingSource', () => {
 
   it('keeps the last good tree on failure, reports it, backs off exponentially, and recovers', async () => {
     await started();
-    nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcast());
+    nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcastEvent());
     vi.setSystemTime(new Date('2030-01-01T00:00:05Z'));
     fetches[1]!.reject(new Error('Tekton at X answered HTTP 500'));
     await settle();
@@ -319,8 +283,8 @@ describe('TektonRoutingSource', () => {
     expect(warning?.fields).toMatchObject({ event: 'tekton.refetch.failed', reason: 'Tekton at X answered HTTP 500', retryInMs: 1_000 });
 
     // Events while backing off do not bypass the backoff.
-    nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcast());
-    nats.deliver('kaa.v1.service.kpc.scmp.configuration.upsert', targeted());
+    nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcastEvent());
+    nats.deliver('kaa.v1.service.kpc.scmp.configuration.upsert', targetedEvent());
     expect(fetches).toHaveLength(2);
 
     const retryAfter = async (ms: number, expected: number) => {
@@ -345,7 +309,7 @@ describe('TektonRoutingSource', () => {
     expect(changes).toEqual([next]);
 
     // The backoff starts over after a success.
-    nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcast());
+    nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcastEvent());
     fetches[5]!.reject(new Error('again'));
     await settle();
     await retryAfter(1_000, 7);
@@ -353,7 +317,7 @@ describe('TektonRoutingSource', () => {
 
   it('caps the backoff at 60 s', async () => {
     await started();
-    nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcast());
+    nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcastEvent());
     const delays: number[] = [];
     for (let i = 1; i <= 8; i++) {
       fetches[i]!.reject(new Error(`failure ${i}`));
@@ -367,7 +331,7 @@ describe('TektonRoutingSource', () => {
 
   it('stop() unsubscribes and ends retries', async () => {
     await started();
-    nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcast());
+    nats.deliver('kaa.v1.events.tekton.service.configuration.upsert', broadcastEvent());
     fetches[1]!.reject(new Error('down'));
     await settle();
     source.stop();

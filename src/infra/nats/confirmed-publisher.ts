@@ -8,6 +8,12 @@
 // Batching: the NATS client writes its buffer to the socket in a microtask after the first publish,
 // i.e. once per socket read of each MQTT client. Messages are therefore handed to it once per
 // event-loop turn (setImmediate), so all the clients read in one turn share one NATS write.
+//
+// When to flush, park and publish again is decided by the chart in
+// src/machines/confirmed-publisher.machine.ts, told once per batch, flush and NATS status change;
+// the messages themselves stay in the arrays below.
+import { createActor, type Actor } from 'xstate';
+import { confirmedPublisherMachine } from '../../machines/confirmed-publisher.machine.js';
 import type { NatsLink, NatsStatusListener } from './connection.js';
 
 export type Confirmation = () => void;
@@ -29,21 +35,49 @@ export class ConfirmedPublisher implements NatsStatusListener {
   /** Sent on the current connection, waiting for the next flush. */
   private sent: Outgoing[] = [];
   /** Covered by the flush in flight. */
-  private flushing: Outgoing[] | null = null;
+  private flushing: Outgoing[] = [];
   /** Not (or no longer known to be) on the server: published again on reconnect. */
   private parked: Outgoing[] = [];
   private idleWaiters: Array<() => void> = [];
+  private readonly actor: Actor<typeof confirmedPublisherMachine>;
 
   constructor(
     private readonly nats: NatsLink,
     private readonly capacity: number,
   ) {
+    this.actor = createActor(
+      confirmedPublisherMachine.provide({
+        actions: {
+          startFlush: () => this.startFlush(),
+          confirmFlushed: () => {
+            const batch = this.takeFlushed();
+            for (const outgoing of batch) outgoing.onConfirmed?.();
+          },
+          parkFlushed: () => this.parked.push(...this.takeFlushed()),
+          parkSent: () => {
+            this.parked.push(...this.sent);
+            this.sent = [];
+          },
+          republishParked: () => this.republishParked(),
+          resolveIdleWaiters: () => {
+            const waiters = this.idleWaiters;
+            this.idleWaiters = [];
+            for (const resolve of waiters) resolve();
+          },
+        },
+      }),
+    ).start();
     nats.addListener(this);
+  }
+
+  /** The chart's state, for tests. */
+  get state(): unknown {
+    return this.actor.getSnapshot().value;
   }
 
   /** How many messages NATS has not confirmed yet. */
   get unconfirmed(): number {
-    return this.queuedToKeep + this.sent.length + (this.flushing?.length ?? 0) + this.parked.length;
+    return this.queuedToKeep + this.sent.length + this.flushing.length + this.parked.length;
   }
 
   /** Kept until NATS confirms it. Returns false (keeping nothing) when the store is full: the caller refuses the message. */
@@ -73,7 +107,10 @@ export class ConfirmedPublisher implements NatsStatusListener {
     const batch = this.queued;
     this.queued = [];
     this.queuedToKeep = 0;
-    const connected = this.nats.isConnected;
+    // While the chart says disconnected, kept messages are parked without trying.
+    const state = this.actor.getSnapshot().value;
+    const connected = (state === 'idle' || state === 'flushing') && this.nats.isConnected;
+    const sentBefore = this.sent.length;
     for (const outgoing of batch) {
       const sent = connected && this.trySend(outgoing);
       if (!outgoing.keep) {
@@ -83,7 +120,7 @@ export class ConfirmedPublisher implements NatsStatusListener {
       if (sent) this.sent.push(outgoing);
       else this.parked.push(outgoing);
     }
-    this.flushSoon();
+    if (this.sent.length > sentBefore) this.actor.send({ type: 'batch.sent' });
   };
 
   /** Resolves when nothing is left unconfirmed (used at shutdown). */
@@ -93,19 +130,20 @@ export class ConfirmedPublisher implements NatsStatusListener {
   }
 
   onNatsDisconnected(): void {
-    // What was written since the last confirmed flush may be gone with the old socket.
-    this.parked.push(...this.sent);
-    this.sent = [];
+    this.actor.send({ type: 'nats.disconnected' });
   }
 
   onNatsReconnected(): void {
+    this.actor.send({ type: 'nats.reconnected' });
+  }
+
+  private republishParked(): void {
     const parked = this.parked;
     this.parked = [];
     for (const outgoing of parked) {
       if (this.trySend(outgoing)) this.sent.push(outgoing);
       else this.parked.push(outgoing);
     }
-    this.flushSoon();
   }
 
   private trySend(outgoing: Outgoing): boolean {
@@ -117,30 +155,20 @@ export class ConfirmedPublisher implements NatsStatusListener {
     }
   }
 
-  private flushSoon(): void {
-    if (this.flushing !== null || this.sent.length === 0) return;
-    const batch = this.sent;
+  private startFlush(): void {
+    this.flushing = this.sent;
     this.sent = [];
-    this.flushing = batch;
-    this.nats.connection.flush().then(
-      () => this.settle(batch, true),
-      () => this.settle(batch, false),
-    );
+    const settled = (confirmed: boolean) => () => {
+      if (!confirmed) return this.actor.send({ type: 'flush.failed', connected: this.nats.isConnected });
+      const leftUnconfirmed = this.unconfirmed - this.flushing.length;
+      this.actor.send({ type: 'flush.confirmed', sentSinceFlush: this.sent.length, leftUnconfirmed });
+    };
+    this.nats.connection.flush().then(settled(true), settled(false));
   }
 
-  private settle(batch: Outgoing[], confirmed: boolean): void {
-    this.flushing = null;
-    if (confirmed) {
-      for (const outgoing of batch) outgoing.onConfirmed?.();
-    } else {
-      this.parked.push(...batch);
-      if (this.nats.isConnected) this.onNatsReconnected();
-    }
-    this.flushSoon();
-    if (this.unconfirmed === 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
+  private takeFlushed(): Outgoing[] {
+    const batch = this.flushing;
+    this.flushing = [];
+    return batch;
   }
 }

@@ -18,30 +18,20 @@
 // - Start-up keeps trying (with the same backoff) until `timeoutMs` has passed in total (each
 //   attempt gets what is left; the last one at least min(1 s, timeoutMs/4)), then throws an error
 //   naming Tekton's URL and the last attempt's reason.
+// The decisions (when to fetch, retry, give up) are the chart's, src/machines/routing-source.machine.ts;
+// this adapter runs its actor and implements its fetches and actions.
 import type { Subscription } from 'nats';
 import type { Logger } from 'pino';
+import { createActor, fromPromise, type Actor } from 'xstate';
+import {
+  DEFAULT_BACKOFF, routingSourceMachine, type BackoffSettings, type RoutingSourceEvent, type StartupAttemptFailure,
+} from '../../machines/routing-source.machine.js';
 import { codecs } from '../nats/codecs.js';
 import type { NatsLink } from '../nats/connection.js';
 import { subjects, type ScmpAction } from '../nats/subjects.js';
 import { appConfigsUrl, fetchAppConfigs, redactUrl, type Applications } from './tekton-client.js';
 
-export interface BackoffSettings {
-  /** Delay before the first retry (before jitter). */
-  initialMs: number;
-  /** The delay doubles after each failure up to this. */
-  maxMs: number;
-}
-
-export const DEFAULT_BACKOFF: BackoffSettings = { initialMs: 1_000, maxMs: 60_000 };
-
-/**
- * The delay before retry number `attempt` (0 = the first retry): `initialMs · 2^attempt` capped at
- * `maxMs`, then jittered into [½, 1] of that so that replicas do not retry in lockstep.
- */
-export function backoffDelay(attempt: number, settings: BackoffSettings, random: () => number = Math.random): number {
-  const ceiling = Math.min(settings.maxMs, settings.initialMs * 2 ** Math.min(attempt, 52));
-  return Math.round(ceiling / 2 + (ceiling / 2) * random());
-}
+export { backoffDelay, DEFAULT_BACKOFF, type BackoffSettings } from '../../machines/routing-source.machine.js';
 
 /** A stable text form of a tree (keys and lists sorted), to tell a real change from a repeat. */
 export function canonicalApplications(applications: Applications): string {
@@ -70,32 +60,35 @@ export interface TektonRoutingSourceOptions {
   fetchConfigs?: (timeoutMs: number, signal: AbortSignal) => Promise<Applications>;
   /** For tests: jitter source in [0, 1). */
   random?: () => number;
+  /** For tests: the timers of the chart (xstate's clock), and the time that bounds start-up. */
+  clock?: { setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown; clearTimeout(id: unknown): void };
+  now?: () => number;
 }
 
 export class TektonRoutingSource {
   /** The app-configs URL (credentials removed), for messages. */
   readonly shownUrl: string;
   private readonly opts: TektonRoutingSourceOptions;
-  private readonly backoff: BackoffSettings;
   private readonly fetchConfigs: (timeoutMs: number, signal: AbortSignal) => Promise<Applications>;
-  private readonly cancel = new AbortController();
+  private readonly actor: Actor<typeof routingSourceMachine>;
   private readonly subscriptions: Subscription[] = [];
-  private started = false;
-  private stopped = false;
-  private inFlight = false;
-  private queued = false;
-  private retryTimer?: NodeJS.Timeout;
-  private failures = 0;
+  private startup?: { resolve(applications: Applications): void; reject(error: Error): void; deadline: number };
   private failingSince?: Date;
   private lastFailure?: string;
   private lastGood?: string;
 
   constructor(opts: TektonRoutingSourceOptions) {
     this.opts = opts;
-    this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
     const url = appConfigsUrl(opts.url, opts.instanceName);
     this.shownUrl = redactUrl(url);
     this.fetchConfigs = opts.fetchConfigs ?? ((timeoutMs, signal) => fetchAppConfigs(url, timeoutMs, signal));
+    const input = { timeoutMs: opts.timeoutMs, backoff: opts.backoff ?? DEFAULT_BACKOFF, random: opts.random ?? Math.random };
+    this.actor = createActor(this.logic(), { input, ...(opts.clock === undefined ? {} : { clock: opts.clock }) });
+  }
+
+  /** The chart's state, for tests. */
+  get state(): unknown {
+    return this.actor.getSnapshot().value;
   }
 
   /** Why the configuration may be stale (for /health), or undefined while re-fetches succeed. */
@@ -106,50 +99,81 @@ export class TektonRoutingSource {
 
   /**
    * Subscribes to the 17/SCMP events, then fetches the first tree. Throws (and stops) when Tekton
-   * gives no valid tree within `timeoutMs`. Subscribing first means an event that arrives during
-   * the first fetch queues a re-fetch instead of being lost.
+   * gives no valid tree within `timeoutMs`.
    */
-  async start(): Promise<Applications> {
-    this.subscribeEvents();
-    this.inFlight = true;
-    try {
-      const applications = await this.firstFetch();
-      this.lastGood = canonicalApplications(applications);
-      this.started = true;
-      this.opts.logger.info({ event: 'tekton.configuration.loaded', url: this.shownUrl, versions: versionNames(applications) }, 'application configurations read from Tekton');
-      return applications;
-    } catch (error) {
-      this.stop();
-      throw error;
-    } finally {
-      this.inFlight = false;
-      // After start()'s caller has taken the first tree: onChange must not overtake it.
-      if (this.started && this.queued) setImmediate(() => this.runQueued());
-    }
+  start(): Promise<Applications> {
+    return new Promise((resolve, reject) => {
+      this.startup = { resolve, reject, deadline: this.now() + this.opts.timeoutMs };
+      this.actor.start();
+    });
   }
 
   /** Asks for a re-fetch (coalesced; does not bypass a scheduled retry). */
   refresh(trigger: string): void {
-    if (this.stopped) return;
-    if (this.inFlight || !this.started) {
-      this.queued = true;
-      return;
-    }
-    if (this.retryTimer !== undefined) {
-      this.opts.logger.debug({ trigger }, 'Tekton re-fetch already scheduled (backing off)');
-      return;
-    }
-    void this.refetch(trigger);
+    this.send({ type: 'configuration.changed', trigger });
   }
 
   stop(): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.cancel.abort();
-    for (const subscription of this.subscriptions) subscription.unsubscribe();
-    this.subscriptions.length = 0;
+    this.send({ type: 'stop' });
+  }
+
+  private now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
+
+  private send(event: RoutingSourceEvent): void {
+    if (this.actor.getSnapshot().status === 'active') this.actor.send(event);
+  }
+
+  private logic() {
+    const { logger } = this.opts;
+    return routingSourceMachine.provide({
+      actors: {
+        fetchFirstTree: fromPromise(async ({ signal }) => {
+          const deadline = this.startup!.deadline;
+          try {
+            return await this.fetchConfigs(Math.max(1, deadline - this.now()), signal);
+          } catch (error) {
+            throw { reason: (error as Error).message, timeLeftMs: deadline - this.now() } satisfies StartupAttemptFailure;
+          }
+        }),
+        fetchTree: fromPromise(({ signal }) => this.fetchConfigs(this.opts.timeoutMs, signal)),
+      },
+      actions: {
+        subscribeToEvents: () => this.subscribeEvents(),
+        unsubscribe: () => {
+          for (const subscription of this.subscriptions) subscription.unsubscribe();
+          this.subscriptions.length = 0;
+        },
+        handOverFirstTree: ({ event }) => {
+          const applications = treeOf(event);
+          this.lastGood = canonicalApplications(applications);
+          logger.info({ event: 'tekton.configuration.loaded', url: this.shownUrl, versions: versionNames(applications) }, 'application configurations read from Tekton');
+          this.startup!.resolve(applications);
+        },
+        reportTektonNotReady: ({ event, context }) => {
+          const { reason } = errorOf(event) as StartupAttemptFailure;
+          logger.warn({ event: 'tekton.fetch.failed', url: this.shownUrl, reason, retryInMs: context.retryInMs }, `Tekton not ready yet: ${reason}`);
+        },
+        reportStartupFailure: ({ event }) => {
+          const { reason } = errorOf(event) as StartupAttemptFailure;
+          const where = reason.includes(this.shownUrl) ? '' : ` at ${this.shownUrl}`;
+          this.startup!.reject(new Error(`cannot read the application configurations from Tekton${where} within ${this.opts.timeoutMs} ms (kaa.tekton.timeout): ${reason}`));
+        },
+        abandonStartup: () => this.startup?.reject(new Error(`stopped while reading the application configurations from Tekton at ${this.shownUrl}`)),
+        applyTree: ({ event, context }) => this.apply(treeOf(event), context.failures),
+        reportRefetchFailure: ({ event, context }) => {
+          const reason = (errorOf(event) as Error).message;
+          this.failingSince ??= new Date();
+          this.lastFailure = reason;
+          logger.warn(
+            { event: 'tekton.refetch.failed', url: this.shownUrl, reason, failures: context.failures, retryInMs: context.retryInMs },
+            `Tekton configuration re-fetch failed, keeping the last good configuration: ${reason}`,
+          );
+        },
+        noteRetryScheduled: ({ event }) => logger.debug({ trigger: (event as { trigger: string }).trigger }, 'Tekton re-fetch already scheduled (backing off)'),
+      },
+    });
   }
 
   private subscribeEvents(): void {
@@ -169,7 +193,6 @@ export class TektonRoutingSource {
   }
 
   private onEvent(subject: string, decode: () => { tenantID: string | null; appName: string | null; appVerName: string | null }): void {
-    if (this.stopped) return;
     try {
       const { tenantID, appName, appVerName } = decode();
       this.opts.logger.debug({ event: 'scmp.configuration', subject, tenantID, appName, appVerName }, '17/SCMP configuration event; re-fetching from Tekton');
@@ -179,60 +202,16 @@ export class TektonRoutingSource {
     this.refresh(subject);
   }
 
-  private async firstFetch(): Promise<Applications> {
-    const { timeoutMs, logger } = this.opts;
-    const deadline = Date.now() + timeoutMs;
-    // Time kept for a last attempt: retries stop early enough that it is not cut to nothing.
-    const lastAttemptMs = Math.min(1_000, timeoutMs / 4);
-    for (let attempt = 0; ; attempt++) {
-      let reason: string;
-      try {
-        return await this.fetchConfigs(Math.max(1, deadline - Date.now()), this.cancel.signal);
-      } catch (error) {
-        reason = (error as Error).message;
-      }
-      if (this.stopped) throw new Error(`stopped while reading the application configurations from Tekton at ${this.shownUrl}`);
-      const left = deadline - Date.now();
-      if (left <= lastAttemptMs) {
-        const where = reason.includes(this.shownUrl) ? '' : ` at ${this.shownUrl}`;
-        throw new Error(`cannot read the application configurations from Tekton${where} within ${timeoutMs} ms (kaa.tekton.timeout): ${reason}`);
-      }
-      const delay = Math.min(left - lastAttemptMs, backoffDelay(attempt, this.backoff, this.opts.random));
-      logger.warn({ event: 'tekton.fetch.failed', url: this.shownUrl, reason, retryInMs: delay }, `Tekton not ready yet: ${reason}`);
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
-
-  private runQueued(): void {
-    if (this.stopped || !this.queued || this.inFlight || this.retryTimer !== undefined) return;
-    void this.refetch('queued event');
-  }
-
-  private async refetch(trigger: string): Promise<void> {
-    this.inFlight = true;
-    this.queued = false;
-    try {
-      const applications = await this.fetchConfigs(this.opts.timeoutMs, this.cancel.signal);
-      if (!this.stopped) this.succeeded(applications, trigger);
-    } catch (error) {
-      if (!this.stopped) this.failed(error as Error, trigger);
-    } finally {
-      this.inFlight = false;
-      this.runQueued();
-    }
-  }
-
-  private succeeded(applications: Applications, trigger: string): void {
+  private apply(applications: Applications, failures: number): void {
     const { logger } = this.opts;
     if (this.failingSince !== undefined) {
-      logger.info({ event: 'tekton.refetch.recovered', url: this.shownUrl, failures: this.failures, since: this.failingSince.toISOString() }, 'Tekton configuration re-fetch succeeds again');
+      logger.info({ event: 'tekton.refetch.recovered', url: this.shownUrl, failures, since: this.failingSince.toISOString() }, 'Tekton configuration re-fetch succeeds again');
     }
-    this.failures = 0;
     this.failingSince = undefined;
     this.lastFailure = undefined;
     const canonical = canonicalApplications(applications);
     if (canonical === this.lastGood) {
-      logger.debug({ trigger }, 'Tekton configuration unchanged');
+      logger.debug('Tekton configuration unchanged');
       return;
     }
     this.lastGood = canonical;
@@ -242,24 +221,11 @@ export class TektonRoutingSource {
       logger.error({ err: error }, 'applying the Tekton configuration failed');
     }
   }
-
-  private failed(error: Error, trigger: string): void {
-    const delay = backoffDelay(this.failures, this.backoff, this.opts.random);
-    this.failures++;
-    this.failingSince ??= new Date();
-    this.lastFailure = error.message;
-    this.queued = false; // events that came meanwhile are served by the retry
-    this.opts.logger.warn(
-      { event: 'tekton.refetch.failed', url: this.shownUrl, trigger, reason: error.message, failures: this.failures, retryInMs: delay },
-      `Tekton configuration re-fetch failed, keeping the last good configuration: ${error.message}`,
-    );
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (!this.stopped) void this.refetch('retry');
-    }, delay);
-    this.retryTimer.unref?.();
-  }
 }
+
+// The invoked fetches' done and error events (xstate types them apart from the chart's own events).
+const treeOf = (event: unknown): Applications => (event as { output: Applications }).output;
+const errorOf = (event: unknown): unknown => (event as { error: unknown }).error;
 
 function versionNames(applications: Applications): string[] {
   return Object.values(applications).flatMap((app) => Object.keys(app.versions));

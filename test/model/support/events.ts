@@ -1,12 +1,14 @@
-// The three charts as test models: for each, the concrete events the model explores, how its
+// The charts as test models: for each, the concrete events the model explores, how its
 // states are serialized (by value, plus only what a guard reads), and which events the live
 // wiring can produce in which state. Shared by the model tests and the coverage test, so that
 // the coverage test measures exactly the paths the model tests drive.
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
+import { confirmedPublisherMachine } from '../../../src/machines/confirmed-publisher.machine.js';
 import { clientSessionMachine, type ClientSessionInput } from '../../../src/machines/client-session.machine.js';
 import { endpointSessionMachine, type EndpointSessionInput } from '../../../src/machines/endpoint-session.machine.js';
 import { httpSessionMachine, type HttpSessionInput } from '../../../src/machines/http-session.machine.js';
 import { registryMachine, type RegistryInput } from '../../../src/machines/registry.machine.js';
+import { routingSourceMachine, type RoutingSourceInput } from '../../../src/machines/routing-source.machine.js';
 import {
   APP_NAME, APP_VERSION, AUTHENTICATION_TIMEOUT_MS, ENDPOINT_ID, GRACEFUL_SHUTDOWN_MS, HTTP_IDLE_TIMEOUT_MS, MAX_HELD_MESSAGES,
   NEGATIVE_CACHE_MS, REPLICA_ID,
@@ -222,4 +224,72 @@ export const httpSessionModel: ModelSpec = {
   notDrivable: {},
 };
 
-export const allModels: readonly ModelSpec[] = [clientSessionModel, endpointSessionModel, registryModel, httpSessionModel];
+// ---- Tekton routing source ----
+
+/** kaa.tekton.timeout of the live source: long enough that a few start-up retries are never cut short. */
+export const TEKTON_TIMEOUT_MS = 60_000;
+export const SCMP_BROADCAST_SUBJECT = 'kaa.v1.events.tekton.service.configuration.upsert';
+
+export const routingSourceEvents = [
+  named('Tekton answers the first fetch', { type: 'xstate.done.actor.fetchFirstTree', output: {} }),
+  named('the first fetch fails, time left', { type: 'xstate.error.actor.fetchFirstTree', error: { reason: 'refused', timeLeftMs: TEKTON_TIMEOUT_MS } }),
+  named('the first fetch fails, kaa.tekton.timeout spent', { type: 'xstate.error.actor.fetchFirstTree', error: { reason: 'refused', timeLeftMs: 0 } }),
+  named('start-up retry delay', { type: 'xstate.after.retry.routingSource.waitingForTekton' }),
+  named('next turn after start()', { type: 'xstate.after.nextTurn.routingSource.handingOver' }),
+  named('Tekton answers a re-fetch', { type: 'xstate.done.actor.fetchTree', output: {} }),
+  named('a re-fetch fails', { type: 'xstate.error.actor.fetchTree', error: { message: 'HTTP 500' } }),
+  named('re-fetch retry delay', { type: 'xstate.after.retry.routingSource.backingOff' }),
+  named('17/SCMP event', { type: 'configuration.changed', trigger: SCMP_BROADCAST_SUBJECT }),
+  named('NATS reconnected', { type: 'configuration.changed', trigger: 'NATS reconnected' }),
+  named('stop', { type: 'stop' }),
+] as const;
+
+export const routingSourceInput: RoutingSourceInput = {
+  timeoutMs: TEKTON_TIMEOUT_MS, backoff: { initialMs: 1_000, maxMs: 60_000 }, random: () => 1,
+};
+
+export const routingSourceModel: ModelSpec = {
+  name: 'Tekton routing source',
+  machine: routingSourceMachine,
+  input: routingSourceInput,
+  events: routingSourceEvents,
+  serializeState(snapshot) {
+    // `refetchQueued` reads whether an event came while fetching (or before the hand-over).
+    return (snapshot.context as { refetchQueued: boolean }).refetchQueued ? `${valueOf(snapshot)} (re-fetch queued)` : valueOf(snapshot);
+  },
+  drivable: () => true,
+  notDrivable: {},
+};
+
+// ---- confirmed publisher ----
+
+export const confirmedPublisherEvents = [
+  named('a QoS 1 message goes out', { type: 'batch.sent' }),
+  named('flush confirmed, nothing left', { type: 'flush.confirmed', sentSinceFlush: 0, leftUnconfirmed: 0 }),
+  named('flush confirmed, another message sent meanwhile', { type: 'flush.confirmed', sentSinceFlush: 1, leftUnconfirmed: 1 }),
+  named('flush confirmed, a message parked meanwhile', { type: 'flush.confirmed', sentSinceFlush: 0, leftUnconfirmed: 1 }),
+  named('flush failed, still connected', { type: 'flush.failed', connected: true }),
+  named('flush failed, connection closed', { type: 'flush.failed', connected: false }),
+  named('NATS disconnected', { type: 'nats.disconnected' }),
+  named('NATS reconnected', { type: 'nats.reconnected' }),
+] as const;
+
+export const confirmedPublisherModel: ModelSpec = {
+  name: 'confirmed publisher',
+  machine: confirmedPublisherMachine,
+  input: undefined,
+  events: confirmedPublisherEvents,
+  serializeState: valueOf,
+  drivable(snapshot, event) {
+    const connected = snapshot.value === 'idle' || snapshot.value === 'flushing';
+    // While disconnected nothing is sent (it is parked), and the client says it is not connected.
+    if (event.type === 'flush.confirmed') return connected || (event as unknown as { sentSinceFlush: number }).sentSinceFlush === 0;
+    if (event.type === 'flush.failed') return connected || !(event as unknown as { connected: boolean }).connected;
+    return true;
+  },
+  notDrivable: {},
+};
+
+export const allModels: readonly ModelSpec[] = [
+  clientSessionModel, endpointSessionModel, registryModel, httpSessionModel, routingSourceModel, confirmedPublisherModel,
+];

@@ -5,25 +5,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { codecs, type ClientData, type ConnectivityEvent } from '../../src/infra/nats/codecs.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
-import {
-  APP_VERSION,
-  DEVICE,
-  ECHO,
-  ECHO_UNAWARE,
-  GATEWAY,
-  Inbox,
-  NatsRecorder,
-  connectAs,
-  errorBody,
-  kpTopic,
-  metricValue,
-  request,
-  startStack,
-  subackCode,
-  uniqueId,
-  type Stack,
-} from '../support/kp-harness.js';
 import { waitUntil } from '../support/waiting.js';
+import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, GATEWAY, type Stack, startStack } from '../support/stack.js';
+import { connectAs, errorBody, kpTopic, subackCode, TestClient, uniqueId } from '../support/mqtt.js';
+import { NatsRecorder } from '../support/nats-recorder.js';
+import { metricValue } from '../support/kpc-probes.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -45,11 +31,11 @@ afterEach(() => {
 type User = { username: string; password: string };
 
 /** Runs `body` with connected clients (one per user) and their inboxes; always disconnects them. */
-async function withClients(users: User[], body: (...inboxes: Inbox[]) => Promise<void>): Promise<void> {
+async function withClients(users: User[], body: (...inboxes: TestClient[]) => Promise<void>): Promise<void> {
   const clients: MqttClient[] = [];
   try {
     for (const user of users) clients.push(await connectAs(stack.kpc, user));
-    await body(...clients.map((client) => new Inbox(client)));
+    await body(...clients.map((client) => new TestClient(client)));
   } finally {
     await Promise.all(clients.map((client) => client.endAsync()));
   }
@@ -63,9 +49,9 @@ function receivedWith(extension: Stack['echo'], payload: Buffer | string): Promi
 }
 
 /** Identifies `token` in the client's session with one round trip. */
-async function identify(inbox: Inbox, token: string): Promise<void> {
+async function identify(inbox: TestClient, token: string): Promise<void> {
   const topic = kpTopic(APP_VERSION, ECHO, token, 'identify', 0);
-  const reply = await request(inbox, topic, uniqueId('identify'));
+  const reply = await inbox.request(topic, uniqueId('identify'));
   expect(reply.topic).toBe(`${topic}/status`);
 }
 
@@ -74,7 +60,7 @@ describe('request and reply', () => {
     await withClients([DEVICE], async (inbox) => {
       const payload = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.from(uniqueId('binary'))]);
       const topic = kpTopic(APP_VERSION, ECHO, 'token-1', 'echo', 40 + qos);
-      const reply = await request(inbox, topic, payload, qos);
+      const reply = await inbox.request(topic, payload, { qos });
       expect(reply.topic).toBe(`${topic}/status`);
       expect(reply.qos).toBe(qos);
       expect(reply.payload.equals(payload)).toBe(true);
@@ -84,7 +70,7 @@ describe('request and reply', () => {
   it('the ClientData the extension receives', async () => {
     await withClients([DEVICE], async (inbox) => {
       const payload = uniqueId('fields');
-      await request(inbox, 'kp1/demo_application_v1/echo/token-1/hello/7', payload);
+      await inbox.request('kp1/demo_application_v1/echo/token-1/hello/7', payload);
       const data = await receivedWith(stack.echo, payload);
       expect(data).toMatchObject({
         appVersionName: APP_VERSION,
@@ -103,7 +89,7 @@ describe('request and reply', () => {
     await withClients([DEVICE], async (inbox) => {
       const payload = uniqueId('zero');
       const topic = kpTopic(APP_VERSION, ECHO, 'token-1', 'a', 'b', 'c', 0);
-      expect((await request(inbox, topic, payload)).topic).toBe(`${topic}/status`);
+      expect((await inbox.request(topic, payload)).topic).toBe(`${topic}/status`);
       expect(await receivedWith(stack.echo, payload)).toMatchObject({ resourcePath: '/a/b/c', requestId: 0 });
     });
   });
@@ -111,7 +97,7 @@ describe('request and reply', () => {
   it('each request gets a fresh correlationId', async () => {
     await withClients([DEVICE], async (inbox) => {
       const payloads = [uniqueId('corr'), uniqueId('corr')];
-      for (const [i, payload] of payloads.entries()) await request(inbox, kpTopic(APP_VERSION, ECHO, 'token-1', 'corr', i), payload);
+      for (const [i, payload] of payloads.entries()) await inbox.request(kpTopic(APP_VERSION, ECHO, 'token-1', 'corr', i), payload);
       const [first, second] = await Promise.all(payloads.map((payload) => receivedWith(stack.echo, payload)));
       expect(first!.correlationId).not.toBe(second!.correlationId);
     });
@@ -121,7 +107,7 @@ describe('request and reply', () => {
     stack.echo.respond = () => ({ statusCode: 409, reasonPhrase: 'Conflict in the extension', payload: Buffer.from('ignored') });
     await withClients([DEVICE], async (inbox) => {
       const topic = kpTopic(APP_VERSION, ECHO, 'token-1', 'fail', 50);
-      const reply = await request(inbox, topic, 'x');
+      const reply = await inbox.request(topic, 'x');
       expect(reply.topic).toBe(`${topic}/error`);
       expect(errorBody(reply)).toStrictEqual({ statusCode: 409, reasonPhrase: 'Conflict in the extension' });
     });
@@ -134,7 +120,7 @@ describe('request and reply', () => {
     stack.echo.respond = () => ({ statusCode: 200, payload });
     await withClients([DEVICE], async (inbox) => {
       const topic = kpTopic(APP_VERSION, ECHO, 'token-1', 'empty', 51);
-      const reply = await request(inbox, topic, 'something');
+      const reply = await inbox.request(topic, 'something');
       expect(reply.topic).toBe(`${topic}/status`);
       expect(reply.payload.length).toBe(0);
     });
@@ -144,7 +130,7 @@ describe('request and reply', () => {
     await withClients([DEVICE], async (inbox) => {
       const { token, endpointId } = stack.newToken();
       const topic = kpTopic(APP_VERSION, ECHO, token, 'empty-request', 52);
-      const reply = await request(inbox, topic, Buffer.alloc(0));
+      const reply = await inbox.request(topic, Buffer.alloc(0));
       expect(reply.topic).toBe(`${topic}/status`);
       expect(reply.payload.length).toBe(0);
       const data = stack.echo.received.find((d) => d.endpointId === endpointId);
@@ -157,7 +143,7 @@ describe('request and reply', () => {
       const payload = uniqueId('unaware');
       const level = uniqueId('notatoken');
       const topic = kpTopic(APP_VERSION, ECHO_UNAWARE, level, 'path', 53);
-      const reply = await request(inbox, topic, payload);
+      const reply = await inbox.request(topic, payload);
       expect(reply.topic).toBe(`${topic}/status`);
       expect(reply.payload.toString()).toBe(payload);
       expect(await receivedWith(stack.echoUnaware, payload)).toMatchObject({
@@ -230,7 +216,7 @@ describe('isolation between clients', () => {
       for (const [inbox, { token, endpointId }] of [[a, tokenA], [b, tokenB]] as const) {
         for (const qos of [0, 1] as const) {
           const topic = kpTopic(APP_VERSION, ECHO, token, 'mine', qos);
-          expect((await request(inbox, topic, token, qos)).topic).toBe(`${topic}/status`);
+          expect((await inbox.request(topic, token, { qos })).topic).toBe(`${topic}/status`);
         }
         await stack.echo.push({ endpointId, appVersionName: APP_VERSION, resourcePath: '/pushed', payload: Buffer.from(token) });
         await inbox.waitFor(`kp1/${APP_VERSION}/${ECHO}/${token}/pushed/status`);
@@ -322,7 +308,7 @@ describe('9/ELCE connectivity events', () => {
     try {
       await withClients([DEVICE], async (inbox) => {
         const topic = kpTopic(APP_VERSION, ECHO, 'blocked-token', 'x', 1);
-        expect((await request(inbox, topic, 'x')).topic).toBe(`${topic}/error`);
+        expect((await inbox.request(topic, 'x')).topic).toBe(`${topic}/error`);
       });
       // The marker's disconnected event comes after anything the rejected client's session could have caused.
       const marker = stack.newToken('marker');
@@ -353,7 +339,7 @@ describe('ExtensionData that cannot be delivered', () => {
 
     await withClients([DEVICE], async (inbox) => {
       const topic = kpTopic(APP_VERSION, ECHO, 'token-1', 'after-garbage', 60);
-      expect((await request(inbox, topic, 'still fine')).payload.toString()).toBe('still fine');
+      expect((await inbox.request(topic, 'still fine')).payload.toString()).toBe('still fine');
     });
   });
 
@@ -367,15 +353,15 @@ describe('ExtensionData that cannot be delivered', () => {
       expect(await count('endpoint-offline')).toBe(before + 1);
 
       const topic = kpTopic(APP_VERSION, ECHO, token, 'after-offline', 61);
-      expect((await request(inbox, topic, 'fine')).topic).toBe(`${topic}/status`);
+      expect((await inbox.request(topic, 'fine')).topic).toBe(`${topic}/status`);
       expect(inbox.topics().some((topic) => topic.includes('/lost'))).toBe(false);
     });
   });
 
   it("a ClientData nobody serves comes back as NATS's no-responders status: counted, not logged as undecodable", async () => {
-    const kpc = await stack.startExtraKpc({
+    const kpc = await stack.startKpc({ config: {
       kaa: { applications: { demo_application: { versions: { [APP_VERSION]: { 'allowed-extension-instances': ['unserved'] } } } } },
-    });
+    } });
     const client = await connectAs(kpc, DEVICE);
     try {
       await client.publishAsync(kpTopic(APP_VERSION, 'unserved', 'data', 1), 'anyone?', { qos: 1 });

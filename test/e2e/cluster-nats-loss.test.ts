@@ -2,7 +2,7 @@
 // it reconnects to another node through its NATS_URLS list, reports itself down on /health while it
 // has no NATS and up again after, and loses no PUBACKed message.
 //
-// Replica R lists all three nodes (through its own TCP gates, see test/support/cluster-stack.ts)
+// Replica R lists all three nodes (through its own TCP gates, see test/support/cluster-replicas.ts)
 // and is pinned to node n0; the provider, the echo extension and the test's connections are on n1,
 // which survives, so nothing outside KPC loses messages (core NATS has no persistence). The gates
 // to n1 and n2 stay closed until the test opens them: that makes the "no NATS" window observable,

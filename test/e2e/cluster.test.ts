@@ -5,7 +5,7 @@
 // heartbeat watch and its endpoints stop being forwarded to it; a replica shut down with SIGTERM
 // hands its clients over cleanly to the others (the test plays the load balancer).
 //
-// Replica A is pinned to NATS node n0, B to n1, C to n2 (test/support/cluster-stack.ts explains
+// Replica A is pinned to NATS node n0, B to n1, C to n2 (test/support/cluster-replicas.ts explains
 // how), the provider runs on n0, the echo extension on n1, the ELCE observer on n2, and pushes are
 // published round-robin from one connection on each node: every flow crosses routes.
 //

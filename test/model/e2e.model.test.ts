@@ -1,5 +1,5 @@
 // The three charts against the REAL service: the BUILT KPC as a child process, a real nats-server,
-// the dev ECAP provider, the echo extensions, real MQTT clients (test/support/kp-harness.ts).
+// the dev ECAP provider, the echo extensions, real MQTT clients (test/support/stack.ts, test/support/mqtt.ts).
 //
 // The paths are the generated ones the in-process model tests drive (same TestModel, same event
 // lists); each machine's table below says which chart events can be produced for real and how,

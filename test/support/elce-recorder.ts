@@ -4,6 +4,7 @@
 import type { NatsConnection, Subscription } from 'nats';
 import { codecs } from '../../src/infra/nats/codecs.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
+import { ChangeWaiters } from './waiting.js';
 
 export interface ElceEvent {
   type: 'connected' | 'disconnected';
@@ -22,7 +23,7 @@ export const listing =
 
 export class ElceRecorder {
   readonly events: ElceEvent[] = [];
-  private waiters = new Set<() => void>();
+  private readonly waiters = new ChangeWaiters();
 
   private constructor(private readonly subscription: Subscription) {}
 
@@ -60,21 +61,11 @@ export class ElceRecorder {
   /** The first event at or after `since` (past or future) that matches; rejects after `timeoutMs`. */
   waitFor(match: ElceMatch, what: string, opts: { since?: number; timeoutMs?: number } = {}): Promise<ElceEvent> {
     const { since = 0, timeoutMs = 10_000 } = opts;
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const found = this.find(match, since)[0];
-        if (found === undefined) return false;
-        this.waiters.delete(check);
-        clearTimeout(timer);
-        resolve(found);
-        return true;
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`no ELCE event: ${what} within ${timeoutMs} ms; events since #${since}:\n${this.describe(since)}`));
-      }, timeoutMs);
-      if (!check()) this.waiters.add(check);
-    });
+    return this.waiters.waitFor(
+      () => this.find(match, since)[0],
+      timeoutMs,
+      () => new Error(`no ELCE event: ${what} within ${timeoutMs} ms; events since #${since}:\n${this.describe(since)}`),
+    );
   }
 
   describe(since = 0): string {
@@ -88,6 +79,6 @@ export class ElceRecorder {
 
   private record(event: ElceEvent): void {
     this.events.push(event);
-    for (const waiter of [...this.waiters]) waiter();
+    this.waiters.changed();
   }
 }

@@ -16,6 +16,7 @@
 // Every wait is bounded and rejects with a message that says what was awaited.
 import { randomBytes } from 'node:crypto';
 import { connect, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
+import { ChangeWaiters } from './waiting.js';
 
 const testDefaults: IClientOptions = { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000 };
 
@@ -92,7 +93,7 @@ export class TestClient {
   readonly messages: ReceivedMessage[] = [];
   /** Rejecters of publishes not acknowledged yet: all rejected when the connection closes. */
   private readonly unacknowledged = new Set<(error: Error) => void>();
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new ChangeWaiters();
   private closedAt: number | undefined;
 
   constructor(
@@ -103,14 +104,14 @@ export class TestClient {
   ) {
     client.on('message', (topic: string, payload: Buffer, packet: IPublishPacket) => {
       this.messages.push({ topic, payload: Buffer.from(payload), qos: packet.qos });
-      this.notify();
+      this.waiters.changed();
     });
     client.on('close', () => {
       this.closedAt ??= Date.now();
       const error = new Error(`${name}: connection closed before PUBACK`);
       for (const reject of [...this.unacknowledged]) reject(error);
       this.unacknowledged.clear();
-      this.notify();
+      this.waiters.changed();
     });
   }
 
@@ -168,45 +169,23 @@ export class TestClient {
   /** The first message at or after index `since` (past or future) that matches. */
   waitForMessage(match: (message: ReceivedMessage) => boolean, what: string, opts: { since?: number; timeoutMs?: number } = {}): Promise<ReceivedMessage> {
     const { since = 0, timeoutMs = 10_000 } = opts;
-    return this.waitUntilSeen(() => this.messages.slice(since).find(match), `${this.name} received ${what}`, timeoutMs, () =>
-      this.messages
-        .slice(since)
-        .map((m) => `  ${m.topic} ${m.payload.toString().slice(0, 80)}`)
-        .join('\n') || '  (nothing)',
+    const received = () => this.messages.slice(since).map((m) => `  ${m.topic} ${m.payload.toString().slice(0, 80)}`);
+    return this.waiters.waitFor(
+      () => this.messages.slice(since).find(match),
+      timeoutMs,
+      () => new Error(`${this.name} received ${what}: not within ${timeoutMs} ms; received:\n${received().join('\n') || '  (nothing)'}`),
     );
   }
 
   /** Resolves once the connection has closed. */
   async waitForClose(timeoutMs = 10_000): Promise<void> {
-    await this.waitUntilSeen(() => this.isClosed, `${this.name}'s connection closed`, timeoutMs, () => '');
+    await this.waiters.waitFor(() => this.isClosed, timeoutMs, () => new Error(`${this.name}'s connection closed: not within ${timeoutMs} ms`));
   }
 
   /** A clean DISCONNECT; resolves once the connection is closed. */
   async end(): Promise<void> {
     if (this.isClosed) return;
     await this.client.endAsync();
-  }
-
-  private waitUntilSeen<T>(check: () => T | undefined | false, what: string, timeoutMs: number, detail: () => string): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const attempt = () => {
-        const value = check();
-        if (value === undefined || value === false) return false;
-        this.waiters.delete(attempt);
-        clearTimeout(timer);
-        resolve(value);
-        return true;
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(attempt);
-        reject(new Error(`${what}: not within ${timeoutMs} ms; received:\n${detail()}`));
-      }, timeoutMs);
-      if (!attempt()) this.waiters.add(attempt);
-    });
-  }
-
-  private notify(): void {
-    for (const waiter of [...this.waiters]) waiter();
   }
 }
 

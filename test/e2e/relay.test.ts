@@ -3,12 +3,11 @@
 // that cannot be delivered.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { codecs, type ClientData, type ConnectivityEvent } from '../../src/infra/nats/codecs.js';
+import type { ClientData } from '../../src/infra/nats/codecs.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
 import { waitUntil } from '../support/waiting.js';
 import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, GATEWAY, type Stack, startStack } from '../support/stack.js';
 import { connectAs, errorBody, kpTopic, subackCode, TestClient, uniqueId } from '../support/mqtt.js';
-import { NatsRecorder } from '../support/nats-recorder.js';
 import { metricValue } from '../support/kpc-probes.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -259,68 +258,57 @@ describe('SUBSCRIBE grants', () => {
 
 describe('9/ELCE connectivity events', () => {
   it('the first valid token announces connected once; the disconnect announces all the endpoints once', async () => {
-    const events = await NatsRecorder.start(stack.nc, subjects.connectivityEvents, (subject, data): ConnectivityEvent =>
-      subject.endsWith('.disconnected') ? codecs.endpointDisconnected.decode(data) : codecs.endpointConnected.decode(data),
-    );
+    const since = stack.elce.mark();
     const connectedSubject = subjects.endpointConnected('kpc');
     const disconnectedSubject = subjects.endpointDisconnected('kpc');
-    const mentions = (subject: string, endpointId: string) =>
-      events.matching((event) => event.subject === subject && endpointId in event.value.endpoints);
-    try {
-      const first = stack.newToken('elce');
-      const second = stack.newToken('elce');
-      await withClients([DEVICE], async (inbox) => {
-        for (let i = 0; i < 3; i++) await identify(inbox, first.token);
-        await identify(inbox, second.token);
-        await events.waitFor('connected for the second endpoint', (event) => event.subject === connectedSubject && second.endpointId in event.value.endpoints);
+    const mentions = (subject: string, endpointId: string) => stack.elce.find((event) => event.subject === subject && endpointId in event.endpoints, since);
+    const first = stack.newToken('elce');
+    const second = stack.newToken('elce');
+    await withClients([DEVICE], async (inbox) => {
+      for (let i = 0; i < 3; i++) await identify(inbox, first.token);
+      await identify(inbox, second.token);
+      await stack.elce.waitFor((event) => event.subject === connectedSubject && second.endpointId in event.endpoints, 'connected for the second endpoint', { since });
 
-        for (const { endpointId } of [first, second]) {
-          const connected = mentions(connectedSubject, endpointId);
-          expect(connected).toHaveLength(1);
-          expect(connected[0]!.value.endpoints).toEqual({ [endpointId]: APP_VERSION });
-          expect(connected[0]!.value.originatorReplicaId).toBe(stack.kpc.replicaId);
-          expect(connected[0]!.value.correlationId).toMatch(UUID);
-        }
-        expect(mentions(disconnectedSubject, first.endpointId)).toHaveLength(0);
-      });
-
-      const disconnected = await events.waitFor('disconnected for the client', (event) => event.subject === disconnectedSubject && first.endpointId in event.value.endpoints);
-      expect(disconnected.value.endpoints).toEqual({ [first.endpointId]: APP_VERSION, [second.endpointId]: APP_VERSION });
-      expect(disconnected.value.originatorReplicaId).toBe(stack.kpc.replicaId);
-
-      // A later event from KPC: anything announced for the first client is in by now.
-      const marker = stack.newToken('marker');
-      await withClients([DEVICE], (inbox) => identify(inbox, marker.token));
-      await events.waitFor('connected for the marker endpoint', (event) => event.subject === connectedSubject && marker.endpointId in event.value.endpoints);
       for (const { endpointId } of [first, second]) {
-        expect(mentions(connectedSubject, endpointId)).toHaveLength(1);
-        expect(mentions(disconnectedSubject, endpointId)).toHaveLength(1);
+        const connected = mentions(connectedSubject, endpointId);
+        expect(connected).toHaveLength(1);
+        expect(connected[0]!.endpoints).toEqual({ [endpointId]: APP_VERSION });
+        expect(connected[0]!.originatorReplicaId).toBe(stack.kpc.replicaId);
+        expect(connected[0]!.correlationId).toMatch(UUID);
       }
-    } finally {
-      events.stop();
+      expect(mentions(disconnectedSubject, first.endpointId)).toHaveLength(0);
+    });
+
+    const disconnected = await stack.elce.waitFor((event) => event.subject === disconnectedSubject && first.endpointId in event.endpoints, 'disconnected for the client', {
+      since,
+    });
+    expect(disconnected.endpoints).toEqual({ [first.endpointId]: APP_VERSION, [second.endpointId]: APP_VERSION });
+    expect(disconnected.originatorReplicaId).toBe(stack.kpc.replicaId);
+
+    // A later event from KPC: anything announced for the first client is in by now.
+    const marker = stack.newToken('marker');
+    await withClients([DEVICE], (inbox) => identify(inbox, marker.token));
+    await stack.elce.waitFor((event) => event.subject === connectedSubject && marker.endpointId in event.endpoints, 'connected for the marker endpoint', { since });
+    for (const { endpointId } of [first, second]) {
+      expect(mentions(connectedSubject, endpointId)).toHaveLength(1);
+      expect(mentions(disconnectedSubject, endpointId)).toHaveLength(1);
     }
   });
 
   it('a rejected token announces nothing', async () => {
-    const events = await NatsRecorder.start(stack.nc, subjects.connectivityEvents, (subject, data): ConnectivityEvent =>
-      subject.endsWith('.disconnected') ? codecs.endpointDisconnected.decode(data) : codecs.endpointConnected.decode(data),
-    );
-    try {
-      await withClients([DEVICE], async (inbox) => {
-        const topic = kpTopic(APP_VERSION, ECHO, 'blocked-token', 'x', 1);
-        expect((await inbox.request(topic, 'x')).topic).toBe(`${topic}/error`);
-      });
-      // The marker's disconnected event comes after anything the rejected client's session could have caused.
-      const marker = stack.newToken('marker');
-      await withClients([DEVICE], (inbox) => identify(inbox, marker.token));
-      await events.waitFor('disconnected for the marker endpoint', (event) =>
-        event.subject === subjects.endpointDisconnected('kpc') && marker.endpointId in event.value.endpoints,
-      );
-      expect(events.matching((event) => 'endpoint-blocked' in event.value.endpoints)).toEqual([]);
-      expect(events.matching((event) => Object.keys(event.value.endpoints).length === 0)).toEqual([]);
-    } finally {
-      events.stop();
-    }
+    const since = stack.elce.mark();
+    await withClients([DEVICE], async (inbox) => {
+      const topic = kpTopic(APP_VERSION, ECHO, 'blocked-token', 'x', 1);
+      expect((await inbox.request(topic, 'x')).topic).toBe(`${topic}/error`);
+    });
+    // The marker's disconnected event comes after anything the rejected client's session could have caused.
+    const marker = stack.newToken('marker');
+    await withClients([DEVICE], (inbox) => identify(inbox, marker.token));
+    await stack.elce.waitFor((event) => event.subject === subjects.endpointDisconnected('kpc') && marker.endpointId in event.endpoints, 'disconnected for the marker endpoint', {
+      since,
+    });
+    expect(stack.elce.find((event) => 'endpoint-blocked' in event.endpoints, since)).toEqual([]);
+    expect(stack.elce.find((event) => Object.keys(event.endpoints).length === 0, since)).toEqual([]);
   });
 });
 

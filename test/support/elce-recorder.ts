@@ -11,6 +11,7 @@ export interface ElceEvent {
   subject: string;
   endpoints: Record<string, string>;
   originatorReplicaId: string;
+  correlationId: string;
 }
 
 export type ElceMatch = (event: ElceEvent) => boolean;
@@ -36,8 +37,8 @@ export class ElceRecorder {
         if (error) return;
         const type = msg.subject.endsWith('.connected') ? 'connected' : 'disconnected';
         const codec = type === 'connected' ? codecs.endpointConnected : codecs.endpointDisconnected;
-        const { endpoints, originatorReplicaId } = codec.decode(msg.data);
-        const event: ElceEvent = { type, subject: msg.subject, endpoints, originatorReplicaId };
+        const { endpoints, originatorReplicaId, correlationId } = codec.decode(msg.data);
+        const event: ElceEvent = { type, subject: msg.subject, endpoints, originatorReplicaId, correlationId };
         if (recorder) recorder.record(event);
         else pending.push(event);
       },

@@ -7,7 +7,7 @@
 //   TestClient                      → wraps an MqttClient: records every PUBLISH it receives,
 //                                     1/KP `request()`, waits on messages and on close
 //   connectAs(kpc, user, opts)      → connectClient to a KPC with a fresh unique client id
-//   kpTopic, errorBody, subackCode  → small 1/KP and SUBSCRIBE helpers
+//   kpTopic, errorBody, subackCode(s) → small 1/KP and SUBSCRIBE helpers
 //
 // Hand-built packets (protocol violations, byte-level control, hundreds of cheap connections) are a
 // different job, in raw-mqtt.ts: mqtt.js refuses to send what those tests must send.
@@ -189,16 +189,20 @@ export class TestClient {
   }
 }
 
-/** The SUBACK return code for one filter (0x80 = failure), whatever mqtt.js makes of it. */
-export function subackCode(client: MqttClient, filter: string, qos: 0 | 1 | 2): Promise<number> {
+/** The SUBACK return codes of one SUBSCRIBE with these filters, in order (0x80 = refused), whatever mqtt.js makes of them. */
+export function subackCodes(client: MqttClient, filters: string[], qos: 0 | 1 | 2): Promise<number[]> {
   return new Promise((resolve, reject) => {
-    client.subscribe(filter, { qos }, (error, _granted, packet) => {
+    client.subscribe(Object.fromEntries(filters.map((filter) => [filter, { qos }])), (error, _granted, packet) => {
       const granted = (packet as { granted?: Array<number | { qos: number }> } | undefined)?.granted;
-      if (!granted || granted.length !== 1) return reject(error ?? new Error(`no SUBACK for ${filter}`));
-      const code = granted[0]!;
-      resolve(typeof code === 'number' ? code : code.qos);
+      if (!granted || granted.length !== filters.length) return reject(error ?? new Error(`no SUBACK for ${filters.join(', ')}`));
+      resolve(granted.map((code) => (typeof code === 'number' ? code : code.qos)));
     });
   });
+}
+
+/** The SUBACK return code for one filter. */
+export async function subackCode(client: MqttClient, filter: string, qos: 0 | 1 | 2): Promise<number> {
+  return (await subackCodes(client, [filter], qos))[0]!;
 }
 
 /** `kp1/{levels...}`. */

@@ -6,19 +6,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as connectNats } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DevEcapProvider } from '../../dev/ecap-provider.js';
-import { EchoExtension } from '../../dev/echo-extension.js';
 import { codecs, type TrafficReportEvent } from '../../src/infra/nats/codecs.js';
-import { startKpc } from '../support/kpc-process.js';
-import { startNatsServer } from '../support/nats-server.js';
-import { APP_NAME, APP_VERSION, DEVICE, ECHO, type Stack, startStack, testCredentials } from '../support/stack.js';
+import { APP_NAME, APP_VERSION, DEVICE, ECHO, type Stack, startStack } from '../support/stack.js';
 import { connectAs, kpTopic, TestClient, uniqueId } from '../support/mqtt.js';
 import { NatsRecorder } from '../support/nats-recorder.js';
 
 const REPORTS = 'kaa.v1.events.*.endpoint.traffic-reporting.payload';
-const quiet = { info: () => {}, warn: () => {} };
 
 let stack: Stack;
 let reports: NatsRecorder<TrafficReportEvent>;
@@ -134,15 +128,10 @@ describe('a report larger than max_payload', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kpc-nats-'));
     const configFile = join(dir, 'nats.conf');
     writeFileSync(configFile, 'max_payload: 600\n');
-    const nats = await startNatsServer({ args: ['-c', configFile] });
-    const credentials = testCredentials();
-    const provider = new DevEcapProvider({ natsUrls: nats.url, credentials, logger: quiet });
-    const echo = new EchoExtension({ natsUrls: nats.url, instanceName: ECHO, logger: quiet });
-    const nc = await connectNats({ servers: nats.url });
+    const small = await startStack({ natsArgs: ['-c', configFile], kpcConfig: { kaa: { kpc: { 'traffic-reporting': { interval: '3600s' } } } } });
+    const { credentials, kpc } = small;
     try {
-      await Promise.all([provider.start(), echo.start()]);
-      const split = await NatsRecorder.start(nc, REPORTS, (_subject, data) => ({ size: data.length, event: codecs.trafficReport.decode(data) }));
-      const kpc = await startKpc({ natsUrls: [nats.url], config: { kaa: { kpc: { 'traffic-reporting': { interval: '3600s' } } } } });
+      const split = await NatsRecorder.start(small.nc, REPORTS, (_subject, data) => ({ size: data.length, event: codecs.trafficReport.decode(data) }));
       const endpointIds: string[] = [];
       // Ten clients with four endpoints each: their 9/ELCE events stay small, the interval's report does not.
       for (let c = 0; c < 10; c++) {
@@ -168,8 +157,7 @@ describe('a report larger than max_payload', () => {
       expect(reported.sort()).toEqual(endpointIds.sort());
       expect(new Set(split.messages.map(({ value }) => value.event.timeFrom)).size, 'one interval').toBe(1);
     } finally {
-      await Promise.all([provider.stop(), echo.stop(), nc.close()]);
-      await nats.stop();
+      await small.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   });

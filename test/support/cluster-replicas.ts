@@ -86,7 +86,7 @@ export class ClusterReplicas {
 
   static async start(opts: ClusterReplicasOptions): Promise<ClusterReplicas> {
     const { providerNode, echoNode, observerNode } = opts;
-    const stack = await startStack({ noKpc: true, tokens: 0, cluster: { providerNode, echoNode, observerNode } });
+    const stack = await startStack({ noKpc: true, cluster: { providerNode, echoNode, observerNode } });
     const cluster = stack.cluster!;
     const pushers: NatsConnection[] = [];
     try {

@@ -54,7 +54,7 @@ export function tokenTopic(token: string, path = 'data', requestId?: number): st
 }
 
 /** The dev provider's table (see the header). */
-export function testCredentials(users: string[] = [], tokenCount = 2): DevCredentials {
+function testCredentials(users: string[] = [], tokenCount = 2): DevCredentials {
   const credentials: DevCredentials = {
     users: {
       [DEVICE.username]: { password: DEVICE.password },
@@ -77,7 +77,7 @@ export interface StackOptions {
   noKpc?: boolean;
   /** Users `u` with password `pw-u`, added to the credentials. */
   users?: string[];
-  /** Tokens `token-1` … `token-N` of endpoints `endpoint-1` … `endpoint-N` (at least 2). */
+  /** Tokens `token-1` … `token-N` of endpoints `endpoint-1` … `endpoint-N` (default and at least 2). */
   tokens?: number;
   /** Extra nats-server arguments (e.g. a cluster port, for a second server routed to this one). */
   natsArgs?: string[];

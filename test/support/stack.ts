@@ -10,7 +10,9 @@
 //                                                            // TCP + TLS + WebSocket: stack.transports
 //   const stack = await startStack({ cluster: { providerNode: 0, echoNode: 1, observerNode: 2 } });
 //                                                            // 3 NATS nodes: stack.cluster (see cluster-replicas.ts)
-//   afterAll(() => stack.stop());
+//   await stack.startKpc({ config, env });                   // one more KPC on the same NATS (another
+//                                                            // config, a second replica); options of kpc-process.ts
+//   afterAll(() => stack.stop());                            // ends clients, kills every KPC, stops the rest
 //
 // Credentials (read live by the provider: tests add users and tokens to `stack.credentials`):
 // DEVICE and GATEWAY below; `token-1`, `token-2` (endpoints `endpoint-1`, `endpoint-2`) and

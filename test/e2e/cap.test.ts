@@ -31,9 +31,11 @@ beforeAll(async () => {
   stack.credentials.users['beta-device'] = { password: 'beta-secret', tenantId: 'beta', credentialId: 'shared-credentials-id' };
   stack.credentials.users['gamma-device'] = { password: 'gamma-secret', tenantId: 'gamma', credentialId: 'shared-credentials-id' };
   (stack.credentials.certificates ??= {})[pki.clients.device.ecapKey] = { tenantId: 'acme', credentialId: 'cred-acme-certificate' };
-  withDefaultTenant = await stack.startKpc({ config: {
-    kaa: { kpc: { ...capAuthentication({ 'default-tenant-id': 'default' }), transports: { mqtt: { tls: tlsListener(pki, tlsPort, 'optional') } } } },
-  } });
+  withDefaultTenant = await stack.startKpc({
+    config: {
+      kaa: { kpc: { ...capAuthentication({ 'default-tenant-id': 'default' }), transports: { mqtt: { tls: tlsListener(pki, tlsPort, 'optional') } } } },
+    },
+  });
 }, 60_000);
 
 afterAll(async () => {

@@ -86,15 +86,17 @@ beforeAll(async () => {
   pki = await createTestPki();
   stack = await startStack();
   [tlsPort, wsPort] = [await getFreePort(), await getFreePort()];
-  proxied = await stack.startKpc({ config: {
-    server: { 'admin-token': ADMIN_TOKEN },
-    ...mqttTransportConfig({
-      'connect-timeout': '1s',
-      tcp: { 'proxy-protocol': true },
-      tls: { ...tlsListener(pki, tlsPort, 'none'), 'proxy-protocol': true },
-      ws: { ...wsListener(wsPort), 'proxy-protocol': true },
-    }),
-  } });
+  proxied = await stack.startKpc({
+    config: {
+      server: { 'admin-token': ADMIN_TOKEN },
+      ...mqttTransportConfig({
+        'connect-timeout': '1s',
+        tcp: { 'proxy-protocol': true },
+        tls: { ...tlsListener(pki, tlsPort, 'none'), 'proxy-protocol': true },
+        ws: { ...wsListener(wsPort), 'proxy-protocol': true },
+      }),
+    },
+  });
   limited = await stack.startKpc({ config: mqttTransportConfig({ 'max-connection-rate': RATE }) });
 }, 60_000);
 

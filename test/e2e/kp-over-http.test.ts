@@ -48,13 +48,15 @@ beforeAll(async () => {
     return { statusCode: 200, payload: request.payload };
   };
   elce = await ElceRecorder.start(stack.nc);
-  strict = await stack.startKpc({ config: {
-    kaa: {
-      kpc: {
-        transports: { http: http(60_000, { authentication: 'required', 'path-prefix': '/api', 'request-timeout': '2s' }) },
+  strict = await stack.startKpc({
+    config: {
+      kaa: {
+        kpc: {
+          transports: { http: http(60_000, { authentication: 'required', 'path-prefix': '/api', 'request-timeout': '2s' }) },
+        },
       },
     },
-  } });
+  });
 }, 60_000);
 
 afterAll(async () => {

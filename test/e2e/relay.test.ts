@@ -347,9 +347,11 @@ describe('ExtensionData that cannot be delivered', () => {
   });
 
   it("a ClientData nobody serves comes back as NATS's no-responders status: counted, not logged as undecodable", async () => {
-    const kpc = await stack.startKpc({ config: {
-      kaa: { applications: { demo_application: { versions: { [APP_VERSION]: { 'allowed-extension-instances': ['unserved'] } } } } },
-    } });
+    const kpc = await stack.startKpc({
+      config: {
+        kaa: { applications: { demo_application: { versions: { [APP_VERSION]: { 'allowed-extension-instances': ['unserved'] } } } } },
+      },
+    });
     const client = await connectAs(kpc, DEVICE);
     try {
       await client.publishAsync(kpTopic(APP_VERSION, 'unserved', 'data', 1), 'anyone?', { qos: 1 });

@@ -75,6 +75,8 @@ type Tree = Record<string, unknown>;
 export interface StackOptions {
   /** Deep-merged over the default test config (kpc-process.ts) of the KPC started with the stack. */
   kpcConfig?: Tree;
+  /** Extra environment variables of the KPC started with the stack (e.g. KAA_* overrides). */
+  kpcEnv?: Record<string, string>;
   /** Start no KPC with the stack: the test starts its own with `stack.startKpc()`. */
   noKpc?: boolean;
   /** Users `u` with password `pw-u`, added to the credentials. */
@@ -175,7 +177,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       credentials.certificates![pki.clients.device.ecapKey] = { credentialId: opts.transports.credentialId };
       transports = { pki, wsPort, tlsPort };
     }
-    const mainKpc = opts.noKpc ? undefined : await startOne({ config: kpcConfig });
+    const mainKpc = opts.noKpc ? undefined : await startOne({ config: kpcConfig, env: opts.kpcEnv });
 
     return {
       get nats() {

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { waitUntil } from '../support/waiting.js';
 import { APP_VERSION, DEVICE, ECHO, type Stack, startStack } from '../support/stack.js';
-import { connectAs, errorBody, kpTopic, TestClient, uniqueId } from '../support/mqtt.js';
+import { errorBody, kpTopic, TestClient, uniqueId, withClients } from '../support/mqtt.js';
 import { metricValue } from '../support/kpc-probes.js';
 
 const INVALID = { statusCode: 400, reasonPhrase: 'Invalid 1/KP resource path' };
@@ -24,13 +24,8 @@ afterEach(() => {
 });
 
 /** Runs `body` with a connected client and its inbox; always disconnects. */
-async function withClient(body: (inbox: TestClient, client: MqttClient) => Promise<void>): Promise<void> {
-  const client = await connectAs(stack.kpc, DEVICE);
-  try {
-    await body(new TestClient(client), client);
-  } finally {
-    await client.endAsync();
-  }
+function withClient(body: (inbox: TestClient, client: MqttClient) => Promise<void>): Promise<void> {
+  return withClients(stack.kpc, [DEVICE], (inbox) => body(inbox, inbox.client));
 }
 
 /**

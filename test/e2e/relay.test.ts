@@ -2,12 +2,11 @@
 // isolation between clients, SUBSCRIBE grants, 9/ELCE connectivity events, and ExtensionData
 // that cannot be delivered.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { MqttClient } from 'mqtt';
 import type { ClientData } from '../../src/infra/nats/codecs.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
 import { waitUntil } from '../support/waiting.js';
 import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, GATEWAY, type Stack, startStack } from '../support/stack.js';
-import { connectAs, errorBody, kpTopic, subackCode, TestClient, uniqueId } from '../support/mqtt.js';
+import { connectAs, errorBody, kpTopic, subackCode, TestClient, uniqueId, withClients } from '../support/mqtt.js';
 import { metricValue } from '../support/kpc-probes.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -27,19 +26,6 @@ afterEach(() => {
   stack.echoUnaware.respond = defaultRespond;
 });
 
-type User = { username: string; password: string };
-
-/** Runs `body` with connected clients (one per user) and their inboxes; always disconnects them. */
-async function withClients(users: User[], body: (...inboxes: TestClient[]) => Promise<void>): Promise<void> {
-  const clients: MqttClient[] = [];
-  try {
-    for (const user of users) clients.push(await connectAs(stack.kpc, user));
-    await body(...clients.map((client) => new TestClient(client)));
-  } finally {
-    await Promise.all(clients.map((client) => client.endAsync()));
-  }
-}
-
 /** The ClientData an extension received with this exact payload. */
 function receivedWith(extension: Stack['echo'], payload: Buffer | string): Promise<ClientData> {
   const bytes = Buffer.from(payload);
@@ -56,7 +42,7 @@ async function identify(inbox: TestClient, token: string): Promise<void> {
 
 describe('request and reply', () => {
   it.each([0, 1] as const)('QoS %i: reply on <topic>/status at the request QoS, payload bytes unchanged', async (qos) => {
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       const payload = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.from(uniqueId('binary'))]);
       const topic = kpTopic(APP_VERSION, ECHO, 'token-1', 'echo', 40 + qos);
       const reply = await inbox.request(topic, payload, { qos });
@@ -67,7 +53,7 @@ describe('request and reply', () => {
   });
 
   it('the ClientData the extension receives', async () => {
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       const payload = uniqueId('fields');
       await inbox.request('kp1/demo_application_v1/echo/token-1/hello/7', payload);
       const data = await receivedWith(stack.echo, payload);
@@ -85,7 +71,7 @@ describe('request and reply', () => {
   });
 
   it('requestId 0 and a multi-level resource path', async () => {
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       const payload = uniqueId('zero');
       const topic = kpTopic(APP_VERSION, ECHO, 'token-1', 'a', 'b', 'c', 0);
       expect((await inbox.request(topic, payload)).topic).toBe(`${topic}/status`);
@@ -94,7 +80,7 @@ describe('request and reply', () => {
   });
 
   it('each request gets a fresh correlationId', async () => {
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       const payloads = [uniqueId('corr'), uniqueId('corr')];
       for (const [i, payload] of payloads.entries()) await inbox.request(kpTopic(APP_VERSION, ECHO, 'token-1', 'corr', i), payload);
       const [first, second] = await Promise.all(payloads.map((payload) => receivedWith(stack.echo, payload)));
@@ -104,7 +90,7 @@ describe('request and reply', () => {
 
   it('an extension error (statusCode ≥ 400) → <topic>/error with the JSON error', async () => {
     stack.echo.respond = () => ({ statusCode: 409, reasonPhrase: 'Conflict in the extension', payload: Buffer.from('ignored') });
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       const topic = kpTopic(APP_VERSION, ECHO, 'token-1', 'fail', 50);
       const reply = await inbox.request(topic, 'x');
       expect(reply.topic).toBe(`${topic}/error`);
@@ -117,7 +103,7 @@ describe('request and reply', () => {
     ['no payload (null)', null],
   ])('status 200 with %s → <topic>/status with an empty payload', async (_case, payload) => {
     stack.echo.respond = () => ({ statusCode: 200, payload });
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       const topic = kpTopic(APP_VERSION, ECHO, 'token-1', 'empty', 51);
       const reply = await inbox.request(topic, 'something');
       expect(reply.topic).toBe(`${topic}/status`);
@@ -126,7 +112,7 @@ describe('request and reply', () => {
   });
 
   it('an empty request payload reaches the extension empty and comes back empty', async () => {
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       const { token, endpointId } = stack.newToken();
       const topic = kpTopic(APP_VERSION, ECHO, token, 'empty-request', 52);
       const reply = await inbox.request(topic, Buffer.alloc(0));
@@ -138,7 +124,7 @@ describe('request and reply', () => {
   });
 
   it('endpoint-unaware instance: endpointId null, resourcePath after the instance name, no token request', async () => {
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       const payload = uniqueId('unaware');
       const level = uniqueId('notatoken');
       const topic = kpTopic(APP_VERSION, ECHO_UNAWARE, level, 'path', 53);
@@ -156,7 +142,7 @@ describe('request and reply', () => {
   });
 
   it('endpoint-unaware instance without a request id: resourcePath is the whole rest', async () => {
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       const payload = uniqueId('unaware-noid');
       await inbox.client.publishAsync(kpTopic(APP_VERSION, ECHO_UNAWARE, 'single'), payload, { qos: 1 });
       expect(await receivedWith(stack.echoUnaware, payload)).toMatchObject({ endpointId: null, resourcePath: '/single', requestId: null });
@@ -169,7 +155,7 @@ describe('pushes', () => {
     ['with a request id', 77, '/cmd/77/status'],
     ['without a request id', null, '/cmd/status'],
   ])('%s: delivered at QoS 1 on kp1/{av}/{ext}/{token}{resourcePath}[/{id}]/status without a subscription', async (_case, requestId, suffix) => {
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       const { token, endpointId } = stack.newToken();
       await identify(inbox, token);
       const payload = Buffer.from(uniqueId('push'));
@@ -181,7 +167,7 @@ describe('pushes', () => {
   });
 
   it('a push with statusCode ≥ 400 goes to …/error with the JSON error', async () => {
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       const { token, endpointId } = stack.newToken();
       await identify(inbox, token);
       await stack.echo.push({ endpointId, appVersionName: APP_VERSION, resourcePath: '/alarm', payload: null, statusCode: 500, reasonPhrase: 'Extension broke' });
@@ -191,7 +177,7 @@ describe('pushes', () => {
   });
 
   it('a push arriving on the replica subject is delivered too', async () => {
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       const { token, endpointId } = stack.newToken();
       await identify(inbox, token);
       await stack.echo.push(
@@ -206,7 +192,7 @@ describe('pushes', () => {
 
 describe('isolation between clients', () => {
   it("A and B each get only their own replies and pushes; a kp1/# subscriber sees nobody else's traffic", async () => {
-    await withClients([DEVICE, GATEWAY, DEVICE], async (a, b, watcher) => {
+    await withClients(stack.kpc, [DEVICE, GATEWAY, DEVICE], async (a, b, watcher) => {
       const tokenA = stack.newToken('a');
       const tokenB = stack.newToken('b');
       const tokenW = stack.newToken('w');
@@ -239,7 +225,7 @@ describe('isolation between clients', () => {
 
 describe('SUBSCRIBE grants', () => {
   it.each(['#', 'foo/bar', '$SYS/#', '+/demo_application_v1/#', 'kp2/#'])('%s → SUBACK 0x80', async (filter) => {
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       expect(await subackCode(inbox.client, filter, 1)).toBe(0x80);
       expect(inbox.client.connected).toBe(true);
     });
@@ -250,7 +236,7 @@ describe('SUBSCRIBE grants', () => {
     [1, 1],
     [2, 1],
   ] as const)('kp1/# at QoS %i → granted %i', async (requested, granted) => {
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       expect(await subackCode(inbox.client, 'kp1/#', requested)).toBe(granted);
     });
   });
@@ -264,7 +250,7 @@ describe('9/ELCE connectivity events', () => {
     const mentions = (subject: string, endpointId: string) => stack.elce.find((event) => event.subject === subject && endpointId in event.endpoints, since);
     const first = stack.newToken('elce');
     const second = stack.newToken('elce');
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       for (let i = 0; i < 3; i++) await identify(inbox, first.token);
       await identify(inbox, second.token);
       await stack.elce.waitFor((event) => event.subject === connectedSubject && second.endpointId in event.endpoints, 'connected for the second endpoint', { since });
@@ -287,7 +273,7 @@ describe('9/ELCE connectivity events', () => {
 
     // A later event from KPC: anything announced for the first client is in by now.
     const marker = stack.newToken('marker');
-    await withClients([DEVICE], (inbox) => identify(inbox, marker.token));
+    await withClients(stack.kpc, [DEVICE], (inbox) => identify(inbox, marker.token));
     await stack.elce.waitFor((event) => event.subject === connectedSubject && marker.endpointId in event.endpoints, 'connected for the marker endpoint', { since });
     for (const { endpointId } of [first, second]) {
       expect(mentions(connectedSubject, endpointId)).toHaveLength(1);
@@ -297,13 +283,13 @@ describe('9/ELCE connectivity events', () => {
 
   it('a rejected token announces nothing', async () => {
     const since = stack.elce.mark();
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       const topic = kpTopic(APP_VERSION, ECHO, 'blocked-token', 'x', 1);
       expect((await inbox.request(topic, 'x')).topic).toBe(`${topic}/error`);
     });
     // The marker's disconnected event comes after anything the rejected client's session could have caused.
     const marker = stack.newToken('marker');
-    await withClients([DEVICE], (inbox) => identify(inbox, marker.token));
+    await withClients(stack.kpc, [DEVICE], (inbox) => identify(inbox, marker.token));
     await stack.elce.waitFor((event) => event.subject === subjects.endpointDisconnected('kpc') && marker.endpointId in event.endpoints, 'disconnected for the marker endpoint', {
       since,
     });
@@ -325,14 +311,14 @@ describe('ExtensionData that cannot be delivered', () => {
     await waitUntil(async () => (await count('undecodable')) >= before + 3, 'three undecodable ExtensionData counted');
     expect(await count('undecodable')).toBe(before + 3);
 
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       const topic = kpTopic(APP_VERSION, ECHO, 'token-1', 'after-garbage', 60);
       expect((await inbox.request(topic, 'still fine')).payload.toString()).toBe('still fine');
     });
   });
 
   it('ExtensionData for an endpoint nobody holds is dropped and counted as endpoint-offline', async () => {
-    await withClients([DEVICE], async (inbox) => {
+    await withClients(stack.kpc, [DEVICE], async (inbox) => {
       const { token } = stack.newToken();
       await identify(inbox, token);
       const before = await count('endpoint-offline');

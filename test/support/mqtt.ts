@@ -7,6 +7,7 @@
 //   TestClient                      → wraps an MqttClient: records every PUBLISH it receives,
 //                                     1/KP `request()`, waits on messages and on close
 //   connectAs(kpc, user, opts)      → connectClient to a KPC with a fresh unique client id
+//   withClients(kpc, users, body)   → body(...TestClients), disconnected afterwards
 //   kpTopic, errorBody, subackCode(s) → small 1/KP and SUBSCRIBE helpers
 //
 // Hand-built packets (protocol violations, byte-level control, hundreds of cheap connections) are a
@@ -62,6 +63,21 @@ export function uniqueId(prefix: string): string {
 /** Connects to `kpc` with a fresh unique MQTT client id (3.1.1 unless `opts` says otherwise). */
 export function connectAs(kpc: { mqttUrl: string }, user: { username: string; password: string } | null, opts: IClientOptions = {}): Promise<MqttClient> {
   return connectClient(kpc.mqttUrl, { clientId: uniqueId('e2e'), ...(user ?? {}), ...opts });
+}
+
+/** Runs `body` with one TestClient per user (connectAs: fresh client ids); always disconnects them. */
+export async function withClients(
+  kpc: { mqttUrl: string },
+  users: Array<{ username: string; password: string } | null>,
+  body: (...clients: TestClient[]) => Promise<void>,
+): Promise<void> {
+  const clients: MqttClient[] = [];
+  try {
+    for (const user of users) clients.push(await connectAs(kpc, user));
+    await body(...clients.map((client) => new TestClient(client)));
+  } finally {
+    await Promise.all(clients.map((client) => client.endAsync()));
+  }
 }
 
 /** The CONNACK return code for a CONNECT with `opts`, 0 included; the client disconnects afterwards. */

@@ -33,15 +33,14 @@ let kpc: KpcHandle;
 let nextRequestId = 1;
 
 beforeAll(async () => {
-  standIn = await TektonStandIn.start({ [INSTANCE]: appConfigs({ tekton_v1: [ECHO], tekton_v2: [ECHO] }) });
   // The file keeps the default test applications (demo_application_v1): with Tekton on they must be ignored.
-  stack = await startStack({ kpcConfig: { kaa: { tekton: { enabled: true, url: standIn.url, timeout: '1s' } } } });
+  stack = await startStack({ tekton: { [INSTANCE]: appConfigs({ tekton_v1: [ECHO], tekton_v2: [ECHO] }) } });
+  standIn = stack.tekton!;
   kpc = stack.kpc;
 }, 60_000);
 
 afterAll(async () => {
   await stack?.stop();
-  await standIn?.stop();
 });
 
 // ---- helpers ----

@@ -1,6 +1,6 @@
 // THE test stack of the end-to-end tests: a real nats-server (or a 3-node NATS cluster), the
-// stand-ins for what cannot run here (the dev ECAP provider, the `echo` and `echo-unaware`
-// extensions), the test's own NATS connection with a 9/ELCE recorder, and the BUILT KPC.
+// stand-ins for what cannot run here (the dev ECAP/CAP provider, the `echo` and `echo-unaware`
+// extensions, optionally Tekton), the test's own NATS connection with a 9/ELCE recorder, and the BUILT KPC.
 //
 //   const stack = await startStack();                        // one KPC: stack.kpc
 //   const stack = await startStack({ kpcConfig: {...} });    // deep-merged over the test config
@@ -8,6 +8,7 @@
 //                                                            // the test starts KPCs: stack.startKpc()
 //   const stack = await startStack({ transports: { credentialId: 'cred-1' } });
 //                                                            // TCP + TLS + WebSocket: stack.transports
+//   const stack = await startStack({ tekton: { kpc: appConfigs } });  // applications from Tekton: stack.tekton
 //   const stack = await startStack({ cluster: { providerNode: 0, echoNode: 1, observerNode: 2 } });
 //                                                            // 3 NATS nodes: stack.cluster (see cluster-replicas.ts)
 //   await stack.startKpc({ config, env });                   // one more KPC on the same NATS (another
@@ -35,6 +36,7 @@ import { deepMerge, startKpc, type KpcHandle, type StartKpcOptions } from './kpc
 import { TestClient, uniqueId } from './mqtt.js';
 import { startNatsCluster, type NatsCluster } from './nats-cluster.js';
 import { getFreePort, startNatsServer, type NatsServerHandle } from './nats-server.js';
+import { TektonStandIn } from './tekton-stand-in.js';
 import { mqttTransportConfig, tlsListener, wsListener } from './transports.js';
 
 export const APP_NAME = 'demo_application';
@@ -90,6 +92,11 @@ export interface StackOptions {
    * besides TCP; the fresh test PKI's device certificate is known to the provider as `credentialId`.
    */
   transports?: { credentialId: string };
+  /**
+   * A Tekton (17/SCMP) stand-in serving these app-configs per service instance name; the KPC started
+   * with the stack reads its applications from it (`kaa.tekton`, 1 s timeout).
+   */
+  tekton?: Record<string, unknown>;
   /** A 3-node NATS cluster instead of one server; the provider, echo and the observer (`nc`) each on a node. */
   cluster?: { providerNode: number; echoNode: number; observerNode: number };
 }
@@ -110,6 +117,8 @@ export interface Stack {
   elce: ElceRecorder;
   /** The KPC started with the stack (throws with `noKpc`). */
   readonly kpc: KpcHandle;
+  /** With `tekton`: the stand-in (change its configs and modes live). */
+  tekton: TektonStandIn | undefined;
   /** With `transports`: the test PKI (removed by `stop()`) and the TLS and WebSocket ports of `kpc`. */
   transports: { pki: TestPki; tlsPort: number; wsPort: number } | undefined;
   /** Another KPC on this NATS (default NATS URLs: the server, or every cluster node); stopped with the stack. */
@@ -145,13 +154,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   let nc: NatsConnection | undefined;
   let elce: ElceRecorder | undefined;
   let pki: TestPki | undefined;
+  let tekton: TektonStandIn | undefined;
 
   const stop = async () => {
     await Promise.all(clients.map((client) => client.client.endAsync(true).catch(() => {})));
     await Promise.all(kpcs.map((kpc) => kpc.stop('SIGKILL')));
     elce?.stop();
     await Promise.all([provider.stop(), echo.stop(), echoUnaware.stop(), nc?.close()]);
-    await (cluster ?? nats!).stop();
+    await Promise.all([(cluster ?? nats!).stop(), tekton?.stop()]);
     pki?.cleanup();
   };
 
@@ -177,6 +187,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       credentials.certificates![pki.clients.device.ecapKey] = { credentialId: opts.transports.credentialId };
       transports = { pki, wsPort, tlsPort };
     }
+    if (opts.tekton) {
+      tekton = await TektonStandIn.start(opts.tekton);
+      kpcConfig = deepMerge({ kaa: { tekton: { enabled: true, url: tekton.url, timeout: '1s' } } }, kpcConfig);
+    }
     const mainKpc = opts.noKpc ? undefined : await startOne({ config: kpcConfig, env: opts.kpcEnv });
 
     return {
@@ -196,6 +210,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         return mainKpc;
       },
       transports,
+      tekton,
       startKpc: startOne,
       newToken(prefix = 'tok') {
         const token = uniqueId(prefix);

@@ -6,19 +6,20 @@ import { generate, parser as mqttParser, type Packet } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listing } from '../support/elce-recorder.js';
 import type { KpcHandle } from '../support/kpc-process.js';
-import { getHealth, passwordOf, startBackend, tokenTopic, type Backend } from '../support/lifecycle-stack.js';
 import { within } from '../support/waiting.js';
+import { getHealth } from '../support/kpc-probes.js';
+import { passwordOf, type Stack, startStack, tokenTopic } from '../support/stack.js';
 
-let backend: Backend;
+let stack: Stack;
 let kpc: KpcHandle;
 
 beforeAll(async () => {
-  backend = await startBackend({ users: ['raw-user', 'good-user', 'sloppy-user'], tokens: 3 });
-  kpc = await backend.startKpc();
+  stack = await startStack({ noKpc: true, users: ['raw-user', 'good-user', 'sloppy-user'], tokens: 3 });
+  kpc = await stack.startKpc();
 });
 
 afterAll(async () => {
-  await backend?.stop();
+  await stack?.stop();
 });
 
 /** A plain TCP connection speaking MQTT by hand, to send what no MQTT library would. */
@@ -81,7 +82,7 @@ const GARBAGE = Buffer.from([0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0x13, 0x37, 0xd
 async function expectServiceUnharmed(): Promise<void> {
   expect(kpc.process.exitCode).toBeNull();
   expect((await getHealth(kpc)).status).toBe(200);
-  const client = await backend.connect(kpc, 'good-user');
+  const client = await stack.connect(kpc, 'good-user');
   const topic = tokenTopic('token-3', 'data', 1);
   const answer = await client.request(topic, 'still serving');
   expect({ topic: answer.topic, payload: answer.payload.toString() }).toEqual({ topic: `${topic}/status`, payload: 'still serving' });
@@ -94,14 +95,14 @@ describe('bad input', () => {
     raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'raw-garbage', keepalive: 60, username: 'raw-user', password: Buffer.from(passwordOf('raw-user')) });
     expect((await raw.waitFor('connack')).returnCode).toBe(0);
     // The session speaks for endpoint-1 first, so its end must be announced.
-    const since = backend.elce.mark();
+    const since = stack.elce.mark();
     raw.send({ cmd: 'publish', topic: tokenTopic('token-1'), payload: Buffer.from('before garbage'), qos: 1, messageId: 1, retain: false, dup: false });
     await raw.waitFor('puback');
-    await backend.elce.waitFor(listing('connected', 'endpoint-1'), 'connected endpoint-1 (raw client)', { since });
+    await stack.elce.waitFor(listing('connected', 'endpoint-1'), 'connected endpoint-1 (raw client)', { since });
 
     raw.send(GARBAGE);
     await within(raw.closed, 10_000, 'KPC closing the connection that sent garbage');
-    await backend.elce.waitFor(listing('disconnected', 'endpoint-1'), 'disconnected endpoint-1 after the garbage', { since });
+    await stack.elce.waitFor(listing('disconnected', 'endpoint-1'), 'disconnected endpoint-1 after the garbage', { since });
     await expectServiceUnharmed();
   });
 
@@ -114,7 +115,7 @@ describe('bad input', () => {
   });
 
   it('a QoS 1 PUBLISH on an invalid topic is acknowledged and the connection stays up', async () => {
-    const client = await backend.connect(kpc, 'sloppy-user');
+    const client = await stack.connect(kpc, 'sloppy-user');
     const invalidTopics = [
       'not-kp1/at/all',
       'kp1/demo_application_v1', // too short
@@ -129,7 +130,7 @@ describe('bad input', () => {
     const answer = await client.request(topic, 'valid after invalid');
     expect(answer.topic).toBe(`${topic}/status`);
     expect(client.isClosed).toBe(false);
-    expect(backend.echo.received.filter((data) => data.payload.toString() === 'dropped')).toEqual([]);
+    expect(stack.echo.received.filter((data) => data.payload.toString() === 'dropped')).toEqual([]);
     await client.end();
   });
 });

@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EcapRequestLogEntry } from '../../dev/ecap-provider.js';
 import { codecs } from '../../src/infra/nats/codecs.js';
 import { createTestPki, type TestPki } from '../support/certificates.js';
-import { APP_VERSION, ECHO, Inbox, kpTopic, request, startStack, uniqueId, type Stack } from '../support/kp-harness.js';
 import type { KpcHandle } from '../support/kpc-process.js';
-import { connackCode, connectClient } from '../support/mqtt-client.js';
 import { getFreePort } from '../support/nats-server.js';
 import { mqttTlsOptions, tlsListener, tlsUrl } from '../support/transports.js';
 import { waitUntil } from '../support/waiting.js';
+import { APP_VERSION, ECHO, type Stack, startStack } from '../support/stack.js';
+import { connackCode, connectClient, kpTopic, TestClient, uniqueId } from '../support/mqtt.js';
 
 const capAuthentication = (extra: Record<string, unknown> = {}) => ({ authentication: { 'client-protocol': 'cap', ...extra } });
 const cap = () => ({ kaa: { kpc: capAuthentication() } });
@@ -31,8 +31,10 @@ beforeAll(async () => {
   stack.credentials.users['beta-device'] = { password: 'beta-secret', tenantId: 'beta', credentialId: 'shared-credentials-id' };
   stack.credentials.users['gamma-device'] = { password: 'gamma-secret', tenantId: 'gamma', credentialId: 'shared-credentials-id' };
   (stack.credentials.certificates ??= {})[pki.clients.device.ecapKey] = { tenantId: 'acme', credentialId: 'cred-acme-certificate' };
-  withDefaultTenant = await stack.startExtraKpc({
-    kaa: { kpc: { ...capAuthentication({ 'default-tenant-id': 'default' }), transports: { mqtt: { tls: tlsListener(pki, tlsPort, 'optional') } } } },
+  withDefaultTenant = await stack.startKpc({
+    config: {
+      kaa: { kpc: { ...capAuthentication({ 'default-tenant-id': 'default' }), transports: { mqtt: { tls: tlsListener(pki, tlsPort, 'optional') } } } },
+    },
   });
 }, 60_000);
 
@@ -90,7 +92,7 @@ describe('22/CAP username/password', () => {
       const { token } = stack.newToken('cap');
       const topic = kpTopic(APP_VERSION, ECHO, token, 'data', 1);
       const requests = await providerRequestsDuring(async () => {
-        expect((await request(new Inbox(client), topic, 'hello')).topic).toBe(`${topic}/status`);
+        expect((await new TestClient(client).request(topic, 'hello')).topic).toBe(`${topic}/status`);
       });
       expect(requests).toMatchObject([{ type: 'token', subject: 'kaa.v1.service.cm.ecap.ep-token-request', token }]);
     } finally {
@@ -122,7 +124,7 @@ describe('22/CAP revocation', () => {
       // holders at once, so with beta closed the decision about gamma is made: it stays and is served.
       const { token } = stack.newToken('cap-gamma');
       const topic = kpTopic(APP_VERSION, ECHO, token, 'data', 2);
-      expect((await request(new Inbox(gamma), topic, 'still here')).topic).toBe(`${topic}/status`);
+      expect((await new TestClient(gamma).request(topic, 'still here')).topic).toBe(`${topic}/status`);
       expect(gamma.connected).toBe(true);
       expect(await connackCode(url(), { username: 'beta-device@beta', password: 'beta-secret' })).toBe(4);
     } finally {

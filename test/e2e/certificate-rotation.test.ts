@@ -11,12 +11,13 @@ import { connect as tlsConnect } from 'node:tls';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, type CertificateFiles, type TestPki } from '../support/certificates.js';
-import { APP_VERSION, DEVICE, ECHO, Inbox, kpTopic, metricValue, request, startStack, uniqueId, type Stack } from '../support/kp-harness.js';
 import type { KpcHandle } from '../support/kpc-process.js';
-import { connectClient } from '../support/mqtt-client.js';
 import { getFreePort } from '../support/nats-server.js';
 import { mqttTlsOptions, mqttTransportConfig, tlsClientOptions, tlsListener, tlsUrl } from '../support/transports.js';
 import { waitUntil } from '../support/waiting.js';
+import { APP_VERSION, DEVICE, ECHO, type Stack, startStack } from '../support/stack.js';
+import { connectClient, kpTopic, TestClient, uniqueId } from '../support/mqtt.js';
+import { metricValue } from '../support/kpc-probes.js';
 
 let pki: TestPki;
 let stack: Stack;
@@ -41,12 +42,12 @@ function waitForServedSerial(port: number, serialNumber: string): Promise<true> 
 /** A TLS client speaking for a fresh token, and a check that a request still gets its answer. */
 async function connectedClient(port: number): Promise<{ client: MqttClient; stillExchanging(): Promise<void> }> {
   const client = await connectClient(tlsUrl(port), { clientId: uniqueId('rot'), ...mqttTlsOptions(pki), ...DEVICE });
-  const inbox = new Inbox(client);
+  const inbox = new TestClient(client);
   const { token } = stack.newToken('rot');
   let requestId = 0;
   const stillExchanging = async () => {
     const topic = kpTopic(APP_VERSION, ECHO, token, 'rotation', ++requestId);
-    const reply = await request(inbox, topic, `ping ${requestId}`);
+    const reply = await inbox.request(topic, `ping ${requestId}`);
     expect(reply.topic).toBe(`${topic}/status`);
   };
   await stillExchanging();
@@ -85,7 +86,7 @@ function plainFiles(dir: string, certificate: ServerCertificate) {
 async function startTlsKpc(files: { certFile: string; keyFile: string; caFile: string }): Promise<{ kpc: KpcHandle; port: number }> {
   const port = await getFreePort();
   const tls = { ...tlsListener(pki, port, 'none'), 'cert-file': files.certFile, 'key-file': files.keyFile, 'ca-file': files.caFile };
-  return { kpc: await stack.startExtraKpc(mqttTransportConfig({ tls })), port };
+  return { kpc: await stack.startKpc({ config: mqttTransportConfig({ tls }) }), port };
 }
 
 /** The first `tls.reload-failed` log line after the first `mark` lines. */

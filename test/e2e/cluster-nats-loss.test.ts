@@ -2,7 +2,7 @@
 // it reconnects to another node through its NATS_URLS list, reports itself down on /health while it
 // has no NATS and up again after, and loses no PUBACKed message.
 //
-// Replica R lists all three nodes (through its own TCP gates, see test/support/cluster-stack.ts)
+// Replica R lists all three nodes (through its own TCP gates, see test/support/cluster-replicas.ts)
 // and is pinned to node n0; the provider, the echo extension and the test's connections are on n1,
 // which survives, so nothing outside KPC loses messages (core NATS has no persistence). The gates
 // to n1 and n2 stay closed until the test opens them: that makes the "no NATS" window observable,
@@ -10,23 +10,24 @@
 // nats-outage.test.ts, n0's link is first turned into a black hole and a QoS 1 ClientData is seen
 // going into it, so the outage really swallows bytes KPC had already written.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClusterBackend, passwordOf, tokenTopic, type Replica } from '../support/cluster-stack.js';
-import { getHealth, waitForHealth } from '../support/lifecycle-stack.js';
-import { connackCode } from '../support/mqtt-client.js';
 import { expectNoAcknowledgedLoss } from '../support/no-acknowledged-loss.js';
-import { Qos1Load, type TestClient } from '../support/test-client.js';
 import { waitUntil } from '../support/waiting.js';
+import { ClusterReplicas, type Replica } from '../support/cluster-replicas.js';
+import { passwordOf, tokenTopic } from '../support/stack.js';
+import { getHealth, waitForHealth } from '../support/kpc-probes.js';
+import { connackCode, type TestClient } from '../support/mqtt.js';
+import { Qos1Load } from '../support/qos1-load.js';
 
 const PUBLISHERS = ['user-1', 'user-2', 'user-3', 'user-4'];
 const IN_FLIGHT_PER_CLIENT = 3;
 const ACKS_PER_PHASE = 40;
 const KILLED = 0;
 
-let backend: ClusterBackend;
+let backend: ClusterReplicas;
 let r: Replica;
 
 beforeAll(async () => {
-  backend = await ClusterBackend.start({ providerNode: 1, echoNode: 1, observerNode: 1, pusherNodes: [1] });
+  backend = await ClusterReplicas.start({ providerNode: 1, echoNode: 1, observerNode: 1, pusherNodes: [1] });
   r = await backend.startReplica({ node: KILLED, keepOtherGatesClosed: true });
 }, 60_000);
 
@@ -104,6 +105,6 @@ describe('a NATS cluster node lost under QoS 1 load', () => {
     const lateToken = backend.newToken();
     await backend.speakFor(r.kpc, late, lateToken.token);
     await backend.pushAll(lateToken.endpointId, ['push-after-the-node-loss']);
-    await late.waitForMessage(ClusterBackend.isPush(lateToken.token, 'push-after-the-node-loss'), 'a push after the node loss');
+    await late.waitForMessage(ClusterReplicas.isPush(lateToken.token, 'push-after-the-node-loss'), 'a push after the node loss');
   });
 });

@@ -5,7 +5,7 @@
 // heartbeat watch and its endpoints stop being forwarded to it; a replica shut down with SIGTERM
 // hands its clients over cleanly to the others (the test plays the load balancer).
 //
-// Replica A is pinned to NATS node n0, B to n1, C to n2 (test/support/cluster-stack.ts explains
+// Replica A is pinned to NATS node n0, B to n1, C to n2 (test/support/cluster-replicas.ts explains
 // how), the provider runs on n0, the echo extension on n1, the ELCE observer on n2, and pushes are
 // published round-robin from one connection on each node: every flow crosses routes.
 //
@@ -14,21 +14,23 @@
 // never after a sleep.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listing } from '../support/elce-recorder.js';
-import { ClusterBackend, sumOf, tokenTopic, type Replica } from '../support/cluster-stack.js';
-import { Qos1Load, type TestClient } from '../support/test-client.js';
 import { waitUntil, within } from '../support/waiting.js';
+import { ClusterReplicas, type Replica, sumOf } from '../support/cluster-replicas.js';
+import { tokenTopic } from '../support/stack.js';
+import { Qos1Load } from '../support/qos1-load.js';
+import type { TestClient } from '../support/mqtt.js';
 
 const HEARTBEAT_MS = 300;
 const MISSED_HEARTBEATS = 5;
 const GRACEFUL_SHUTDOWN_S = 5;
 
-let backend: ClusterBackend;
+let backend: ClusterReplicas;
 let a: Replica;
 let b: Replica;
 let c: Replica;
 
 beforeAll(async () => {
-  backend = await ClusterBackend.start({
+  backend = await ClusterReplicas.start({
     providerNode: 0,
     echoNode: 1,
     observerNode: 2,
@@ -41,7 +43,7 @@ afterAll(async () => {
   await backend?.stop();
 });
 
-const pushesTo = (client: TestClient, token: string) => client.messages.filter(ClusterBackend.isPush(token));
+const pushesTo = (client: TestClient, token: string) => client.messages.filter(ClusterReplicas.isPush(token));
 /** How many times `client` received each marker (0 included). */
 const timesReceived = (client: TestClient, token: string, markers: string[]) => {
   const payloads = pushesTo(client, token).map((m) => m.payload.toString());

@@ -4,23 +4,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Msg } from 'nats';
 import { codecs } from '../../src/infra/nats/codecs.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
-import { connackCode } from '../support/mqtt-client.js';
 import type { KpcHandle } from '../support/kpc-process.js';
-import {
-  APP_VERSION,
-  DEVICE,
-  ECHO,
-  Inbox,
-  connectAs,
-  connectWithConnack,
-  kpTopic,
-  metricValue,
-  request,
-  startStack,
-  uniqueId,
-  type Stack,
-} from '../support/kp-harness.js';
 import { waitUntil } from '../support/waiting.js';
+import { connackCode, connectAs, connectWithConnack, kpTopic, TestClient, uniqueId } from '../support/mqtt.js';
+import { APP_VERSION, DEVICE, ECHO, type Stack, startStack } from '../support/stack.js';
+import { metricValue } from '../support/kpc-probes.js';
 
 const VALID_CODES = [0, 1, 2, 3, 4, 5];
 
@@ -104,9 +92,9 @@ describe('CONNACK mapping', () => {
   it('MQTT 3.1 (MQIsdp) clients connect and get answers', async () => {
     const client = await connectAs(stack.kpc, DEVICE, { protocolVersion: 3, protocolId: 'MQIsdp' });
     try {
-      const inbox = new Inbox(client);
+      const inbox = new TestClient(client);
       const topic = kpTopic(APP_VERSION, ECHO, 'token-1', 'mqtt31', 1);
-      const reply = await request(inbox, topic, 'over 3.1');
+      const reply = await inbox.request(topic, 'over 3.1');
       expect(reply.topic).toBe(`${topic}/status`);
       expect(reply.payload.toString()).toBe('over 3.1');
     } finally {
@@ -145,7 +133,7 @@ describe('CONNACK mapping', () => {
         },
       });
       await stack.nc.flush();
-      kpc = await stack.startExtraKpc({ kaa: { kpc: { authentication: { 'service-instance-name': SCRIPTED } } } });
+      kpc = await stack.startKpc({ config: { kaa: { kpc: { authentication: { 'service-instance-name': SCRIPTED } } } } });
     });
 
     it.each([
@@ -165,15 +153,15 @@ describe('CONNACK mapping', () => {
     let kpc: KpcHandle;
 
     beforeAll(async () => {
-      kpc = await stack.startExtraKpc({ kaa: { kpc: { authentication: { 'allow-anonymous': true } } } });
+      kpc = await stack.startKpc({ config: { kaa: { kpc: { authentication: { 'allow-anonymous': true } } } } });
     });
 
     it('no credentials → 0 accepted, and the anonymous client can make requests', async () => {
       const client = await connectAs(kpc, null);
       try {
-        const inbox = new Inbox(client);
+        const inbox = new TestClient(client);
         const topic = kpTopic(APP_VERSION, ECHO, 'token-2', 'anonymous', 3);
-        const reply = await request(inbox, topic, 'hi');
+        const reply = await inbox.request(topic, 'hi');
         expect(reply.topic).toBe(`${topic}/status`);
       } finally {
         await client.endAsync();
@@ -189,7 +177,7 @@ describe('CONNACK mapping', () => {
     let kpc: KpcHandle;
 
     beforeAll(async () => {
-      kpc = await stack.startExtraKpc({ kaa: { kpc: { transports: { mqtt: { 'max-connections': 1 } } } } });
+      kpc = await stack.startKpc({ config: { kaa: { kpc: { transports: { mqtt: { 'max-connections': 1 } } } } } });
     });
 
     it('the second concurrent client gets 3 server unavailable; once the first leaves, a new one is accepted', async () => {

@@ -9,12 +9,14 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SessionDetails } from '../../src/actors/registry/session-inspection.js';
 import { createTestPki, type TestPki } from '../support/certificates.js';
-import { DEVICE, metricValue, startStack, uniqueId, type Stack } from '../support/kp-harness.js';
 import type { KpcHandle } from '../support/kpc-process.js';
 import { getFreePort } from '../support/nats-server.js';
 import { connectPacket, RawMqttConnection } from '../support/raw-mqtt.js';
 import { mqttTransportConfig, tlsClientOptions, tlsListener, wsListener } from '../support/transports.js';
 import { waitUntil } from '../support/waiting.js';
+import { DEVICE, type Stack, startStack } from '../support/stack.js';
+import { metricValue } from '../support/kpc-probes.js';
+import { uniqueId } from '../support/mqtt.js';
 
 const ADMIN_TOKEN = 'front-door-admin';
 const RATE = 5;
@@ -84,16 +86,18 @@ beforeAll(async () => {
   pki = await createTestPki();
   stack = await startStack();
   [tlsPort, wsPort] = [await getFreePort(), await getFreePort()];
-  proxied = await stack.startExtraKpc({
-    server: { 'admin-token': ADMIN_TOKEN },
-    ...mqttTransportConfig({
-      'connect-timeout': '1s',
-      tcp: { 'proxy-protocol': true },
-      tls: { ...tlsListener(pki, tlsPort, 'none'), 'proxy-protocol': true },
-      ws: { ...wsListener(wsPort), 'proxy-protocol': true },
-    }),
+  proxied = await stack.startKpc({
+    config: {
+      server: { 'admin-token': ADMIN_TOKEN },
+      ...mqttTransportConfig({
+        'connect-timeout': '1s',
+        tcp: { 'proxy-protocol': true },
+        tls: { ...tlsListener(pki, tlsPort, 'none'), 'proxy-protocol': true },
+        ws: { ...wsListener(wsPort), 'proxy-protocol': true },
+      }),
+    },
   });
-  limited = await stack.startExtraKpc(mqttTransportConfig({ 'max-connection-rate': RATE }));
+  limited = await stack.startKpc({ config: mqttTransportConfig({ 'max-connection-rate': RATE }) });
 }, 60_000);
 
 afterAll(async () => {

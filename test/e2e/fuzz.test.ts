@@ -3,10 +3,12 @@
 // to 127.0.0.1. Afterwards KPC must still run, be healthy, serve a good client, have no session
 // left open and no actor failure. Reproduce a failure with FUZZ_SEED=<the printed seed>.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, Inbox, connectAs, kpTopic, metricValue, request, startStack, type Stack } from '../support/kp-harness.js';
 import { waitUntil } from '../support/waiting.js';
 import { formatStats, goodRequest, randomSeed, runFuzz } from '../support/mqtt-fuzzer.mjs';
 import { mqttTransportConfig } from '../support/transports.js';
+import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, type Stack, startStack } from '../support/stack.js';
+import { connectAs, kpTopic, TestClient } from '../support/mqtt.js';
+import { metricValue } from '../support/kpc-probes.js';
 
 const SECONDS = Number(process.env.FUZZ_SECONDS ?? 3);
 const SEED = process.env.FUZZ_SEED === undefined ? randomSeed() : Number(process.env.FUZZ_SEED);
@@ -53,7 +55,7 @@ describe('MQTT fuzzing', () => {
     const client = await connectAs(kpc, DEVICE);
     try {
       const topic = kpTopic(APP_VERSION, ECHO, 'tok-1', 'after-fuzz', 2);
-      expect((await request(new Inbox(client), topic, 'still here')).topic).toBe(`${topic}/status`);
+      expect((await new TestClient(client).request(topic, 'still here')).topic).toBe(`${topic}/status`);
     } finally {
       await client.endAsync();
     }

@@ -4,27 +4,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import mqttPacket from 'mqtt-packet';
 import { createTestPki, type TestPki } from '../support/certificates.js';
-import {
-  APP_VERSION,
-  DEVICE,
-  ECHO,
-  ECHO_UNAWARE,
-  Inbox,
-  connectAs,
-  kpTopic,
-  metricValue,
-  request,
-  startStack,
-  subackCode,
-  uniqueId,
-  type Stack,
-} from '../support/kp-harness.js';
 import { waitUntil } from '../support/waiting.js';
 import type { KpcHandle } from '../support/kpc-process.js';
-import { connackCode, connectClient } from '../support/mqtt-client.js';
 import { getFreePort } from '../support/nats-server.js';
 import { rawConnack, rawTcp, tcpConnackCode, type RawMqttConnection } from '../support/raw-mqtt.js';
 import { mqttTlsOptions, mqttTransportConfig, tlsListener, tlsUrl } from '../support/transports.js';
+import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, type Stack, startStack } from '../support/stack.js';
+import { connackCode, connectAs, connectClient, kpTopic, subackCode, TestClient, uniqueId } from '../support/mqtt.js';
+import { metricValue } from '../support/kpc-probes.js';
 
 const MAX_PACKET_BYTES = 64 * 1024;
 
@@ -67,7 +54,7 @@ async function expectServiceHealthy(kpc: KpcHandle = stack.kpc): Promise<void> {
   const client = await connectAs(kpc, DEVICE);
   try {
     const topic = kpTopic(APP_VERSION, ECHO_UNAWARE, 'health-check', 1);
-    const reply = await request(new Inbox(client), topic, 'still alive?');
+    const reply = await new TestClient(client).request(topic, 'still alive?');
     expect(reply.topic).toBe(`${topic}/status`);
   } finally {
     await client.endAsync();
@@ -99,7 +86,7 @@ describe('max-packet-bytes (64 KiB here)', () => {
     try {
       const topic = kpTopic(APP_VERSION, ECHO_UNAWARE, 'near-limit', 1);
       const payload = Buffer.alloc(MAX_PACKET_BYTES - 1024, 0x41);
-      const reply = await request(new Inbox(client), topic, payload);
+      const reply = await new TestClient(client).request(topic, payload);
       expect(reply.topic).toBe(`${topic}/status`);
       expect(reply.payload.length).toBe(payload.length);
     } finally {
@@ -161,7 +148,7 @@ describe('connect-timeout (1 s here)', () => {
 
 describe('max-connections', () => {
   it('past the limit → CONNACK 3; a freed slot is usable again', async () => {
-    const limited = await stack.startExtraKpc(mqttTransportConfig({ 'max-connections': 2 }));
+    const limited = await stack.startKpc({ config: mqttTransportConfig({ 'max-connections': 2 }) });
     const first = await connectAs(limited, DEVICE);
     const second = await connectAs(limited, DEVICE);
     try {
@@ -177,7 +164,7 @@ describe('max-connections', () => {
   });
 
   it('connections that die right after a good CONNECT (a second CONNECT or garbage in the same write) leave no session behind', async () => {
-    const limited = await stack.startExtraKpc(mqttTransportConfig({ 'max-connections': 2 }));
+    const limited = await stack.startKpc({ config: mqttTransportConfig({ 'max-connections': 2 }) });
     try {
       const connect = () =>
         mqttPacket.generate({
@@ -234,7 +221,7 @@ describe('authentication flood', () => {
       const client = await connectClient(stack.kpc.mqttUrl, { clientId: uniqueId(`good-${i}`), ...DEVICE });
       try {
         const topic = kpTopic(APP_VERSION, ECHO_UNAWARE, 'flood', i);
-        const reply = await request(new Inbox(client), topic, `good ${i}`, 1, 15_000);
+        const reply = await new TestClient(client).request(topic, `good ${i}`, { qos: 1, timeoutMs: 15_000 });
         return reply.topic === `${topic}/status` ? 'served' : `answered on ${reply.topic}`;
       } finally {
         await client.endAsync();
@@ -269,7 +256,7 @@ describe('slow consumer (max-outbound-bytes 1 MiB here)', () => {
     stack.echoUnaware.respond = (data) => (data.requestId === null ? null : { statusCode: 200, payload: big });
 
     const reader = await connectAs(stack.kpc, DEVICE);
-    const readerInbox = new Inbox(reader);
+    const readerInbox = new TestClient(reader);
     const slow: RawMqttConnection = await rawTcp(stack.kpc.mqttPort);
     let sent = 0;
     try {
@@ -283,7 +270,7 @@ describe('slow consumer (max-outbound-bytes 1 MiB here)', () => {
         }
         // The reading client is served meanwhile (and this paces the loop).
         const topic = kpTopic(APP_VERSION, ECHO_UNAWARE, 'reader', ++readerRequests);
-        const reply = await request(readerInbox, topic, 'r');
+        const reply = await readerInbox.request(topic, 'r');
         expect(reply.topic).toBe(`${topic}/status`);
         expect(reply.payload.length).toBe(big.length);
       }
@@ -292,7 +279,7 @@ describe('slow consumer (max-outbound-bytes 1 MiB here)', () => {
       const metrics = await (await fetch(`${stack.kpc.httpUrl}/metrics`)).text();
       expect(metrics).toMatch(/^kpc_slow_consumers_total [1-9]/m);
       const topic = kpTopic(APP_VERSION, ECHO_UNAWARE, 'reader', 'after', 1);
-      expect((await request(readerInbox, topic, 'r')).payload.length).toBe(big.length);
+      expect((await readerInbox.request(topic, 'r')).payload.length).toBe(big.length);
     } finally {
       slow.destroy();
       await reader.endAsync();
@@ -315,12 +302,12 @@ describe('no secrets in logs', () => {
     expect(await connackCode(stack.kpc.mqttUrl, { clientId: uniqueId('s'), username, password: wrongPassword })).toBe(4);
     const client = await connectClient(stack.kpc.mqttUrl, { clientId: uniqueId('s'), username, password });
     try {
-      const inbox = new Inbox(client);
-      expect((await request(inbox, kpTopic(APP_VERSION, ECHO, token, 'data', 1), 'x')).topic).toMatch(/\/status$/);
-      expect((await request(inbox, kpTopic(APP_VERSION, ECHO, unknownToken, 'data', 2), 'x')).topic).toMatch(/\/error$/);
-      expect((await request(inbox, kpTopic(APP_VERSION, ECHO, blockedToken, 'data', 3), 'x')).topic).toMatch(/\/error$/);
+      const inbox = new TestClient(client);
+      expect((await inbox.request(kpTopic(APP_VERSION, ECHO, token, 'data', 1), 'x')).topic).toMatch(/\/status$/);
+      expect((await inbox.request(kpTopic(APP_VERSION, ECHO, unknownToken, 'data', 2), 'x')).topic).toMatch(/\/error$/);
+      expect((await inbox.request(kpTopic(APP_VERSION, ECHO, blockedToken, 'data', 3), 'x')).topic).toMatch(/\/error$/);
       // The token in topics KPC refuses for other reasons, and in subscriptions.
-      expect((await request(inbox, kpTopic(APP_VERSION, 'not-allowed', token, 'data', 4), 'x')).topic).toMatch(/\/error$/);
+      expect((await inbox.request(kpTopic(APP_VERSION, 'not-allowed', token, 'data', 4), 'x')).topic).toMatch(/\/error$/);
       await client.subscribeAsync(kpTopic(APP_VERSION, ECHO, token, '#'), { qos: 1 });
       expect(await subackCode(client, `elsewhere/${token}/#`, 1)).toBe(0x80);
     } finally {
@@ -348,7 +335,7 @@ describe('no secrets in logs', () => {
     const marker = uniqueId('logmarker');
     const last = await connectAs(stack.kpc, DEVICE);
     try {
-      await request(new Inbox(last), kpTopic(`no-such-version-${marker}`, ECHO, 'x', 1), 'x');
+      await new TestClient(last).request(kpTopic(`no-such-version-${marker}`, ECHO, 'x', 1), 'x');
     } finally {
       await last.endAsync();
     }

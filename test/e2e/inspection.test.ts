@@ -14,9 +14,9 @@ import { clientSessionMachine } from '../../src/machines/client-session.machine.
 import { endpointSessionMachine } from '../../src/machines/endpoint-session.machine.js';
 import { replayJournal, type JournalEntry } from '../../src/actors/session/journal.js';
 import type { SessionDetails, SessionJournalFile, SessionSummary } from '../../src/actors/registry/session-inspection.js';
-import { connectClient } from '../support/mqtt-client.js';
-import { DEVICE, GATEWAY, Inbox, kpTopic, request, startStack, type Stack, APP_VERSION, ECHO } from '../support/kp-harness.js';
 import { waitUntil } from '../support/waiting.js';
+import { connectClient, kpTopic, TestClient } from '../support/mqtt.js';
+import { APP_VERSION, DEVICE, ECHO, GATEWAY, type Stack, startStack } from '../support/stack.js';
 
 const ADMIN_TOKEN = 'admin-secret-token-4711';
 
@@ -42,10 +42,10 @@ async function session(mqttClientId: string): Promise<SessionDetails> {
   return (await response.json()) as SessionDetails;
 }
 
-async function connect(clientId: string, user: { username: string; password: string }): Promise<Inbox> {
+async function connect(clientId: string, user: { username: string; password: string }): Promise<TestClient> {
   const client = await connectClient(stack.kpc.mqttUrl, { clientId, ...user });
   clients.push(client);
-  return new Inbox(client);
+  return new TestClient(client);
 }
 
 /** Folds a whole journal (nothing dropped) through the chart with transition(). */
@@ -69,13 +69,13 @@ describe('session journals and the management API', () => {
 
     // A speaks for the endpoint, then B takes it over: A's endpoint session is roamed.
     const a = await connect('inspect-a', DEVICE);
-    await request(a, kpTopic(APP_VERSION, ECHO, token, 'hello', 1), 'a');
+    await a.request(kpTopic(APP_VERSION, ECHO, token, 'hello', 1), 'a');
     const b = await connect('inspect-b', GATEWAY);
-    await request(b, kpTopic(APP_VERSION, ECHO, token, 'hello', 2), 'b');
+    await b.request(kpTopic(APP_VERSION, ECHO, token, 'hello', 2), 'b');
     await waitUntil(async () => (await session('inspect-a')).endpoints[0]?.state === 'roamed', 'A roamed');
 
     // B's second endpoint has its token revoked.
-    await request(b, kpTopic(APP_VERSION, ECHO, revocable.token, 'hello', 3), 'b2');
+    await b.request(kpTopic(APP_VERSION, ECHO, revocable.token, 'hello', 3), 'b2');
     await stack.provider.revokeToken(revocable.endpointId, [`tokid-${revocable.token}`]);
     await waitUntil(async () => (await session('inspect-b')).endpoints.some((e) => e.state === 'revoked'), 'token revoked');
 

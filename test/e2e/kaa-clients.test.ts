@@ -12,8 +12,9 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EchoExtension } from '../../dev/echo-extension.js';
 import { KaaExtensionStandIn, type KaaExtensionInstance } from '../../dev/kaa-extensions.js';
-import { APP_NAME, APP_VERSION, DEVICE, Inbox, connectAs, kpTopic, startStack, type Received, type Stack } from '../support/kp-harness.js';
 import { waitUntil } from '../support/waiting.js';
+import { APP_NAME, APP_VERSION, DEVICE, type Stack, startStack } from '../support/stack.js';
+import { connectAs, kpTopic, type ReceivedMessage, TestClient } from '../support/mqtt.js';
 
 const INSTANCES: KaaExtensionInstance[] = ['dcx', 'epmx', 'cex', 'cmx', 'cmx_ota'];
 const quiet = { info: () => {}, warn: () => {} };
@@ -51,7 +52,7 @@ const randomRequestId = () => 1 + Math.floor(Math.random() * 99);
  * One request the @kaaiot/mqtt-client way: subscribe `<topic>/+` (before the publish, or after it
  * with `subscribeAfter`), publish at QoS 0, take the first `/status` or `/error`.
  */
-async function kaaRequest(inbox: Inbox, topic: string, payload: unknown, subscribeAfter = false): Promise<Received> {
+async function kaaRequest(inbox: TestClient, topic: string, payload: unknown, subscribeAfter = false): Promise<ReceivedMessage> {
   const answer = inbox.waitFor((t) => t === `${topic}/status` || t === `${topic}/error`);
   const body = payload === undefined ? '' : JSON.stringify(payload);
   if (!subscribeAfter) await inbox.client.subscribeAsync(`${topic}/+`, { qos: 0 });
@@ -60,18 +61,18 @@ async function kaaRequest(inbox: Inbox, topic: string, payload: unknown, subscri
   return answer;
 }
 
-const json = (message: Received): unknown => (message.payload.length === 0 ? null : JSON.parse(message.payload.toString('utf8')));
+const json = (message: ReceivedMessage): unknown => (message.payload.length === 0 ? null : JSON.parse(message.payload.toString('utf8')));
 
 describe('@kaaiot/mqtt-client behaviour (mqtt.js, QoS 0, random request IDs)', () => {
   let client: MqttClient;
-  let inbox: Inbox;
+  let inbox: TestClient;
   let token: string;
   let endpointId: string;
 
   beforeAll(async () => {
     ({ token, endpointId } = stack.newToken('kaa-js'));
     client = await connectAs(stack.kpc, DEVICE);
-    inbox = new Inbox(client);
+    inbox = new TestClient(client);
   });
   afterAll(() => client?.endAsync());
 
@@ -104,7 +105,7 @@ describe('@kaaiot/mqtt-client behaviour (mqtt.js, QoS 0, random request IDs)', (
   it('commands: a client that only SUBSCRIBEs to command/{type}/+ gets the command, reports the result, and nothing stays pending', async () => {
     const { token: waiter, endpointId: waiterId } = stack.newToken('kaa-js-commands');
     const commandsClient = await connectAs(stack.kpc, DEVICE);
-    const commands = new Inbox(commandsClient);
+    const commands = new TestClient(commandsClient);
     try {
       await commandsClient.subscribeAsync(kpTopic(APP_VERSION, 'cex', waiter, 'command', 'reboot', '+'), { qos: 0 });
       const id = await standIns.get('cex')!.sendCommand(waiterId, APP_VERSION, 'reboot', { delay: 5 });

@@ -3,21 +3,10 @@
 // request per session, and in-order delivery of messages held during identification.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import {
-  APP_VERSION,
-  DEVICE,
-  ECHO,
-  Inbox,
-  connectAs,
-  errorBody,
-  kpTopic,
-  metricValue,
-  request,
-  startStack,
-  uniqueId,
-  type Stack,
-} from '../support/kp-harness.js';
 import { waitUntil } from '../support/waiting.js';
+import { APP_VERSION, DEVICE, ECHO, type Stack, startStack } from '../support/stack.js';
+import { errorBody, kpTopic, TestClient, uniqueId, withClients } from '../support/mqtt.js';
+import { metricValue } from '../support/kpc-probes.js';
 
 const INVALID = { statusCode: 400, reasonPhrase: 'Invalid 1/KP resource path' };
 const UNAVAILABLE = { statusCode: 503, reasonPhrase: 'Service unavailable' };
@@ -35,21 +24,16 @@ afterEach(() => {
 });
 
 /** Runs `body` with a connected client and its inbox; always disconnects. */
-async function withClient(body: (inbox: Inbox, client: MqttClient) => Promise<void>): Promise<void> {
-  const client = await connectAs(stack.kpc, DEVICE);
-  try {
-    await body(new Inbox(client), client);
-  } finally {
-    await client.endAsync();
-  }
+function withClient(body: (inbox: TestClient, client: MqttClient) => Promise<void>): Promise<void> {
+  return withClients(stack.kpc, [DEVICE], (inbox) => body(inbox, inbox.client));
 }
 
 /**
  * Publishes at QoS 1 (the publish resolves on PUBACK) and resolves with the response; checks that
  * the response is an error on `<topic>/error` with exactly `expected` as its JSON payload.
  */
-async function expectError(inbox: Inbox, topic: string, expected: { statusCode: number; reasonPhrase: string }, timeoutMs?: number) {
-  const response = await request(inbox, topic, 'bad', 1, timeoutMs);
+async function expectError(inbox: TestClient, topic: string, expected: { statusCode: number; reasonPhrase: string }, timeoutMs?: number) {
+  const response = await inbox.request(topic, 'bad', { qos: 1, timeoutMs });
   expect(response.topic).toBe(`${topic}/error`);
   expect(errorBody(response)).toStrictEqual(expected);
   expect(Object.keys(errorBody(response) as object)).toEqual(['statusCode', 'reasonPhrase']);
@@ -57,9 +41,9 @@ async function expectError(inbox: Inbox, topic: string, expected: { statusCode: 
 }
 
 /** A request that must succeed: the connection still works. */
-async function expectWorks(inbox: Inbox, token = 'token-1') {
+async function expectWorks(inbox: TestClient, token = 'token-1') {
   const topic = kpTopic(APP_VERSION, ECHO, token, 'still-works', Math.floor(Math.random() * 1_000_000));
-  const response = await request(inbox, topic, 'ok');
+  const response = await inbox.request(topic, 'ok');
   expect(response.topic).toBe(`${topic}/status`);
   expect(response.payload.toString()).toBe('ok');
 }
@@ -135,8 +119,8 @@ describe("KPC's own 1/KP errors", () => {
     await withClient(async (inbox) => {
       const topic0 = kpTopic('x', ECHO, 'token-1', 'hello', 27);
       const topic1 = kpTopic('x', ECHO, 'token-1', 'hello', 28);
-      const error0 = await request(inbox, topic0, 'bad', 0);
-      const error1 = await request(inbox, topic1, 'bad', 1);
+      const error0 = await inbox.request(topic0, 'bad', { qos: 0 });
+      const error1 = await inbox.request(topic1, 'bad', { qos: 1 });
       expect([error0.topic, error0.qos]).toEqual([`${topic0}/error`, 0]);
       expect([error1.topic, error1.qos]).toEqual([`${topic1}/error`, 1]);
     });
@@ -163,7 +147,7 @@ describe("KPC's own 1/KP errors", () => {
       const withId = kpTopic(APP_VERSION, ECHO, unknownToken, 'hello', 31);
       await expectError(inbox, withId, { statusCode: 404, reasonPhrase: 'Unknown token' });
       const good = kpTopic(APP_VERSION, ECHO, 'token-1', 'hello', 32);
-      await request(inbox, good, 'ok');
+      await inbox.request(good, 'ok');
 
       expect(inbox.topics()).toEqual([`${withId}/error`, `${good}/status`]);
       expect(client.connected).toBe(true);
@@ -213,12 +197,12 @@ describe('endpoint identification', () => {
       expect(ofEndpoint().map((data) => data.requestId)).toEqual(Array.from({ length: 20 }, (_, i) => i));
       expect(stack.provider.tokenRequestCounts.get(token)).toBe(1);
 
-      for (let i = 20; i < 25; i++) await request(inbox, kpTopic(APP_VERSION, ECHO, token, 'seq', i), String(i));
+      for (let i = 20; i < 25; i++) await inbox.request(kpTopic(APP_VERSION, ECHO, token, 'seq', i), String(i));
       expect(stack.provider.tokenRequestCounts.get(token)).toBe(1);
     });
 
     await withClient(async (inbox) => {
-      await request(inbox, kpTopic(APP_VERSION, ECHO, token, 'seq', 100), 'again');
+      await inbox.request(kpTopic(APP_VERSION, ECHO, token, 'seq', 100), 'again');
       expect(stack.provider.tokenRequestCounts.get(token)).toBe(2); // identification is per client session
     });
   });

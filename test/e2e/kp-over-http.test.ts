@@ -7,8 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ElceRecorder, listing } from '../support/elce-recorder.js';
 import { keepAliveAgent, post, rawConnection } from '../support/http-client.js';
 import type { KpcHandle } from '../support/kpc-process.js';
-import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, connectAs, metricValue, startStack, type Stack } from '../support/kp-harness.js';
 import { waitUntil } from '../support/waiting.js';
+import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, type Stack, startStack } from '../support/stack.js';
+import { connectAs } from '../support/mqtt.js';
+import { metricValue } from '../support/kpc-probes.js';
 
 const run = promisify(execFile);
 const ADMIN_TOKEN = 'http-admin-token';
@@ -46,10 +48,12 @@ beforeAll(async () => {
     return { statusCode: 200, payload: request.payload };
   };
   elce = await ElceRecorder.start(stack.nc);
-  strict = await stack.startExtraKpc({
-    kaa: {
-      kpc: {
-        transports: { http: http(60_000, { authentication: 'required', 'path-prefix': '/api', 'request-timeout': '2s' }) },
+  strict = await stack.startKpc({
+    config: {
+      kaa: {
+        kpc: {
+          transports: { http: http(60_000, { authentication: 'required', 'path-prefix': '/api', 'request-timeout': '2s' }) },
+        },
       },
     },
   });
@@ -298,7 +302,7 @@ describe('1/KP over HTTP: authentication required, timeouts, shared connection l
   });
 
   it('counts HTTP connections towards max-connections together with MQTT clients', async () => {
-    const limited = await stack.startExtraKpc({ kaa: { kpc: { transports: { mqtt: { 'max-connections': 1 }, http: http(60_000) } } } });
+    const limited = await stack.startKpc({ config: { kaa: { kpc: { transports: { mqtt: { 'max-connections': 1 }, http: http(60_000) } } } } });
     const client = await connectAs(limited, DEVICE);
     try {
       const response = await postJson(url(limited, APP_VERSION, ECHO, 'tok', 'json'), {});

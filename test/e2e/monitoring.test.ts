@@ -9,8 +9,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { startStack, type Stack } from '../support/kp-harness.js';
 import { findPromtool } from '../support/promtool.js';
+import { type Stack, startStack } from '../support/stack.js';
 
 const DEPLOY = resolve(dirname(fileURLToPath(import.meta.url)), '../../deploy');
 const DASHBOARD = resolve(DEPLOY, 'grafana/kpc-dashboard.json');

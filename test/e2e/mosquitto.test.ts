@@ -4,8 +4,9 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findExecutable } from '../../dev/executables.js';
 import { killOnExit } from '../../dev/child-cleanup.js';
-import { APP_VERSION, DEVICE, ECHO, kpTopic, startStack, uniqueId, type Stack } from '../support/kp-harness.js';
 import { waitUntil } from '../support/waiting.js';
+import { APP_VERSION, DEVICE, ECHO, type Stack, startStack } from '../support/stack.js';
+import { kpTopic, uniqueId } from '../support/mqtt.js';
 
 const mosquittoPub = findExecutable('mosquitto_pub');
 const mosquittoRr = findExecutable('mosquitto_rr');

@@ -4,9 +4,9 @@
 import mqttPacket from 'mqtt-packet';
 import { connect } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEVICE, startStack, uniqueId, type Stack } from '../support/kp-harness.js';
-import { connackCode } from '../support/mqtt-client.js';
 import { rawTcp } from '../support/raw-mqtt.js';
+import { DEVICE, type Stack, startStack } from '../support/stack.js';
+import { connackCode, uniqueId } from '../support/mqtt.js';
 
 let stack: Stack;
 

@@ -1,6 +1,6 @@
 // KPC on a NATS that requires authentication or TLS: credentials in NATS_URLS (user:password@,
 // token@), the kaa.kpc.nats.* keys (token, NKey seed file) and NATS TLS with a client certificate.
-// Each case runs a secured nats-server routed to the plain one the test backend (ECAP provider,
+// Each case runs a secured nats-server routed to the plain one the test stack (ECAP provider,
 // echo extension) uses, and a client's request goes through KPC and back. Wrong credentials keep
 // KPC retrying with a line that names the problem, and no secret is ever printed. The servers
 // advertise no client URLs (--no_advertise): KPC must not get in through the unsecured one.
@@ -12,27 +12,28 @@ import { nkeys } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, type TestPki } from '../support/certificates.js';
 import type { KpcHandle } from '../support/kpc-process.js';
-import { getHealth, startBackend, tokenTopic, type Backend } from '../support/lifecycle-stack.js';
 import { getFreePort, startNatsServer, type NatsServerHandle } from '../support/nats-server.js';
 import { waitUntil } from '../support/waiting.js';
+import { getHealth } from '../support/kpc-probes.js';
+import { type Stack, startStack, tokenTopic } from '../support/stack.js';
 
 const CLUSTER = 'nats-auth-test';
 const SECRET = `s3cret-${randomBytes(6).toString('hex')}`;
 
-let backend: Backend;
-let backendClusterPort: number;
+let stack: Stack;
+let stackClusterPort: number;
 let pki: TestPki;
 const tempFiles: string[] = [];
 const securedServers: NatsServerHandle[] = [];
 
 beforeAll(async () => {
-  backendClusterPort = await getFreePort();
-  backend = await startBackend({ users: ['auth-user'], tokens: 1, natsArgs: ['--cluster', `nats://127.0.0.1:${backendClusterPort}`, '--cluster_name', CLUSTER, '--no_advertise'] });
+  stackClusterPort = await getFreePort();
+  stack = await startStack({ noKpc: true, users: ['auth-user'], tokens: 1, natsArgs: ['--cluster', `nats://127.0.0.1:${stackClusterPort}`, '--cluster_name', CLUSTER, '--no_advertise'] });
   pki = await createTestPki();
 });
 
 afterAll(async () => {
-  await backend?.stop();
+  await stack?.stop();
   await Promise.all(securedServers.map((server) => server.stop()));
   pki?.cleanup();
   for (const file of tempFiles) rmSync(file, { force: true });
@@ -45,10 +46,10 @@ function tempFile(content: string): string {
   return file;
 }
 
-/** A nats-server with `config` (nats-server's config syntax), routed to the backend's server. */
+/** A nats-server with `config` (nats-server's config syntax), routed to the stack's server. */
 async function startSecuredNats(config: string): Promise<NatsServerHandle> {
   const server = await startNatsServer({
-    args: ['-c', tempFile(config), '--cluster', `nats://127.0.0.1:${await getFreePort()}`, '--cluster_name', CLUSTER, '--routes', `nats://127.0.0.1:${backendClusterPort}`, '--no_advertise'],
+    args: ['-c', tempFile(config), '--cluster', `nats://127.0.0.1:${await getFreePort()}`, '--cluster_name', CLUSTER, '--routes', `nats://127.0.0.1:${stackClusterPort}`, '--no_advertise'],
   });
   securedServers.push(server);
   return server;
@@ -61,9 +62,9 @@ async function everythingPrinted(kpc: KpcHandle): Promise<string> {
 
 /** A client's request answered through KPC, the secured server, the route and the echo extension. */
 async function expectRelay(kpc: KpcHandle): Promise<void> {
-  // The backend's subscriptions reach the secured server over the route asynchronously: until they
+  // The stack's subscriptions reach the secured server over the route asynchronously: until they
   // do, CONNECT gets CONNACK 3 (no credential service). Bounded retry, then a real round trip.
-  const client = await waitUntil(() => backend.connect(kpc, 'auth-user').catch(() => undefined), 'a CONNECT accepted through the secured NATS', {
+  const client = await waitUntil(() => stack.connect(kpc, 'auth-user').catch(() => undefined), 'a CONNECT accepted through the secured NATS', {
     timeoutMs: 15_000,
     intervalMs: 200,
   });
@@ -77,7 +78,7 @@ async function expectRelay(kpc: KpcHandle): Promise<void> {
 describe('KPC on a NATS that requires authentication', () => {
   it('user:password in NATS_URLS: connects, relays, never prints the password', async () => {
     const nats = await startSecuredNats(`authorization { user: kpc, password: "${SECRET}" }`);
-    const kpc = await backend.startKpc({ natsUrls: [`nats://kpc:${SECRET}@127.0.0.1:${nats.port}`] });
+    const kpc = await stack.startKpc({ natsUrls: [`nats://kpc:${SECRET}@127.0.0.1:${nats.port}`] });
     await expectRelay(kpc);
     const connecting = await kpc.waitForLog('nats.connecting');
     expect(connecting).toContain(`nats://127.0.0.1:${nats.port}`);
@@ -87,7 +88,7 @@ describe('KPC on a NATS that requires authentication', () => {
 
   it('token@ in NATS_URLS', async () => {
     const nats = await startSecuredNats(`authorization { token: "${SECRET}" }`);
-    const kpc = await backend.startKpc({ natsUrls: [`nats://${SECRET}@127.0.0.1:${nats.port}`] });
+    const kpc = await stack.startKpc({ natsUrls: [`nats://${SECRET}@127.0.0.1:${nats.port}`] });
     await expectRelay(kpc);
     expect(await everythingPrinted(kpc)).not.toContain(SECRET);
     await kpc.stop();
@@ -95,7 +96,7 @@ describe('KPC on a NATS that requires authentication', () => {
 
   it('kaa.kpc.nats.token from the environment', async () => {
     const nats = await startSecuredNats(`authorization { token: "${SECRET}" }`);
-    const kpc = await backend.startKpc({ natsUrls: [nats.url], env: { KAA_KPC_NATS_TOKEN: SECRET } });
+    const kpc = await stack.startKpc({ natsUrls: [nats.url], env: { KAA_KPC_NATS_TOKEN: SECRET } });
     await expectRelay(kpc);
     expect(await everythingPrinted(kpc)).not.toContain(SECRET);
     await kpc.stop();
@@ -105,7 +106,7 @@ describe('KPC on a NATS that requires authentication', () => {
     const user = nkeys.createUser();
     const seed = new TextDecoder().decode(user.getSeed());
     const nats = await startSecuredNats(`authorization { users: [ { nkey: "${user.getPublicKey()}" } ] }`);
-    const kpc = await backend.startKpc({ natsUrls: [nats.url], config: { kaa: { kpc: { nats: { 'nkey-seed-file': tempFile(`${seed}\n`) } } } } });
+    const kpc = await stack.startKpc({ natsUrls: [nats.url], config: { kaa: { kpc: { nats: { 'nkey-seed-file': tempFile(`${seed}\n`) } } } } });
     await expectRelay(kpc);
     expect(await everythingPrinted(kpc)).not.toContain(seed);
     await kpc.stop();
@@ -114,7 +115,7 @@ describe('KPC on a NATS that requires authentication', () => {
   it('wrong credentials: KPC keeps retrying, saying "Authorization Violation", never the secret', async () => {
     const nats = await startSecuredNats(`authorization { user: kpc, password: "${SECRET}" }`);
     const wrong = `wrong-${SECRET}`;
-    const kpc = await backend.startKpc({ natsUrls: [`nats://kpc:${wrong}@127.0.0.1:${nats.port}`], expectHealthy: false });
+    const kpc = await stack.startKpc({ natsUrls: [`nats://kpc:${wrong}@127.0.0.1:${nats.port}`], expectHealthy: false });
     const line = await kpc.waitForLog('nats.unreachable');
     expect(JSON.parse(line)).toMatchObject({ level: 'warn', reason: expect.stringMatching(/Authorization Violation/i) });
     expect((await getHealth(kpc)).status).toBe(500);
@@ -131,7 +132,7 @@ describe('KPC on a NATS that requires TLS with client certificates', () => {
   it('kaa.kpc.nats.tls.ca-file / cert-file / key-file: connects and relays', async () => {
     const nats = await startSecuredNats(tlsServerConfig());
     const tls = { 'ca-file': pki.deviceCa.certFile, 'cert-file': pki.clients.device.certFile, 'key-file': pki.clients.device.keyFile };
-    const kpc = await backend.startKpc({ natsUrls: [`tls://127.0.0.1:${nats.port}`], config: { kaa: { kpc: { nats: { tls } } } } });
+    const kpc = await stack.startKpc({ natsUrls: [`tls://127.0.0.1:${nats.port}`], config: { kaa: { kpc: { nats: { tls } } } } });
     await expectRelay(kpc);
     await kpc.stop();
   });
@@ -139,7 +140,7 @@ describe('KPC on a NATS that requires TLS with client certificates', () => {
   it('a server certificate KPC does not trust: retried, with the TLS reason on the line', async () => {
     const nats = await startSecuredNats(tlsServerConfig());
     const tls = { 'ca-file': pki.otherCa.certFile, 'cert-file': pki.clients.device.certFile, 'key-file': pki.clients.device.keyFile };
-    const kpc = await backend.startKpc({ natsUrls: [`tls://127.0.0.1:${nats.port}`], config: { kaa: { kpc: { nats: { tls } } } }, expectHealthy: false });
+    const kpc = await stack.startKpc({ natsUrls: [`tls://127.0.0.1:${nats.port}`], config: { kaa: { kpc: { nats: { tls } } } }, expectHealthy: false });
     const line = JSON.parse(await kpc.waitForLog('nats.unreachable', 15_000)) as { reason: string };
     expect(line.reason).toMatch(/certificate/i);
     expect((await getHealth(kpc)).status).toBe(500);

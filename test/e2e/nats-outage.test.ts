@@ -26,13 +26,14 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codecs } from '../../src/infra/nats/codecs.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
-import { connackCode } from '../support/mqtt-client.js';
 import type { KpcHandle } from '../support/kpc-process.js';
-import { ECHO, getHealth, passwordOf, startBackend, tokenTopic, waitForHealth, type Backend } from '../support/lifecycle-stack.js';
 import { startTcpGate, type TcpGate } from '../support/tcp-gate.js';
 import { expectNoAcknowledgedLoss } from '../support/no-acknowledged-loss.js';
-import { Qos1Load, type TestClient } from '../support/test-client.js';
 import { waitUntil } from '../support/waiting.js';
+import { connackCode, type TestClient } from '../support/mqtt.js';
+import { ECHO, passwordOf, type Stack, startStack, tokenTopic } from '../support/stack.js';
+import { getHealth, waitForHealth } from '../support/kpc-probes.js';
+import { Qos1Load } from '../support/qos1-load.js';
 
 const PUBLISHERS = ['user-1', 'user-2', 'user-3', 'user-4', 'user-5'];
 const LATE_USER = 'late-user';
@@ -44,18 +45,18 @@ const IN_FLIGHT_PER_CLIENT = 3;
 /** PUBACKs each client collects before the outage, and after it (the load is really running). */
 const ACKS_PER_PHASE = 50;
 
-let backend: Backend;
+let stack: Stack;
 let gate: TcpGate;
 let kpc: KpcHandle;
 
 beforeAll(async () => {
-  backend = await startBackend({ users: [...PUBLISHERS, LATE_USER, WITNESS_USER], tokens: PUBLISHERS.length + 1 });
-  gate = await startTcpGate({ port: backend.nats.port });
-  kpc = await backend.startKpc({ natsUrls: [gate.url] });
+  stack = await startStack({ noKpc: true, users: [...PUBLISHERS, LATE_USER, WITNESS_USER], tokens: PUBLISHERS.length + 1 });
+  gate = await startTcpGate({ port: stack.nats.port });
+  kpc = await stack.startKpc({ natsUrls: [gate.url] });
 });
 
 afterAll(async () => {
-  await backend?.stop();
+  await stack?.stop();
   await gate?.stop();
 });
 
@@ -78,7 +79,7 @@ function extensionAnswers(): Promise<boolean> {
     payload: Buffer.from(`probe-${correlationId}`),
     configName: null,
   });
-  return backend.observer
+  return stack.nc
     .request(subjects.clientData(ECHO), probeData, { timeout: 500 })
     .then((reply) => codecs.extensionData.decode(reply.data).correlationId === correlationId);
 }
@@ -87,18 +88,18 @@ function extensionAnswers(): Promise<boolean> {
 function providerAnswers(): Promise<boolean> {
   const correlationId = randomUUID();
   const request = codecs.tokenRequest.encode({ correlationId, timestamp: Date.now(), timeout: 500, appName: 'demo_application', token: 'token-1' });
-  return backend.observer
+  return stack.nc
     .request(subjects.tokenRequest('cm'), request, { timeout: 500 })
     .then((reply) => codecs.tokenResponse.decode(reply.data).correlationId === correlationId);
 }
 
-const received = (): Set<string> => new Set(backend.echo.received.map((data) => data.payload.toString()));
+const received = (): Set<string> => new Set(stack.echo.received.map((data) => data.payload.toString()));
 
 describe('NATS killed and restarted under QoS 1 load', () => {
   it('loses no PUBACKed message, reports itself down meanwhile and refuses new clients with CONNACK 3', async () => {
-    const clients: TestClient[] = await Promise.all(PUBLISHERS.map((user) => backend.connect(kpc, user)));
-    const witness = await backend.connect(kpc, WITNESS_USER);
-    await backend.speakFor(kpc, witness, WITNESS_TOKEN);
+    const clients: TestClient[] = await Promise.all(PUBLISHERS.map((user) => stack.connect(kpc, user)));
+    const witness = await stack.connect(kpc, WITNESS_USER);
+    await stack.speakFor(kpc, witness, WITNESS_TOKEN);
     const load = new Qos1Load(
       clients.map((client, i) => ({ client, topic: tokenTopic(`token-${i + 1}`) })),
       IN_FLIGHT_PER_CLIENT,
@@ -119,7 +120,7 @@ describe('NATS killed and restarted under QoS 1 load', () => {
     const inFlightAcked = witness.publishQos1(tokenTopic(WITNESS_TOKEN), inFlight);
     inFlightAcked.catch(() => {}); // awaited below; a rejection must not count as unhandled meanwhile
     await waitUntil(() => gate.discardedFromClient.includes(inFlight), 'KPC writing a QoS 1 ClientData into the dead link');
-    await backend.nats.kill('SIGKILL');
+    await stack.nats.kill('SIGKILL');
     const down = await waitForHealth(kpc, 500);
     expect(down.body).toContain('NATS');
     // New clients are refused at once with "server unavailable", not left hanging.
@@ -129,7 +130,7 @@ describe('NATS killed and restarted under QoS 1 load', () => {
     expect(unacknowledgedDuringOutage.length, 'publishes left waiting for PUBACK during the outage').toBeGreaterThan(0);
 
     // --- restart; the dev helpers come back by themselves before KPC may ---
-    await backend.nats.restart();
+    await stack.nats.restart();
     await probe('the echo extension answering a probe ClientData after the restart', extensionAnswers);
     await probe('the ECAP provider answering a probe token request after the restart', providerAnswers);
     expect((await getHealth(kpc)).status, 'KPC still cut off from NATS by the closed gate').toBe(500);
@@ -141,7 +142,7 @@ describe('NATS killed and restarted under QoS 1 load', () => {
     });
 
     // The provider is reachable through KPC again: a new client is accepted.
-    const late = await backend.connect(kpc, LATE_USER);
+    const late = await stack.connect(kpc, LATE_USER);
     const answer = await late.request(tokenTopic('token-1', 'data', 1), 'after the outage');
     expect(answer.topic).toBe(`${tokenTopic('token-1', 'data', 1)}/status`);
   });

@@ -13,25 +13,25 @@ import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killOnExit } from '../../dev/child-cleanup.js';
 import type { KpcHandle } from '../support/kpc-process.js';
-import { connackCode } from '../support/mqtt-client.js';
 import { getFreePort, startNatsServer } from '../support/nats-server.js';
-import { getHealth, startBackend, tokenTopic, type Backend } from '../support/lifecycle-stack.js';
 import { checkMetrics } from '../support/promtool.js';
-import { TestClient } from '../support/test-client.js';
 import { waitUntil, within } from '../support/waiting.js';
+import { connackCode, TestClient } from '../support/mqtt.js';
+import { getHealth } from '../support/kpc-probes.js';
+import { type Stack, startStack, tokenTopic } from '../support/stack.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-let backend: Backend;
+let stack: Stack;
 let kpc: KpcHandle;
 
 beforeAll(async () => {
-  backend = await startBackend({ users: ['metrics-user'], tokens: 2 });
-  kpc = await backend.startKpc();
+  stack = await startStack({ noKpc: true, users: ['metrics-user'], tokens: 2 });
+  kpc = await stack.startKpc();
 });
 
 afterAll(async () => {
-  await backend?.stop();
+  await stack?.stop();
 });
 
 // ---------------------------------------------------------------- configuration errors
@@ -46,7 +46,7 @@ interface Exit {
 async function runUntilExit(args: string[], env: Record<string, string> = {}): Promise<Exit> {
   const child = spawn(process.execPath, [join(repoRoot, 'dist/main.js'), ...args], {
     cwd: repoRoot,
-    env: { ...process.env, NATS_URLS: backend.nats.url, LOG_LEVEL: 'debug', ...env },
+    env: { ...process.env, NATS_URLS: stack.nats.url, LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   killOnExit(child);
@@ -191,7 +191,7 @@ function livenessPathsShipped(): string[] {
 describe('configuration warnings', () => {
   it('an allowed extension instance missing from kaa.extension-instances and an unknown KAA_ variable: one warning line each, and KPC starts', async () => {
     const allowed = ['echo', 'echo-unaware', 'ghost'];
-    const warned = await backend.startKpc({
+    const warned = await stack.startKpc({
       config: { kaa: { applications: { demo_application: { versions: { demo_application_v1: { 'allowed-extension-instances': allowed } } } } } },
       env: { KAA_KPC_AUTHENTICATION_TIMOUT: '3s' },
     });
@@ -207,7 +207,7 @@ describe('configuration warnings', () => {
 describe('NATS lost after start', () => {
   it('each reconnect attempt is reported (rate limited) until NATS is back', async () => {
     const nats = await startNatsServer();
-    const kpc = await backend.startKpc({ natsUrls: [nats.url] });
+    const kpc = await stack.startKpc({ natsUrls: [nats.url] });
     try {
       await nats.stop();
       await kpc.waitForLog('nats.disconnected');
@@ -223,7 +223,7 @@ describe('NATS lost after start', () => {
 
 describe('NATS unreachable at start', () => {
   it('every failed attempt is reported with its reason, several attempts per line (rate limited)', async () => {
-    const waiting = await backend.startKpc({ natsUrls: [`nats://127.0.0.1:${await getFreePort()}`], expectHealthy: false });
+    const waiting = await stack.startKpc({ natsUrls: [`nats://127.0.0.1:${await getFreePort()}`], expectHealthy: false });
     const unreachable = () => waiting.logs.filter((line) => line.includes('"nats.unreachable"')).map((line) => JSON.parse(line) as { reason: string; attempts: number });
     const first = JSON.parse(await waiting.waitForLog('nats.unreachable')) as { reason: string; attempts: number };
     expect(first).toMatchObject({ level: 'warn', attempts: 1, reason: expect.stringMatching(/CONNECTION_REFUSED/) });
@@ -252,7 +252,7 @@ describe('management HTTP', () => {
 
   it('/metrics is Prometheus text with kpc_ names, default Node metrics and no per-client labels', async () => {
     // Traffic first, so that per-client labels would show if there were any.
-    const client = await backend.connect(kpc, 'metrics-user');
+    const client = await stack.connect(kpc, 'metrics-user');
     const answer = await client.request(tokenTopic('token-1', 'data', 1), 'metrics');
     expect(answer.topic).toBe(`${tokenTopic('token-1', 'data', 1)}/status`);
     await client.request(tokenTopic('no-such-token', 'data', 2), 'refused token'); // a 1/KP error
@@ -292,7 +292,7 @@ function sample(text: string, series: string): number | undefined {
 
 describe('/metrics for Prometheus (promtool, histograms, every family from the start)', () => {
   it('passes promtool check metrics after traffic (no complaint at all)', async () => {
-    const client = await backend.connect(kpc, 'metrics-user');
+    const client = await stack.connect(kpc, 'metrics-user');
     await client.request(tokenTopic('token-1', 'data', 1), 'metrics');
     expect(await connackCode(kpc.mqttUrl, { clientId: 'metrics-refused', username: 'metrics-user', password: 'wrong' })).toBe(4);
     await client.end();
@@ -303,7 +303,7 @@ describe('/metrics for Prometheus (promtool, histograms, every family from the s
   });
 
   it('has authentication and extension-reply latency histograms, build info and a slow-consumer counter', async () => {
-    const client = await backend.connect(kpc, 'metrics-user');
+    const client = await stack.connect(kpc, 'metrics-user');
     await client.request(tokenTopic('token-1', 'data', 2), 'latency');
     await client.end();
     const text = await scrape(kpc);
@@ -317,7 +317,7 @@ describe('/metrics for Prometheus (promtool, histograms, every family from the s
   });
 
   it('exports every family before NATS is reachable, the same families as a running replica', async () => {
-    const waiting = await backend.startKpc({ natsUrls: [`nats://127.0.0.1:${await getFreePort()}`], expectHealthy: false });
+    const waiting = await stack.startKpc({ natsUrls: [`nats://127.0.0.1:${await getFreePort()}`], expectHealthy: false });
     const early = await waitUntil(() => scrape(waiting).catch(() => undefined), 'the waiting KPC answering /metrics');
     expect(sample(early, 'kpc_nats_connected')).toBe(0);
     expect(families(early)).toEqual(families(await scrape(kpc)));
@@ -346,10 +346,10 @@ describe('logs', () => {
   const linesFor = (event: string, mqttClientId: string) => jsonLogs().filter((entry) => entry.event === event && entry.mqttClientId === mqttClientId);
 
   it('carry one JSON line per connection lifecycle event, and never a password or a full token', async () => {
-    backend.credentials.users['log-user'] = { password: PASSWORD };
-    backend.credentials.tokens[TOKEN] = { endpointId: 'endpoint-secret' };
+    stack.credentials.users['log-user'] = { password: PASSWORD };
+    stack.credentials.tokens[TOKEN] = { endpointId: 'endpoint-secret' };
 
-    const client = await TestClient.connect(kpc.mqttUrl, 'ops-log-ok', { clientId: 'ops-log-ok', username: 'log-user', password: PASSWORD });
+    const client = await TestClient.connect(kpc.mqttUrl, { clientId: 'ops-log-ok', username: 'log-user', password: PASSWORD });
     const known = await client.request(tokenTopic(TOKEN, 'data', 1), 'with a known token');
     expect(known.topic).toBe(`${tokenTopic(TOKEN, 'data', 1)}/status`);
     const unknown = await client.request(tokenTopic(UNKNOWN_TOKEN, 'data', 2), 'with an unknown token');

@@ -7,13 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqttPacket from 'mqtt-packet';
 import { codecs } from '../../src/infra/nats/codecs.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
-import {
-  APP_VERSION, DEVICE, ECHO_UNAWARE, Inbox, connectAs, kpTopic, metricValue, request, startStack, subackCode, type Stack,
-} from '../support/kp-harness.js';
 import { startKpc } from '../support/kpc-process.js';
 import { getFreePort } from '../support/nats-server.js';
 import { waitUntil } from '../support/waiting.js';
 import { rawConnack, rawTcp, tcpConnackCode, type RawMqttConnection } from '../support/raw-mqtt.js';
+import { APP_VERSION, DEVICE, ECHO_UNAWARE, type Stack, startStack } from '../support/stack.js';
+import { connectAs, kpTopic, subackCode, TestClient } from '../support/mqtt.js';
+import { metricValue } from '../support/kpc-probes.js';
 
 const MAX_PACKET_BYTES = 64 * 1024;
 const MAX_SUBSCRIPTIONS = 3;
@@ -91,7 +91,7 @@ describe(`kaa.kpc.transports.mqtt.max-subscriptions (${MAX_SUBSCRIPTIONS} here)`
       await client.unsubscribeAsync(`kp1/${APP_VERSION}/${ECHO_UNAWARE}/path-0/#`);
       expect(await subackCode(client, `kp1/${APP_VERSION}/${ECHO_UNAWARE}/path-${MAX_SUBSCRIPTIONS}/#`, 1)).toBe(1);
       const topic = kpTopic(APP_VERSION, ECHO_UNAWARE, 'after-subscriptions', 1);
-      expect((await request(new Inbox(client), topic, 'still here')).topic).toBe(`${topic}/status`);
+      expect((await new TestClient(client).request(topic, 'still here')).topic).toBe(`${topic}/status`);
     } finally {
       await client.endAsync();
     }
@@ -139,7 +139,7 @@ describe('malformed UTF-8 strings (MQTT-1.5.3-1, MQTT-1.5.3-2)', () => {
     const client = await connectAs(stack.kpc, DEVICE);
     try {
       const topic = kpTopic(APP_VERSION, ECHO_UNAWARE, 'replacement\uFFFDchar', 1);
-      expect((await request(new Inbox(client), topic, 'ok')).topic).toBe(`${topic}/status`);
+      expect((await new TestClient(client).request(topic, 'ok')).topic).toBe(`${topic}/status`);
     } finally {
       await client.endAsync();
     }
@@ -153,14 +153,14 @@ describe('outbound packets never exceed max-packet-bytes (64 KiB here)', () => {
     stack.echoUnaware.respond = () => ({ statusCode: 200, payload: Buffer.alloc(MAX_PACKET_BYTES, 0x41) });
     try {
       const topic = kpTopic(APP_VERSION, ECHO_UNAWARE, 'big-reply', 1);
-      const answer = await request(new Inbox(client), topic, 'small request');
+      const answer = await new TestClient(client).request(topic, 'small request');
       expect(answer.topic).toBe(`${topic}/error`);
       expect(JSON.parse(answer.payload.toString())).toEqual({ statusCode: 413, reasonPhrase: 'Response larger than the maximum MQTT packet size' });
       expect(await metricValue(stack.kpc, 'kpc_extension_data_total', { outcome: 'too-large' })).toBe(1);
       // A reply that fits, just under the limit, still goes out as it is.
       stack.echoUnaware.respond = () => ({ statusCode: 200, payload: Buffer.alloc(MAX_PACKET_BYTES - 200, 0x42) });
       const fits = kpTopic(APP_VERSION, ECHO_UNAWARE, 'fitting-reply', 2);
-      expect((await request(new Inbox(client), fits, 'small request')).payload.length).toBe(MAX_PACKET_BYTES - 200);
+      expect((await new TestClient(client).request(fits, 'small request')).payload.length).toBe(MAX_PACKET_BYTES - 200);
     } finally {
       stack.echoUnaware.respond = respond;
       await client.endAsync();
@@ -181,7 +181,7 @@ describe('a credential provider answering 200 without a credentialId', () => {
     });
     await stack.nc.flush();
     try {
-      const kpc = await stack.startExtraKpc({ kaa: { kpc: { authentication: { 'service-instance-name': provider } } } });
+      const kpc = await stack.startKpc({ config: { kaa: { kpc: { authentication: { 'service-instance-name': provider } } } } });
       expect(await tcpConnackCode(kpc.mqttPort, { username: 'anyone', password: 'anything' })).toBe(3);
       const line = await kpc.waitForLog('"event":"ecap.provider-fault"');
       expect(JSON.parse(line)).toMatchObject({ level: 'error', provider });

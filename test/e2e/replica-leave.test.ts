@@ -7,28 +7,28 @@
 // sweep ran past the moment the leaver would have been declared gone too.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KpcHandle } from '../support/kpc-process.js';
-import { startBackend, type Backend } from '../support/lifecycle-stack.js';
+import { type Stack, startStack } from '../support/stack.js';
 
 const cluster = { kaa: { kpc: { cluster: { 'heartbeat-interval': '200ms', 'missed-heartbeats': 3 } } } };
 
-let backend: Backend;
+let stack: Stack;
 
 beforeAll(async () => {
-  backend = await startBackend({ users: ['leave-user'], tokens: 1 });
+  stack = await startStack({ noKpc: true, users: ['leave-user'], tokens: 1 });
 });
 
 afterAll(async () => {
-  await backend?.stop();
+  await stack?.stop();
 });
 
 const lineAbout = (event: string, replica: KpcHandle) => new RegExp(`"event":"${event.replace('.', '\\.')}".*"replica":"${replica.replicaId}"`);
 
 describe('a replica that shuts down cleanly', () => {
   it('is forgotten by the others at once, with an info line and no replica.gone warning', async () => {
-    const survivor = await backend.startKpc({ config: cluster });
-    const leaver = await backend.startKpc({ config: cluster });
-    const client = await backend.connect(leaver, 'leave-user');
-    await backend.speakFor(leaver, client, 'token-1');
+    const survivor = await stack.startKpc({ config: cluster });
+    const leaver = await stack.startKpc({ config: cluster });
+    const client = await stack.connect(leaver, 'leave-user');
+    await stack.speakFor(leaver, client, 'token-1');
     // The survivor knows the leaver (it heard a heartbeat and asked for its endpoints) before it goes.
     await survivor.waitForLog(lineAbout('cluster.learned', leaver));
 
@@ -36,7 +36,7 @@ describe('a replica that shuts down cleanly', () => {
     const left = JSON.parse(await survivor.waitForLog(lineAbout('replica.left', leaver))) as { level: string };
     expect(left.level).toBe('info');
 
-    const killed = await backend.startKpc({ config: cluster });
+    const killed = await stack.startKpc({ config: cluster });
     await survivor.waitForLog(lineAbout('cluster.learned', killed));
     expect(await killed.stop('SIGKILL')).toBeNull();
     await survivor.waitForLog(lineAbout('replica.gone', killed));

@@ -4,20 +4,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listing } from '../support/elce-recorder.js';
 import type { KpcHandle } from '../support/kpc-process.js';
-import { connackCode } from '../support/mqtt-client.js';
-import { passwordOf, startBackend, tokenTopic, type Backend } from '../support/lifecycle-stack.js';
-import type { ReceivedMessage, TestClient } from '../support/test-client.js';
+import { connackCode, type ReceivedMessage, type TestClient } from '../support/mqtt.js';
+import { passwordOf, type Stack, startStack, tokenTopic } from '../support/stack.js';
 
-let backend: Backend;
+let stack: Stack;
 let kpc: KpcHandle;
 
 beforeAll(async () => {
-  backend = await startBackend({ users: ['alice', 'bob', 'carol'], tokens: 6 });
-  kpc = await backend.startKpc();
+  stack = await startStack({ noKpc: true, users: ['alice', 'bob', 'carol'], tokens: 6 });
+  kpc = await stack.startKpc();
 });
 
 afterAll(async () => {
-  await backend?.stop();
+  await stack?.stop();
 });
 
 /** A request with `token` answered by the echo extension on `/status`. */
@@ -30,22 +29,22 @@ async function expectEcho(client: TestClient, token: string, requestId: number):
 
 describe('credential revocation', () => {
   it('closes the connection holding the credential, announces its endpoints, and refuses it afterwards', async () => {
-    const alice = await backend.connect(kpc, 'alice');
-    const bob = await backend.connect(kpc, 'bob');
-    await backend.speakFor(kpc, alice, 'token-1');
-    await backend.speakFor(kpc, bob, 'token-2');
+    const alice = await stack.connect(kpc, 'alice');
+    const bob = await stack.connect(kpc, 'bob');
+    await stack.speakFor(kpc, alice, 'token-1');
+    await stack.speakFor(kpc, bob, 'token-2');
 
-    const since = backend.elce.mark();
-    await backend.provider.revokeCredential('cred-alice');
+    const since = stack.elce.mark();
+    await stack.provider.revokeCredential('cred-alice');
 
     await alice.waitForClose();
-    const gone = await backend.elce.waitFor(listing('disconnected', 'endpoint-1'), 'disconnected endpoint-1 (alice revoked)', { since });
+    const gone = await stack.elce.waitFor(listing('disconnected', 'endpoint-1'), 'disconnected endpoint-1 (alice revoked)', { since });
     expect(Object.keys(gone.endpoints)).not.toContain('endpoint-2');
 
     // Bob holds another credential: still connected, still served.
     await expectEcho(bob, 'token-2', 2);
     expect(bob.isClosed).toBe(false);
-    expect(backend.elce.find(listing('disconnected', 'endpoint-2'), since)).toEqual([]);
+    expect(stack.elce.find(listing('disconnected', 'endpoint-2'), since)).toEqual([]);
 
     // The provider no longer knows alice: she must authenticate again, and is refused.
     expect(await connackCode(kpc.mqttUrl, { username: 'alice', password: passwordOf('alice') })).toBe(4);
@@ -54,19 +53,19 @@ describe('credential revocation', () => {
 
 describe('token revocation', () => {
   it('ends only that endpoint session; the connection stays and the token is validated again on next use', async () => {
-    const carol = await backend.connect(kpc, 'carol');
-    await backend.speakFor(kpc, carol, 'token-3');
-    await backend.speakFor(kpc, carol, 'token-4');
-    expect(backend.provider.tokenRequestCounts.get('token-3')).toBe(1);
+    const carol = await stack.connect(kpc, 'carol');
+    await stack.speakFor(kpc, carol, 'token-3');
+    await stack.speakFor(kpc, carol, 'token-4');
+    expect(stack.provider.tokenRequestCounts.get('token-3')).toBe(1);
 
-    const since = backend.elce.mark();
-    await backend.provider.revokeToken('endpoint-3', ['tokid-token-3']);
-    const gone = await backend.elce.waitFor(listing('disconnected', 'endpoint-3'), 'disconnected endpoint-3 (token revoked)', { since });
+    const since = stack.elce.mark();
+    await stack.provider.revokeToken('endpoint-3', ['tokid-token-3']);
+    const gone = await stack.elce.waitFor(listing('disconnected', 'endpoint-3'), 'disconnected endpoint-3 (token revoked)', { since });
     expect(Object.keys(gone.endpoints)).not.toContain('endpoint-4');
 
     // Removed from routing: a push to endpoint-3 no longer reaches carol (push-4 is the barrier).
-    await backend.push('endpoint-3', 'push-3');
-    await backend.push('endpoint-4', 'push-4');
+    await stack.push('endpoint-3', 'push-3');
+    await stack.push('endpoint-4', 'push-4');
     await carol.waitForMessage((m) => m.payload.toString() === 'push-4', 'push-4 for endpoint-4');
     expect(carol.messages.filter((m) => m.payload.toString() === 'push-3'), 'push for the revoked endpoint delivered').toEqual([]);
 
@@ -75,11 +74,11 @@ describe('token revocation', () => {
     const refused: ReceivedMessage = await carol.request(topic, 'after revocation');
     expect(refused.topic).toBe(`${topic}/error`);
     expect(JSON.parse(refused.payload.toString())).toMatchObject({ statusCode: 403 });
-    expect(backend.provider.tokenRequestCounts.get('token-3')).toBe(2);
+    expect(stack.provider.tokenRequestCounts.get('token-3')).toBe(2);
 
     // The client's other token is untouched: no new ECAP request, still served.
     await expectEcho(carol, 'token-4', 8);
-    expect(backend.provider.tokenRequestCounts.get('token-4')).toBe(1);
+    expect(stack.provider.tokenRequestCounts.get('token-4')).toBe(1);
     expect(carol.isClosed).toBe(false);
   });
 });

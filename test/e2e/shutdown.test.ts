@@ -5,10 +5,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KpcHandle } from '../support/kpc-process.js';
 import type { ElceEvent } from '../support/elce-recorder.js';
-import { getHealth, startBackend, tokenTopic, type Backend, type HealthAnswer } from '../support/lifecycle-stack.js';
 import { startTcpGate, type TcpGate } from '../support/tcp-gate.js';
-import { Qos1Load } from '../support/test-client.js';
 import { waitUntil, within } from '../support/waiting.js';
+import { getHealth, type HealthAnswer } from '../support/kpc-probes.js';
+import { type Stack, startStack, tokenTopic } from '../support/stack.js';
+import { Qos1Load } from '../support/qos1-load.js';
 
 const GRACEFUL_SHUTDOWN_S = 5;
 /** How long NATS stays silent during the SIGTERM test's shutdown: well within the graceful period. */
@@ -19,21 +20,21 @@ const EXIT_WAIT_MS = GRACEFUL_SHUTDOWN_S * 1_000 + 5_000;
 /** The paced-drain test's clients, one token each (token-5 …). */
 const PACED_USERS = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5'];
 
-let backend: Backend;
+let stack: Stack;
 let gate: TcpGate;
 
 beforeAll(async () => {
-  backend = await startBackend({ users: ['alice', 'bob', 'carol', ...PACED_USERS], tokens: 4 + PACED_USERS.length });
-  gate = await startTcpGate({ port: backend.nats.port });
+  stack = await startStack({ noKpc: true, users: ['alice', 'bob', 'carol', ...PACED_USERS], tokens: 4 + PACED_USERS.length });
+  gate = await startTcpGate({ port: stack.nats.port });
 });
 
 afterAll(async () => {
-  await backend?.stop();
+  await stack?.stop();
   await gate?.stop();
 });
 
-function startShutdownKpc(natsUrls = [backend.nats.url]): Promise<KpcHandle> {
-  return backend.startKpc({ natsUrls, config: { service: { 'graceful-shutdown': GRACEFUL_SHUTDOWN_S } } });
+function startShutdownKpc(natsUrls = [stack.nats.url]): Promise<KpcHandle> {
+  return stack.startKpc({ natsUrls, config: { service: { 'graceful-shutdown': GRACEFUL_SHUTDOWN_S } } });
 }
 
 /** Polls /health until it stops answering 200; resolves with the first other answer (500, or the port closed). */
@@ -50,7 +51,7 @@ function firstUnhealthyAnswer(kpc: KpcHandle): Promise<HealthAnswer> {
 
 /** Every endpoint listed in `disconnected` events of `replicaId` recorded at or after `since`. */
 function announcedDisconnected(replicaId: string, since: number): Set<string> {
-  const events = backend.elce.find((e: ElceEvent) => e.type === 'disconnected' && e.originatorReplicaId === replicaId, since);
+  const events = stack.elce.find((e: ElceEvent) => e.type === 'disconnected' && e.originatorReplicaId === replicaId, since);
   return new Set(events.flatMap((e) => Object.keys(e.endpoints)));
 }
 
@@ -58,11 +59,11 @@ describe('graceful shutdown', () => {
   it('SIGTERM: closes the clients, announces their endpoints disconnected, delivers every PUBACKed message and exits 0', async () => {
     // KPC reaches NATS through a gate, so that NATS can be made slow to confirm during the shutdown.
     const kpc = await startShutdownKpc([gate.url]);
-    const alice = await backend.connect(kpc, 'alice');
-    const bob = await backend.connect(kpc, 'bob');
-    await backend.speakFor(kpc, alice, 'token-1');
-    await backend.speakFor(kpc, alice, 'token-2');
-    await backend.speakFor(kpc, bob, 'token-3');
+    const alice = await stack.connect(kpc, 'alice');
+    const bob = await stack.connect(kpc, 'bob');
+    await stack.speakFor(kpc, alice, 'token-1');
+    await stack.speakFor(kpc, alice, 'token-2');
+    await stack.speakFor(kpc, bob, 'token-3');
 
     // QoS 1 traffic is running when the signal arrives.
     const load = new Qos1Load(
@@ -80,7 +81,7 @@ describe('graceful shutdown', () => {
     // publishes to flush loses them (the held bytes die with its connection).
     gate.hold();
     const ackedBeforeSignal = [...load.acked];
-    const since = backend.elce.mark();
+    const since = stack.elce.mark();
     const unhealthy = firstUnhealthyAnswer(kpc);
     unhealthy.catch(() => {}); // awaited below; a failure must not surface as an unhandled rejection first
     const exited = within(kpc.stop('SIGTERM'), EXIT_WAIT_MS, 'KPC exiting after SIGTERM');
@@ -104,11 +105,11 @@ describe('graceful shutdown', () => {
     // Published before the process ended (nothing else publishes as this replica).
     const announced = () => announcedDisconnected(kpc.replicaId, since);
     await waitUntil(() => ['endpoint-1', 'endpoint-2', 'endpoint-3'].every((id) => announced().has(id)), 'disconnected events for endpoint-1..3', {
-      detail: () => backend.elce.describe(since),
+      detail: () => stack.elce.describe(since),
     });
 
     // Every PUBACKed message, before the signal and during the shutdown, reached the extension.
-    const received = () => new Set(backend.echo.received.map((data) => data.payload.toString()));
+    const received = () => new Set(stack.echo.received.map((data) => data.payload.toString()));
     const missing = (payloads: Iterable<string>) => [...payloads].filter((payload) => !received().has(payload));
     expect(ackedBeforeSignal.length).toBeGreaterThan(0);
     await waitUntil(() => missing(load.acked).length === 0, 'every PUBACKed payload reaching the extension', {
@@ -118,32 +119,32 @@ describe('graceful shutdown', () => {
 
   it('SIGINT: closes the clients, announces their endpoints disconnected and exits 0', async () => {
     const kpc = await startShutdownKpc();
-    const carol = await backend.connect(kpc, 'carol');
-    await backend.speakFor(kpc, carol, 'token-4');
+    const carol = await stack.connect(kpc, 'carol');
+    await stack.speakFor(kpc, carol, 'token-4');
 
-    const since = backend.elce.mark();
+    const since = stack.elce.mark();
     const exitCode = await within(kpc.stop('SIGINT'), EXIT_WAIT_MS, 'KPC exiting after SIGINT');
 
     expect(exitCode).toBe(0);
     await carol.waitForClose();
     await waitUntil(() => announcedDisconnected(kpc.replicaId, since).has('endpoint-4'), 'a disconnected event for endpoint-4', {
-      detail: () => backend.elce.describe(since),
+      detail: () => stack.elce.describe(since),
     });
   });
 
   it('SIGTERM with service.drain-rate: closes the clients one after another, oldest first, while the rest keep working; all announced, exit 0', async () => {
     // 2 connections/s: six clients take 2.5 s, inside half of the 10 s graceful period.
-    const kpc = await backend.startKpc({ config: { service: { 'graceful-shutdown': 10, 'drain-rate': 2 } } });
+    const kpc = await stack.startKpc({ config: { service: { 'graceful-shutdown': 10, 'drain-rate': 2 } } });
     const clients = [];
     for (const [i, user] of PACED_USERS.entries()) {
-      const client = await backend.connect(kpc, user);
-      await backend.speakFor(kpc, client, `token-${5 + i}`);
+      const client = await stack.connect(kpc, user);
+      await stack.speakFor(kpc, client, `token-${5 + i}`);
       clients.push(client);
     }
     const closeOrder: string[] = [];
-    for (const client of clients) client.mqtt.once('close', () => closeOrder.push(client.name));
+    for (const client of clients) client.client.once('close', () => closeOrder.push(client.name));
 
-    const since = backend.elce.mark();
+    const since = stack.elce.mark();
     const exited = within(kpc.stop('SIGTERM'), EXIT_WAIT_MS + 10_000, 'KPC exiting after SIGTERM');
     exited.catch(() => {});
     await clients[0]!.waitForClose();
@@ -158,14 +159,14 @@ describe('graceful shutdown', () => {
     expect(closeOrder).toEqual(clients.map((client) => client.name));
     const endpoints = PACED_USERS.map((_, i) => `endpoint-${5 + i}`);
     await waitUntil(() => endpoints.every((id) => announcedDisconnected(kpc.replicaId, since).has(id)), 'disconnected events for every paced client', {
-      detail: () => backend.elce.describe(since),
+      detail: () => stack.elce.describe(since),
     });
   });
 
   it('SIGTERM with a drain rate too slow for the graceful period: speeds up and still exits 0 in time', async () => {
     // 1 connection/s would need 5 s for six clients; half of the 4 s graceful period is 2 s.
-    const kpc = await backend.startKpc({ config: { service: { 'graceful-shutdown': 4, 'drain-rate': 1 } } });
-    const clients = await Promise.all(PACED_USERS.map((user) => backend.connect(kpc, user)));
+    const kpc = await stack.startKpc({ config: { service: { 'graceful-shutdown': 4, 'drain-rate': 1 } } });
+    const clients = await Promise.all(PACED_USERS.map((user) => stack.connect(kpc, user)));
     const exitCode = await within(kpc.stop('SIGTERM'), EXIT_WAIT_MS, 'KPC exiting after SIGTERM');
     expect(exitCode).toBe(0);
     expect(kpc.logs.some((line) => line.includes('graceful shutdown timed out'))).toBe(false);

@@ -4,53 +4,38 @@
 // 16/ECAP request, 9/ELCE connected), and a token the provider rejects gets SUBACK 0x80 for that
 // filter while the connection stays. Real nats-server, built KPC, mqtt.js.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { codecs, type ConnectivityEvent } from '../../src/infra/nats/codecs.js';
-import {
-  APP_VERSION, DEVICE, ECHO, Inbox, NatsRecorder, connectAs, kpTopic, request, startStack, type Stack,
-} from '../support/kp-harness.js';
+import { APP_VERSION, DEVICE, ECHO, type Stack, startStack } from '../support/stack.js';
+import { connectAs, kpTopic, subackCodes, TestClient } from '../support/mqtt.js';
+import { listing } from '../support/elce-recorder.js';
 
 let stack: Stack;
-let elce: NatsRecorder<ConnectivityEvent>;
 
 beforeAll(async () => {
   stack = await startStack();
-  elce = await NatsRecorder.start(stack.nc, 'kaa.v1.events.*.endpoint.connectivity.connected', (_subject, data) => codecs.endpointConnected.decode(data));
 }, 60_000);
 
 afterAll(async () => {
-  elce?.stop();
   await stack?.stop();
 });
-
-/** SUBACK return codes of one SUBSCRIBE with several filters, in order (0x80 = refused), from the raw SUBACK. */
-function subscribeAll(inbox: Inbox, filters: string[]): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    inbox.client.subscribe(Object.fromEntries(filters.map((topic) => [topic, { qos: 1 as const }])), (error, _granted, packet) => {
-      const granted = (packet as { granted?: Array<number | { qos: number }> } | undefined)?.granted;
-      if (!granted) return reject(error ?? new Error('no SUBACK'));
-      resolve(granted.map((code) => (typeof code === 'number' ? code : code.qos)));
-    });
-  });
-}
 
 describe('a SUBSCRIBE naming an endpoint token', () => {
   it('identifies the endpoint without any PUBLISH: one ECAP request, ELCE connected, and pushes arrive', async () => {
     const { token, endpointId } = stack.newToken('subscriber');
     const client = await connectAs(stack.kpc, DEVICE);
-    const inbox = new Inbox(client);
+    const inbox = new TestClient(client);
     try {
       const commands = kpTopic(APP_VERSION, ECHO, token, 'command', 'reboot', '+');
-      expect(await subscribeAll(inbox, [commands])).toEqual([1]);
+      expect(await subackCodes(inbox.client, [commands], 1)).toEqual([1]);
       expect(stack.provider.tokenRequestCounts.get(token)).toBe(1);
-      await elce.waitFor(`ELCE connected for ${endpointId}`, ({ value }) => endpointId in value.endpoints);
+      await stack.elce.waitFor(listing('connected', endpointId), `ELCE connected for ${endpointId}`);
 
       await stack.echo.push({ endpointId, appVersionName: APP_VERSION, resourcePath: '/command/reboot', payload: Buffer.from('[{"id":1}]') });
       const push = await inbox.waitFor(kpTopic(APP_VERSION, ECHO, token, 'command', 'reboot', 'status'));
       expect(push.payload.toString()).toBe('[{"id":1}]');
 
       // A later PUBLISH and SUBSCRIBE with the same token use the identified endpoint: no second request.
-      await request(inbox, kpTopic(APP_VERSION, ECHO, token, 'result', 'reboot', 7), '[{"id":1,"statusCode":200}]');
-      expect(await subscribeAll(inbox, [kpTopic(APP_VERSION, ECHO, token, 'command', 'other', '+')])).toEqual([1]);
+      await inbox.request(kpTopic(APP_VERSION, ECHO, token, 'result', 'reboot', 7), '[{"id":1,"statusCode":200}]');
+      expect(await subackCodes(inbox.client, [kpTopic(APP_VERSION, ECHO, token, 'command', 'other', '+')], 1)).toEqual([1]);
       expect(stack.provider.tokenRequestCounts.get(token)).toBe(1);
     } finally {
       await client.endAsync();
@@ -60,19 +45,19 @@ describe('a SUBSCRIBE naming an endpoint token', () => {
   it('refuses (SUBACK 0x80) only the filter whose token the provider rejects; the connection stays', async () => {
     const { token } = stack.newToken('good');
     const client = await connectAs(stack.kpc, DEVICE);
-    const inbox = new Inbox(client);
+    const inbox = new TestClient(client);
     try {
       const filters = [
         kpTopic(APP_VERSION, ECHO, 'blocked-token', 'command', 'reboot', '+'),
         kpTopic(APP_VERSION, ECHO, token, 'command', 'reboot', '+'),
         kpTopic(APP_VERSION, ECHO, '+', 'command', '#'), // no token named: granted, nothing identified
       ];
-      expect(await subscribeAll(inbox, filters)).toEqual([0x80, 1, 1]);
+      expect(await subackCodes(inbox.client, filters, 1)).toEqual([0x80, 1, 1]);
       expect(client.connected).toBe(true);
       // Still served, and the rejection is remembered for the negative-cache period (no second request).
-      const echoed = await request(inbox, kpTopic(APP_VERSION, ECHO, token, 'data', 1), 'after the refusal');
+      const echoed = await inbox.request(kpTopic(APP_VERSION, ECHO, token, 'data', 1), 'after the refusal');
       expect(echoed.payload.toString()).toBe('after the refusal');
-      expect(await subscribeAll(inbox, [filters[0]!])).toEqual([0x80]);
+      expect(await subackCodes(inbox.client, [filters[0]!], 1)).toEqual([0x80]);
       expect(stack.provider.tokenRequestCounts.get('blocked-token')).toBe(1);
     } finally {
       await client.endAsync();

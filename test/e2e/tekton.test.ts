@@ -9,10 +9,11 @@ import type { MqttClient } from 'mqtt';
 import { codecs } from '../../src/infra/nats/codecs.js';
 import { getFreePort } from '../../dev/ports.js';
 import { waitForExit } from '../../dev/child-cleanup.js';
-import { DEVICE, ECHO, ECHO_UNAWARE, Inbox, connectAs, errorBody, kpTopic, request, startStack, type Stack } from '../support/kp-harness.js';
 import { startKpc, type KpcHandle } from '../support/kpc-process.js';
 import { TektonStandIn } from '../support/tekton-stand-in.js';
 import { waitUntil, within } from '../support/waiting.js';
+import { DEVICE, ECHO, ECHO_UNAWARE, type Stack, startStack } from '../support/stack.js';
+import { connectAs, errorBody, kpTopic, TestClient } from '../support/mqtt.js';
 
 const INSTANCE = 'kpc'; // service.instance.name (the default)
 const APP = 'tekton_app';
@@ -32,15 +33,14 @@ let kpc: KpcHandle;
 let nextRequestId = 1;
 
 beforeAll(async () => {
-  standIn = await TektonStandIn.start({ [INSTANCE]: appConfigs({ tekton_v1: [ECHO], tekton_v2: [ECHO] }) });
   // The file keeps the default test applications (demo_application_v1): with Tekton on they must be ignored.
-  stack = await startStack({ kpcConfig: { kaa: { tekton: { enabled: true, url: standIn.url, timeout: '1s' } } } });
+  stack = await startStack({ tekton: { [INSTANCE]: appConfigs({ tekton_v1: [ECHO], tekton_v2: [ECHO] }) } });
+  standIn = stack.tekton!;
   kpc = stack.kpc;
 }, 60_000);
 
 afterAll(async () => {
   await stack?.stop();
-  await standIn?.stop();
 });
 
 // ---- helpers ----
@@ -91,12 +91,12 @@ async function health(): Promise<{ status: number; body: { status: string; probl
 }
 
 /** A client whose connection must survive the whole test: `assertStillOpen` checks it never closed. */
-async function longLivedClient(): Promise<{ inbox: Inbox; client: MqttClient; assertStillOpen(): void }> {
+async function longLivedClient(): Promise<{ inbox: TestClient; client: MqttClient; assertStillOpen(): void }> {
   const client = await connectAs(kpc, DEVICE);
   let closes = 0;
   client.on('close', () => closes++);
   return {
-    inbox: new Inbox(client),
+    inbox: new TestClient(client),
     client,
     assertStillOpen() {
       expect(closes, 'the MQTT connection closed').toBe(0);
@@ -106,10 +106,10 @@ async function longLivedClient(): Promise<{ inbox: Inbox; client: MqttClient; as
 }
 
 /** Sends one request on `version`/`instance` and returns the response topic suffix and payload. */
-async function ask(inbox: Inbox, version: string, instance: string, token: string): Promise<{ outcome: 'status' | 'error'; body: unknown }> {
+async function ask(inbox: TestClient, version: string, instance: string, token: string): Promise<{ outcome: 'status' | 'error'; body: unknown }> {
   const levels = instance === ECHO ? [version, instance, token, 'data', nextRequestId++] : [version, instance, 'data', nextRequestId++];
   const topic = kpTopic(...levels);
-  const response = await request(inbox, topic, 'hello');
+  const response = await inbox.request(topic, 'hello');
   const outcome = response.topic === `${topic}/status` ? 'status' : 'error';
   return { outcome, body: outcome === 'status' ? response.payload.toString() : errorBody(response) };
 }

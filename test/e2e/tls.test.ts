@@ -7,22 +7,12 @@ import { createServer as createTlsServer } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EcapRequestLogEntry } from '../../dev/ecap-provider.js';
 import { createTestPki, type ClientCertificate, type TestPki } from '../support/certificates.js';
-import {
-  DEVICE,
-  ECHO,
-  APP_VERSION,
-  Inbox,
-  kpTopic,
-  request,
-  startStack,
-  uniqueId,
-  type Stack,
-} from '../support/kp-harness.js';
 import type { KpcHandle } from '../support/kpc-process.js';
-import { connackCode, connectClient } from '../support/mqtt-client.js';
 import { getFreePort } from '../support/nats-server.js';
 import { rawTcp, tlsAttempt, type TlsAttempt } from '../support/raw-mqtt.js';
 import { mqttTlsOptions, mqttTransportConfig, tlsClientOptions, tlsListener, tlsUrl, type ClientAuth } from '../support/transports.js';
+import { APP_VERSION, DEVICE, ECHO, type Stack, startStack } from '../support/stack.js';
+import { connackCode, connectClient, kpTopic, TestClient, uniqueId } from '../support/mqtt.js';
 
 let pki: TestPki;
 let stack: Stack;
@@ -51,7 +41,7 @@ beforeAll(async () => {
   // Known to the provider on purpose: if KPC ever asked about it, the provider would say yes.
   certificates[expired.ecapKey] = { credentialId: 'cred-cert-expired' };
   certificates[escapedIssuer.ecapKey] = { credentialId: 'cred-cert-escaped-issuer' };
-  required = await stack.startExtraKpc(tlsKpcConfig(requiredPort, 'required'));
+  required = await stack.startKpc({ config: tlsKpcConfig(requiredPort, 'required') });
 }, 60_000);
 
 afterAll(async () => {
@@ -88,11 +78,11 @@ async function ecapRequestsDuring<T>(port: number, action: () => Promise<T>): Pr
 const certificateRequests = (requests: EcapRequestLogEntry[]) => requests.filter((entry) => entry.type === 'certificate');
 
 /** A request/reply over an open client: the echo extension answers with the payload. */
-async function expectRequestReply(inbox: Inbox): Promise<void> {
+async function expectRequestReply(inbox: TestClient): Promise<void> {
   const { token } = stack.newToken('tls');
   const topic = kpTopic(APP_VERSION, ECHO, token, 'tls', 1);
   const payload = uniqueId('over-tls');
-  const reply = await request(inbox, topic, payload);
+  const reply = await inbox.request(topic, payload);
   expect({ topic: reply.topic, payload: reply.payload.toString() }).toEqual({ topic: `${topic}/status`, payload });
 }
 
@@ -106,7 +96,7 @@ describe('client certificate known to ECAP', () => {
     const { device } = pki.clients;
     const { result: client, requests } = await ecapRequestsDuring(optionalPort, () => connectTls(optionalPort, device));
     try {
-      await expectRequestReply(new Inbox(client));
+      await expectRequestReply(new TestClient(client));
     } finally {
       await client.endAsync();
     }
@@ -133,7 +123,7 @@ describe('client certificate known to ECAP', () => {
   it('works with client-auth: required too', async () => {
     const client = await connectTls(requiredPort, pki.clients.device);
     try {
-      await expectRequestReply(new Inbox(client));
+      await expectRequestReply(new TestClient(client));
     } finally {
       await client.endAsync();
     }
@@ -190,7 +180,7 @@ describe('username/password over TLS', () => {
   it('optional, no certificate: a good username/password → CONNACK 0 and request/reply works; no certificate request', async () => {
     const { result: client, requests } = await ecapRequestsDuring(optionalPort, () => connectTls(optionalPort, undefined, DEVICE));
     try {
-      await expectRequestReply(new Inbox(client));
+      await expectRequestReply(new TestClient(client));
     } finally {
       await client.endAsync();
     }
@@ -228,7 +218,7 @@ describe('credential revocation over TLS', () => {
     const client = await connectTls(optionalPort, device2);
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     try {
-      await expectRequestReply(new Inbox(client));
+      await expectRequestReply(new TestClient(client));
       await stack.provider.revokeCredential(DEVICE2_CREDENTIAL);
       await Promise.race([
         closed,
@@ -271,7 +261,7 @@ describe('TLS versions and handshakes', () => {
       const client = await connectTls(optionalPort, pki.clients.device);
       const stalledOpenAtConnack = { silent: !silent.closed, halfHello: !halfHello.closed };
       try {
-        await expectRequestReply(new Inbox(client));
+        await expectRequestReply(new TestClient(client));
       } finally {
         await client.endAsync();
       }

@@ -6,20 +6,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as connectNats } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DevEcapProvider } from '../../dev/ecap-provider.js';
-import { EchoExtension } from '../../dev/echo-extension.js';
 import { codecs, type TrafficReportEvent } from '../../src/infra/nats/codecs.js';
-import {
-  APP_NAME, APP_VERSION, DEVICE, ECHO, Inbox, NatsRecorder, connectAs, kpTopic, request, startStack, testCredentials, uniqueId,
-  type Stack,
-} from '../support/kp-harness.js';
-import { startKpc } from '../support/kpc-process.js';
-import { startNatsServer } from '../support/nats-server.js';
+import { APP_NAME, APP_VERSION, DEVICE, ECHO, type Stack, startStack } from '../support/stack.js';
+import { connectAs, kpTopic, TestClient, uniqueId } from '../support/mqtt.js';
+import { NatsRecorder } from '../support/nats-recorder.js';
 
 const REPORTS = 'kaa.v1.events.*.endpoint.traffic-reporting.payload';
-const quiet = { info: () => {}, warn: () => {} };
 
 let stack: Stack;
 let reports: NatsRecorder<TrafficReportEvent>;
@@ -66,10 +59,10 @@ describe('endpoint traffic reports', () => {
   it('count requests forwarded and replies and pushes delivered, per endpoint, under the application\'s tenant', async () => {
     const { token, endpointId } = stack.newToken('traffic');
     const client = await connectAs(stack.kpc, DEVICE);
-    const inbox = new Inbox(client);
+    const inbox = new TestClient(client);
     try {
-      await request(inbox, kpTopic(APP_VERSION, ECHO, token, 'data', 1), 'hello'); // 5 B up, 5 B echoed back
-      await request(inbox, kpTopic(APP_VERSION, ECHO, token, 'data', 2), '1234567890'); // 10 B up, 10 B back
+      await inbox.request(kpTopic(APP_VERSION, ECHO, token, 'data', 1), 'hello'); // 5 B up, 5 B echoed back
+      await inbox.request(kpTopic(APP_VERSION, ECHO, token, 'data', 2), '1234567890'); // 10 B up, 10 B back
       await stack.echo.push({ endpointId, appVersionName: APP_VERSION, resourcePath: '/command', payload: Buffer.from('abc') });
       await inbox.waitFor(`${kpTopic(APP_VERSION, ECHO, token, 'command')}/status`);
       const expected = { receivedBytes: 15, receivedMessages: 2, sentBytes: 18, sentMessages: 3 };
@@ -89,16 +82,16 @@ describe('endpoint traffic reports', () => {
 
   it('file the traffic under the client\'s 22/CAP tenant when the application names none, else under the default', async () => {
     const noAppTenant = { kaa: { kpc: { 'traffic-reporting': { interval: '1s' } } } };
-    const capKpc = await stack.startExtraKpc({ kaa: { kpc: { ...noAppTenant.kaa.kpc, authentication: { 'client-protocol': 'cap' } } } });
-    const ecapKpc = await stack.startExtraKpc({ kaa: { kpc: { 'traffic-reporting': { interval: '1s', 'default-tenant-id': 'fallback' } } } });
+    const capKpc = await stack.startKpc({ config: { kaa: { kpc: { ...noAppTenant.kaa.kpc, authentication: { 'client-protocol': 'cap' } } } } });
+    const ecapKpc = await stack.startKpc({ config: { kaa: { kpc: { 'traffic-reporting': { interval: '1s', 'default-tenant-id': 'fallback' } } } } });
     stack.credentials.users['acme-device'] = { password: 'acme-secret', tenantId: 'acme' };
     const viaCap = stack.newToken('traffic-cap');
     const viaEcap = stack.newToken('traffic-ecap');
     const capClient = await connectAs(capKpc, { username: 'acme-device@acme', password: 'acme-secret' });
     const ecapClient = await connectAs(ecapKpc, DEVICE);
     try {
-      await request(new Inbox(capClient), kpTopic(APP_VERSION, ECHO, viaCap.token, 'data', 1), 'cap');
-      await request(new Inbox(ecapClient), kpTopic(APP_VERSION, ECHO, viaEcap.token, 'data', 1), 'ecap');
+      await new TestClient(capClient).request(kpTopic(APP_VERSION, ECHO, viaCap.token, 'data', 1), 'cap');
+      await new TestClient(ecapClient).request(kpTopic(APP_VERSION, ECHO, viaEcap.token, 'data', 1), 'ecap');
       await reports.waitFor('both reports', () => statsFor(viaCap.endpointId).length > 0 && statsFor(viaEcap.endpointId).length > 0, 10_000);
       expect(statsFor(viaCap.endpointId).map(({ tenant }) => tenant)).toEqual(['acme']);
       expect(statsFor(viaEcap.endpointId).map(({ tenant }) => tenant)).toEqual(['fallback']);
@@ -108,10 +101,10 @@ describe('endpoint traffic reports', () => {
   });
 
   it('publish the partial interval on shutdown, before NATS is drained', async () => {
-    const kpc = await stack.startExtraKpc({ kaa: { kpc: { 'traffic-reporting': { interval: '3600s' } } } });
+    const kpc = await stack.startKpc({ config: { kaa: { kpc: { 'traffic-reporting': { interval: '3600s' } } } } });
     const { token, endpointId } = stack.newToken('traffic-shutdown');
     const client = await connectAs(kpc, DEVICE);
-    await request(new Inbox(client), kpTopic(APP_VERSION, ECHO, token, 'data', 1), 'bye');
+    await new TestClient(client).request(kpTopic(APP_VERSION, ECHO, token, 'data', 1), 'bye');
     expect(statsFor(endpointId)).toEqual([]);
     expect(await kpc.stop()).toBe(0);
     await reports.waitFor(`the shutdown report for ${endpointId}`, () => statsFor(endpointId).length > 0, 5_000);
@@ -135,26 +128,21 @@ describe('a report larger than max_payload', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kpc-nats-'));
     const configFile = join(dir, 'nats.conf');
     writeFileSync(configFile, 'max_payload: 600\n');
-    const nats = await startNatsServer({ args: ['-c', configFile] });
-    const credentials = testCredentials();
-    const provider = new DevEcapProvider({ natsUrls: nats.url, credentials, logger: quiet });
-    const echo = new EchoExtension({ natsUrls: nats.url, instanceName: ECHO, logger: quiet });
-    const nc = await connectNats({ servers: nats.url });
+    const small = await startStack({ natsArgs: ['-c', configFile], kpcConfig: { kaa: { kpc: { 'traffic-reporting': { interval: '3600s' } } } } });
+    const { credentials, kpc } = small;
     try {
-      await Promise.all([provider.start(), echo.start()]);
-      const split = await NatsRecorder.start(nc, REPORTS, (_subject, data) => ({ size: data.length, event: codecs.trafficReport.decode(data) }));
-      const kpc = await startKpc({ natsUrls: [nats.url], config: { kaa: { kpc: { 'traffic-reporting': { interval: '3600s' } } } } });
+      const split = await NatsRecorder.start(small.nc, REPORTS, (_subject, data) => ({ size: data.length, event: codecs.trafficReport.decode(data) }));
       const endpointIds: string[] = [];
       // Ten clients with four endpoints each: their 9/ELCE events stay small, the interval's report does not.
       for (let c = 0; c < 10; c++) {
         const client = await connectAs(kpc, DEVICE);
-        const inbox = new Inbox(client);
+        const inbox = new TestClient(client);
         for (let i = 0; i < 4; i++) {
           const token = uniqueId('split');
           const endpointId = `endpoint-of-${token}`;
           credentials.tokens[token] = { endpointId };
           endpointIds.push(endpointId);
-          await request(inbox, kpTopic(APP_VERSION, ECHO, token, 'd', 1), 'x');
+          await inbox.request(kpTopic(APP_VERSION, ECHO, token, 'd', 1), 'x');
         }
         await client.endAsync();
       }
@@ -169,8 +157,7 @@ describe('a report larger than max_payload', () => {
       expect(reported.sort()).toEqual(endpointIds.sort());
       expect(new Set(split.messages.map(({ value }) => value.event.timeFrom)).size, 'one interval').toBe(1);
     } finally {
-      await Promise.all([provider.stop(), echo.stop(), nc.close()]);
-      await nats.stop();
+      await small.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { WebSocket } from 'ws';
 import type { TestPki } from '../support/certificates.js';
-import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, GATEWAY, Inbox, kpTopic, request, uniqueId, type Stack } from '../support/kp-harness.js';
-import { connackCode, connectClient } from '../support/mqtt-client.js';
 import { connectPacket } from '../support/raw-mqtt.js';
-import { mqttTlsOptions, startTransportsStack, tlsUrl, wsUrl } from '../support/transports.js';
+import { mqttTlsOptions, tlsUrl, wsUrl } from '../support/transports.js';
+import { APP_VERSION, DEVICE, ECHO, ECHO_UNAWARE, GATEWAY, type Stack, startStack } from '../support/stack.js';
+import { connackCode, connectClient, kpTopic, TestClient, uniqueId } from '../support/mqtt.js';
 
 let pki: TestPki;
 let stack: Stack;
@@ -15,19 +15,19 @@ let wsPort: number;
 let tlsPort: number;
 
 beforeAll(async () => {
-  ({ pki, stack, wsPort, tlsPort } = await startTransportsStack('cred-ws-test-device'));
+  stack = await startStack({ transports: { credentialId: 'cred-ws-test-device' } });
+  ({ pki, wsPort, tlsPort } = stack.transports!);
 }, 60_000);
 
 afterAll(async () => {
   await stack?.stop();
-  pki?.cleanup();
 });
 
-async function expectEcho(inbox: Inbox, label: string): Promise<void> {
+async function expectEcho(inbox: TestClient, label: string): Promise<void> {
   const { token } = stack.newToken(label);
   const topic = kpTopic(APP_VERSION, ECHO, token, label, 1);
   const payload = uniqueId(label);
-  const reply = await request(inbox, topic, payload);
+  const reply = await inbox.request(topic, payload);
   expect({ topic: reply.topic, payload: reply.payload.toString() }).toEqual({ topic: `${topic}/status`, payload });
 }
 
@@ -59,7 +59,7 @@ describe('MQTT over WebSocket', () => {
   it('mqtt.js on ws://…/ws: CONNACK 0 and request/reply', async () => {
     const client = await connectClient(wsUrl(wsPort), { clientId: uniqueId('ws'), ...DEVICE });
     try {
-      await expectEcho(new Inbox(client), 'ws');
+      await expectEcho(new TestClient(client), 'ws');
     } finally {
       await client.endAsync();
     }
@@ -119,12 +119,12 @@ describe('all transports of one process at once', () => {
     ]);
     try {
       const clients = { tcp, tls, ws };
-      const inboxes = Object.fromEntries(Object.entries(clients).map(([name, client]) => [name, new Inbox(client)]));
+      const inboxes = Object.fromEntries(Object.entries(clients).map(([name, client]) => [name, new TestClient(client)]));
       // One request each, all in flight together; each answer must come back on its own connection.
       const replies = await Promise.all(
         Object.entries(inboxes).map(async ([name, inbox]) => {
           const topic = kpTopic(APP_VERSION, ECHO_UNAWARE, 'transport', name, 7);
-          const reply = await request(inbox, topic, `via ${name}`);
+          const reply = await inbox.request(topic, `via ${name}`);
           return [name, reply.topic === `${topic}/status` ? reply.payload.toString() : `error on ${reply.topic}: ${reply.payload}`];
         }),
       );

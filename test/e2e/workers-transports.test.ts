@@ -4,9 +4,9 @@
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestPki } from '../support/certificates.js';
-import { APP_VERSION, DEVICE, ECHO_UNAWARE, GATEWAY, Inbox, kpTopic, request, uniqueId, type Stack } from '../support/kp-harness.js';
-import { connectClient } from '../support/mqtt-client.js';
-import { mqttTlsOptions, startTransportsStack, tlsUrl, wsUrl } from '../support/transports.js';
+import { mqttTlsOptions, tlsUrl, wsUrl } from '../support/transports.js';
+import { APP_VERSION, DEVICE, ECHO_UNAWARE, GATEWAY, type Stack, startStack } from '../support/stack.js';
+import { connectClient, kpTopic, TestClient, uniqueId } from '../support/mqtt.js';
 
 const ADMIN_TOKEN = 'transports-admin';
 const CLIENTS_PER_TRANSPORT = 4;
@@ -17,12 +17,12 @@ let wsPort: number;
 let tlsPort: number;
 
 beforeAll(async () => {
-  ({ pki, stack, tlsPort, wsPort } = await startTransportsStack('cred-workers-device', { kpc: { workers: 2 }, server: { 'admin-token': ADMIN_TOKEN } }));
+  stack = await startStack({ transports: { credentialId: 'cred-workers-device' }, kpcConfig: { kaa: { kpc: { workers: 2 } }, server: { 'admin-token': ADMIN_TOKEN } } });
+  ({ pki, wsPort, tlsPort } = stack.transports!);
 }, 60_000);
 
 afterAll(async () => {
   await stack?.stop();
-  pki?.cleanup();
 });
 
 describe('workers: 2, every transport', () => {
@@ -39,7 +39,7 @@ describe('workers: 2, every transport', () => {
           const client = await connect();
           clients.push(client);
           const topic = kpTopic(APP_VERSION, ECHO_UNAWARE, 'via', transport, i);
-          const reply = await request(new Inbox(client), topic, `${transport} ${i}`);
+          const reply = await new TestClient(client).request(topic, `${transport} ${i}`);
           expect({ topic: reply.topic, payload: reply.payload.toString() }).toEqual({ topic: `${topic}/status`, payload: `${transport} ${i}` });
         }
       }

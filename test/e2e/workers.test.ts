@@ -4,23 +4,24 @@
 // drains them all on SIGTERM.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KpcHandle } from '../support/kpc-process.js';
-import { endpointOf, startBackend, tokenTopic, waitForHealth, type Backend } from '../support/lifecycle-stack.js';
 import { listing } from '../support/elce-recorder.js';
-import type { TestClient } from '../support/test-client.js';
 import { waitUntil, within } from '../support/waiting.js';
+import { endpointOf, type Stack, startStack, tokenTopic } from '../support/stack.js';
+import { waitForHealth } from '../support/kpc-probes.js';
+import type { TestClient } from '../support/mqtt.js';
 
 const ADMIN_TOKEN = 'workers-admin';
 const CLIENTS = 8;
 const GRACEFUL_SHUTDOWN_S = 5;
 
-let backend: Backend;
+let stack: Stack;
 let kpc: KpcHandle;
 
 const users = Array.from({ length: CLIENTS + 1 }, (_, i) => `user${i + 1}`);
 
 beforeAll(async () => {
-  backend = await startBackend({ users, tokens: CLIENTS + 1 });
-  kpc = await backend.startKpc({
+  stack = await startStack({ noKpc: true, users, tokens: CLIENTS + 1 });
+  kpc = await stack.startKpc({
     config: {
       kaa: { kpc: { workers: 2 } },
       server: { 'admin-token': ADMIN_TOKEN },
@@ -30,18 +31,18 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await backend?.stop();
+  await stack?.stop();
 });
 
 const workerReplica = (n: number, restart?: number) => `${kpc.replicaId}-w${n}${restart === undefined ? '' : `-r${restart}`}`;
 
 /** The client speaks for `token`; resolves with the replica that announced its endpoint connected. */
 async function speakFor(client: TestClient, token: string): Promise<string> {
-  const since = backend.elce.mark();
+  const since = stack.elce.mark();
   const topic = tokenTopic(token, 'hello', 1);
   const answer = await client.request(topic, `hello from ${client.name}`);
   expect(answer.topic).toBe(`${topic}/status`);
-  const event = await backend.elce.waitFor(listing('connected', endpointOf(token)), `connected ${endpointOf(token)}`, { since });
+  const event = await stack.elce.waitFor(listing('connected', endpointOf(token)), `connected ${endpointOf(token)}`, { since });
   return event.originatorReplicaId;
 }
 
@@ -73,7 +74,7 @@ describe('workers: 2', () => {
   it('two worker replicas with their own ids serve clients on the one MQTT port', async () => {
     for (let n = 1; n <= CLIENTS; n++) {
       const token = `token-${n}`;
-      const client = await backend.connect(kpc, users[n - 1]!);
+      const client = await stack.connect(kpc, users[n - 1]!);
       clients.set(token, client);
       holderOf.set(token, await speakFor(client, token));
     }
@@ -98,13 +99,13 @@ describe('workers: 2', () => {
 
   it('kill -9 of one worker: its endpoints are announced disconnected, it is replaced, the other worker’s clients carry on', async () => {
     const dead = workerReplica(1);
-    const since = backend.elce.mark();
+    const since = stack.elce.mark();
     process.kill(await pidOf(dead), 'SIGKILL');
 
     const deadTokens = [...holderOf].filter(([, replica]) => replica === dead).map(([token]) => token);
     const liveTokens = [...holderOf].filter(([, replica]) => replica !== dead).map(([token]) => token);
     for (const token of deadTokens) {
-      await backend.elce.waitFor(
+      await stack.elce.waitFor(
         (e) => listing('disconnected', endpointOf(token))(e) && e.originatorReplicaId === dead,
         `${endpointOf(token)} announced disconnected on behalf of ${dead}`,
         { since },
@@ -116,7 +117,7 @@ describe('workers: 2', () => {
       const answer = await clients.get(token)!.request(tokenTopic(token, 'after-kill', 2), 'still here');
       expect(answer.payload.toString()).toBe('still here');
     }
-    expect(backend.elce.find((e) => e.type === 'disconnected' && liveTokens.some((t) => Object.hasOwn(e.endpoints, endpointOf(t))), since)).toEqual([]);
+    expect(stack.elce.find((e) => e.type === 'disconnected' && liveTokens.some((t) => Object.hasOwn(e.endpoints, endpointOf(t))), since)).toEqual([]);
 
     await pidOf(workerReplica(1, 1));
     await waitForHealth(kpc, 200, 20_000);
@@ -124,16 +125,16 @@ describe('workers: 2', () => {
 
     // The replacement takes clients again: connect until one lands on it (round-robin: the next one or two).
     const token = `token-${CLIENTS + 1}`;
-    const late = await backend.connect(kpc, users[CLIENTS]!);
+    const late = await stack.connect(kpc, users[CLIENTS]!);
     expect([workerReplica(1, 1), workerReplica(2)]).toContain(await speakFor(late, token));
   });
 
   it('SIGTERM drains every worker and exits 0', async () => {
-    const since = backend.elce.mark();
+    const since = stack.elce.mark();
     const exited = kpc.stop('SIGTERM');
     const stillHeld = [...holderOf].filter(([, replica]) => replica === workerReplica(2)).map(([token]) => token);
     for (const token of stillHeld) {
-      await backend.elce.waitFor(listing('disconnected', endpointOf(token)), `${endpointOf(token)} disconnected at shutdown`, { since });
+      await stack.elce.waitFor(listing('disconnected', endpointOf(token)), `${endpointOf(token)} disconnected at shutdown`, { since });
     }
     expect(await within(exited, GRACEFUL_SHUTDOWN_S * 1_000 + 10_000, 'KPC exiting')).toBe(0);
     await waitUntil(() => [...clients.values()].every((c) => c.isClosed), 'every client closed');

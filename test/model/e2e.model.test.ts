@@ -1,5 +1,5 @@
 // The three charts against the REAL service: the BUILT KPC as a child process, a real nats-server,
-// the dev ECAP provider, the echo extensions, real MQTT clients (test/support/kp-harness.ts).
+// the dev ECAP provider, the echo extensions, real MQTT clients (test/support/stack.ts, test/support/mqtt.ts).
 //
 // The paths are the generated ones the in-process model tests drive (same TestModel, same event
 // lists); each machine's table below says which chart events can be produced for real and how,
@@ -33,9 +33,7 @@ import type { ClientSessionEvent } from '../../src/machines/client-session.machi
 import type { SessionDetails, SessionSummary } from '../../src/actors/registry/session-inspection.js';
 import { codecs } from '../../src/infra/nats/codecs.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
-import { APP_VERSION, ECHO, kpTopic, startStack, uniqueId, type Stack } from '../support/kp-harness.js';
 import { startKpc, type KpcHandle } from '../support/kpc-process.js';
-import { connackCode, connectClient } from '../support/mqtt-client.js';
 import { EcapGate } from './support/ecap-gate.js';
 import { drivableEndToEnd, E2eRun, observe, trailOf, within, type E2eTable } from './support/e2e.js';
 import {
@@ -44,6 +42,8 @@ import {
 import { AUTHENTICATION_TIMEOUT_MS, ENDPOINT_ID, MAX_HELD_MESSAGES } from './support/harness.js';
 import type { ModelPath } from './support/paths.js';
 import { TcpRelay } from './support/tcp-relay.js';
+import { APP_VERSION, ECHO, type Stack, startStack } from '../support/stack.js';
+import { connackCode, connectClient, kpTopic, uniqueId } from '../support/mqtt.js';
 
 const ADMIN_TOKEN = 'model-e2e-admin-token';
 /** The ECAP service instance KPC addresses: the gate, which passes requests on to the dev provider (`cm`). */
@@ -186,7 +186,7 @@ class ClientWorld {
       const own = await startOwnKpc(sessionKpcConfig(connect.anonymousAllowed), true);
       return new ClientWorld(path, own.kpc, own);
     }
-    if (connect.anonymousAllowed) return new ClientWorld(path, await (anonymousKpc ??= stack.startExtraKpc(sessionKpcConfig(true))), undefined);
+    if (connect.anonymousAllowed) return new ClientWorld(path, await (anonymousKpc ??= stack.startKpc({ config: sessionKpcConfig(true) })), undefined);
     return new ClientWorld(path, stack.kpc, undefined);
   }
 

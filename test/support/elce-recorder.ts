@@ -4,12 +4,14 @@
 import type { NatsConnection, Subscription } from 'nats';
 import { codecs } from '../../src/infra/nats/codecs.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
+import { ChangeWaiters } from './waiting.js';
 
 export interface ElceEvent {
   type: 'connected' | 'disconnected';
   subject: string;
   endpoints: Record<string, string>;
   originatorReplicaId: string;
+  correlationId: string;
 }
 
 export type ElceMatch = (event: ElceEvent) => boolean;
@@ -22,7 +24,7 @@ export const listing =
 
 export class ElceRecorder {
   readonly events: ElceEvent[] = [];
-  private waiters = new Set<() => void>();
+  private readonly waiters = new ChangeWaiters();
 
   private constructor(private readonly subscription: Subscription) {}
 
@@ -35,8 +37,8 @@ export class ElceRecorder {
         if (error) return;
         const type = msg.subject.endsWith('.connected') ? 'connected' : 'disconnected';
         const codec = type === 'connected' ? codecs.endpointConnected : codecs.endpointDisconnected;
-        const { endpoints, originatorReplicaId } = codec.decode(msg.data);
-        const event: ElceEvent = { type, subject: msg.subject, endpoints, originatorReplicaId };
+        const { endpoints, originatorReplicaId, correlationId } = codec.decode(msg.data);
+        const event: ElceEvent = { type, subject: msg.subject, endpoints, originatorReplicaId, correlationId };
         if (recorder) recorder.record(event);
         else pending.push(event);
       },
@@ -60,21 +62,11 @@ export class ElceRecorder {
   /** The first event at or after `since` (past or future) that matches; rejects after `timeoutMs`. */
   waitFor(match: ElceMatch, what: string, opts: { since?: number; timeoutMs?: number } = {}): Promise<ElceEvent> {
     const { since = 0, timeoutMs = 10_000 } = opts;
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const found = this.find(match, since)[0];
-        if (found === undefined) return false;
-        this.waiters.delete(check);
-        clearTimeout(timer);
-        resolve(found);
-        return true;
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`no ELCE event: ${what} within ${timeoutMs} ms; events since #${since}:\n${this.describe(since)}`));
-      }, timeoutMs);
-      if (!check()) this.waiters.add(check);
-    });
+    return this.waiters.waitFor(
+      () => this.find(match, since)[0],
+      timeoutMs,
+      () => new Error(`no ELCE event: ${what} within ${timeoutMs} ms; events since #${since}:\n${this.describe(since)}`),
+    );
   }
 
   describe(since = 0): string {
@@ -88,6 +80,6 @@ export class ElceRecorder {
 
   private record(event: ElceEvent): void {
     this.events.push(event);
-    for (const waiter of [...this.waiters]) waiter();
+    this.waiters.changed();
   }
 }

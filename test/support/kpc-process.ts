@@ -78,7 +78,7 @@ function isTree(value: unknown): value is ConfigTree {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
 }
 
-function deepMerge(base: ConfigTree, override: ConfigTree): ConfigTree {
+export function deepMerge(base: ConfigTree, override: ConfigTree): ConfigTree {
   const result: ConfigTree = { ...base };
   for (const [key, value] of Object.entries(override)) {
     if (value === undefined) delete result[key];

@@ -2,7 +2,8 @@
 // flowed again after the fault, no client was dropped, every publish got its PUBACK, and every
 // PUBACKed payload reached the extension at least once: set(PUBACKed) ⊆ set(received).
 import { expect } from 'vitest';
-import type { Qos1Load, TestClient } from './test-client.js';
+import type { TestClient } from './mqtt.js';
+import type { Qos1Load } from './qos1-load.js';
 import { waitUntil } from './waiting.js';
 
 export interface OutageRun {

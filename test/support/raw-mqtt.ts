@@ -1,10 +1,14 @@
-// MQTT over raw sockets, for tests that must control every byte (oversized headers, silence,
-// clients that never read) or open hundreds of connections cheaply. Packets are encoded and
-// decoded with mqtt-packet; every wait is bounded and says what it waited for.
+// Hand-built MQTT packets over raw sockets, for protocol violations and byte-level control
+// (oversized headers, malformed CONNECTs, silence, clients that never read, TLS attempts whose end
+// must be classified) and for opening hundreds of connections cheaply. This is a different job from
+// mqtt.ts (well-behaved mqtt.js clients): mqtt.js refuses to send what these tests must send and
+// hides what they must see. Packets are encoded and decoded with mqtt-packet; every wait is bounded
+// and says what it waited for.
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
+import { ChangeWaiters } from './waiting.js';
 
 export class RawMqttConnection {
   readonly packets: Packet[] = [];
@@ -12,13 +16,13 @@ export class RawMqttConnection {
   error: Error | undefined;
   closed = false;
   readonly whenClosed: Promise<void>;
-  private readonly listeners = new Set<() => void>();
+  private readonly waiters = new ChangeWaiters();
 
   constructor(readonly socket: Socket | TLSSocket) {
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     parser.on('packet', (packet: Packet) => {
       this.packets.push(packet);
-      this.notify();
+      this.waiters.changed();
     });
     parser.on('error', (error: Error) => {
       this.error ??= new Error(`server sent bytes that are not MQTT: ${error.message}`);
@@ -30,7 +34,7 @@ export class RawMqttConnection {
     this.whenClosed = new Promise((resolve) =>
       socket.once('close', () => {
         this.closed = true;
-        this.notify();
+        this.waiters.changed();
         resolve();
       }),
     );
@@ -59,27 +63,13 @@ export class RawMqttConnection {
   }
 
   private waitFor<T>(what: string, found: () => T | undefined, timeoutMs: number, failOnClose = true): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const value = found();
-        if (value !== undefined) return finish(() => resolve(value));
-        if (failOnClose && this.closed) {
-          finish(() => reject(new Error(`connection closed while waiting for ${what}${this.error ? ` (${this.error.message})` : ''}`)));
-        }
-      };
-      const timer = setTimeout(() => finish(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`))), timeoutMs);
-      const finish = (settle: () => void) => {
-        clearTimeout(timer);
-        this.listeners.delete(check);
-        settle();
-      };
-      this.listeners.add(check);
-      check();
-    });
-  }
-
-  private notify(): void {
-    for (const listener of [...this.listeners]) listener();
+    const check = () => {
+      const value = found();
+      if (value !== undefined) return value;
+      if (failOnClose && this.closed) throw new Error(`connection closed while waiting for ${what}${this.error ? ` (${this.error.message})` : ''}`);
+      return undefined;
+    };
+    return this.waiters.waitFor(check, timeoutMs, () => new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
   }
 }
 

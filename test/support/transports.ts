@@ -1,10 +1,8 @@
 // KPC configuration fragments and client options for the TLS and WebSocket transports,
-// to pass as `kpcConfig` / `startExtraKpc(config)` and to mqtt.js or node:tls.
+// to pass as `kpcConfig` / `startKpc({ config })` (stack.ts) and to mqtt.js or node:tls.
 import type { ConnectionOptions } from 'node:tls';
 import type { IClientOptions } from 'mqtt';
-import { createTestPki, type ClientCertificate, type TestPki } from './certificates.js';
-import { startStack, type Stack } from './kp-harness.js';
-import { getFreePort } from './nats-server.js';
+import type { ClientCertificate, TestPki } from './certificates.js';
 
 export type ClientAuth = 'none' | 'optional' | 'required';
 
@@ -48,27 +46,3 @@ export function mqttTlsOptions(pki: TestPki, certificate?: ClientCertificate): I
 
 export const tlsUrl = (port: number) => `mqtts://127.0.0.1:${port}`;
 export const wsUrl = (port: number, path = '/ws') => `ws://127.0.0.1:${port}${path}`;
-
-export interface TransportsStack {
-  pki: TestPki;
-  stack: Stack;
-  wsPort: number;
-  tlsPort: number;
-}
-
-/**
- * A stack whose KPC listens on TCP, TLS (client certificates optional) and WebSocket; the test
- * PKI's device certificate is known to the provider as `credentialId`. `kpc` goes beside
- * `transports` under `kaa.kpc` (e.g. `{ workers: 2 }`), `server` under `server`.
- */
-export async function startTransportsStack(
-  credentialId: string,
-  extra: { kpc?: Tree; server?: Tree } = {},
-): Promise<TransportsStack> {
-  const pki = await createTestPki();
-  const [wsPort, tlsPort] = [await getFreePort(), await getFreePort()];
-  const transports = { mqtt: { ws: wsListener(wsPort), tls: tlsListener(pki, tlsPort, 'optional') } };
-  const stack = await startStack({ kpcConfig: { kaa: { kpc: { ...extra.kpc, transports } }, ...(extra.server ? { server: extra.server } : {}) } });
-  stack.credentials.certificates![pki.clients.device.ecapKey] = { credentialId };
-  return { pki, stack, wsPort, tlsPort };
-}

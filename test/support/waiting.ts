@@ -33,3 +33,38 @@ export function within<T>(promise: Promise<T>, timeoutMs: number, what: string):
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Event-driven waits on something that records as it goes (received messages, events): the owner
+ * calls `changed()` after each new record or state change, which re-checks every pending wait.
+ * A wait resolves with the first truthy `check()`, rejects with what `check()` throws (e.g. "the
+ * connection closed while waiting"), or rejects with `failure()` after `timeoutMs`.
+ */
+export class ChangeWaiters {
+  private readonly pending = new Set<() => void>();
+
+  changed(): void {
+    for (const attempt of [...this.pending]) attempt();
+  }
+
+  waitFor<T>(check: () => T | Falsy, timeoutMs: number, failure: () => Error): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const finish = (settle: () => void) => {
+        this.pending.delete(attempt);
+        clearTimeout(timer);
+        settle();
+      };
+      const attempt = () => {
+        try {
+          const value = check();
+          if (value) finish(() => resolve(value));
+        } catch (error) {
+          finish(() => reject(error));
+        }
+      };
+      const timer = setTimeout(() => finish(() => reject(failure())), timeoutMs);
+      this.pending.add(attempt);
+      attempt();
+    });
+  }
+}

@@ -1,7 +1,7 @@
-// Setup for the multi-replica tests: a 3-node NATS cluster (test/support/nats-cluster.ts), the dev
-// ECAP provider and the `echo` extension, the test's own NATS connections (an observer recording
-// 9/ELCE events, and one "pusher" per chosen node publishing ExtensionData), and several BUILT KPC
-// replicas of one KPC instance (`kpc`), as an operator runs them behind a TCP load balancer.
+// Multi-replica tests: over a cluster stack (stack.ts with `cluster`: a 3-node NATS cluster, the
+// stand-ins and the ELCE observer each on a chosen node), one "pusher" NATS connection per chosen
+// node publishing ExtensionData, and several BUILT KPC replicas of one KPC instance (`kpc`), as an
+// operator runs them behind a TCP load balancer.
 //
 // PINNING. nats.js shuffles the NATS_URLS list, so the order alone does not decide which node a
 // replica connects to. Each replica therefore reaches the nodes through its own TCP gates (one per
@@ -19,27 +19,19 @@
 //   publishes events and forwarded pushes on one connection in order, so every event S announced
 //   and every push S forwarded before has been handled by the target.
 // - settle() = drain() then syncFrom(each live replica → the others).
-import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from 'nats';
 import type { IClientOptions } from 'mqtt';
-import { DevEcapProvider, type DevCredentials } from '../../dev/ecap-provider.js';
-import { EchoExtension } from '../../dev/echo-extension.js';
 import { connectToNats } from '../../dev/nats-connection.js';
 import { subjects } from '../../src/infra/nats/subjects.js';
-import { ElceRecorder, listing } from './elce-recorder.js';
-import { startKpc, type KpcHandle } from './kpc-process.js';
-import { APP_VERSION, ECHO, passwordOf, pushData, tokenTopic } from './lifecycle-stack.js';
-import { startNatsCluster, type NatsCluster } from './nats-cluster.js';
+import { deepMerge, type KpcHandle } from './kpc-process.js';
+import type { TestClient } from './mqtt.js';
+import type { NatsCluster } from './nats-cluster.js';
+import { passwordOf, pushData, startStack, tokenTopic, type Stack } from './stack.js';
 import { startTcpGate, type TcpGate } from './tcp-gate.js';
-import { TestClient } from './test-client.js';
 import { waitUntil } from './waiting.js';
-
-export { APP_VERSION, ECHO, passwordOf, tokenTopic };
 
 export const KPC_INSTANCE = 'kpc';
 export const ADMIN_TOKEN = 'cluster-test-admin-token';
-
-const quietLogger = { info: () => {}, warn: () => {} };
 
 export interface Replica {
   kpc: KpcHandle;
@@ -62,7 +54,7 @@ export interface EndpointView {
 
 export type ExtensionDataCounts = Record<string, number>;
 
-export interface ClusterBackendOptions {
+export interface ClusterReplicasOptions {
   /** Node of the dev ECAP provider, of the echo extension, of the ELCE observer. */
   providerNode: number;
   echoNode: number;
@@ -81,69 +73,49 @@ export interface StartReplicaOptions {
   keepOtherGatesClosed?: boolean;
 }
 
-type Tree = Record<string, unknown>;
-const isTree = (value: unknown): value is Tree => typeof value === 'object' && value !== null && !Array.isArray(value);
-function merge(base: Tree, override: Tree): Tree {
-  const result: Tree = { ...base };
-  for (const [key, value] of Object.entries(override)) result[key] = isTree(value) && isTree(result[key]) ? merge(result[key] as Tree, value) : value;
-  return result;
-}
-
-export class ClusterBackend {
+export class ClusterReplicas {
   readonly replicas: Replica[] = [];
-  private readonly clients: TestClient[] = [];
-  private tokenCounter = 0;
   private markerCounter = 0;
 
   private constructor(
+    readonly stack: Stack,
     readonly cluster: NatsCluster,
-    /** Read live by the provider: users and tokens are added as the tests need them. */
-    readonly credentials: DevCredentials,
-    readonly provider: DevEcapProvider,
-    readonly echo: EchoExtension,
-    readonly observer: NatsConnection,
-    readonly elce: ElceRecorder,
     readonly pushers: NatsConnection[],
-    private readonly opts: ClusterBackendOptions,
+    private readonly opts: ClusterReplicasOptions,
   ) {}
 
-  static async start(opts: ClusterBackendOptions): Promise<ClusterBackend> {
-    const cluster = await startNatsCluster({ size: 3 });
-    const credentials: DevCredentials = { users: {}, tokens: {}, certificates: {} };
-    const provider = new DevEcapProvider({ natsUrls: cluster.urls([opts.providerNode]), credentials, logger: quietLogger });
-    const echo = new EchoExtension({ natsUrls: cluster.urls([opts.echoNode]), instanceName: ECHO, logger: quietLogger });
-    const connections: NatsConnection[] = [];
+  static async start(opts: ClusterReplicasOptions): Promise<ClusterReplicas> {
+    const { providerNode, echoNode, observerNode } = opts;
+    const stack = await startStack({ noKpc: true, cluster: { providerNode, echoNode, observerNode } });
+    const cluster = stack.cluster!;
+    const pushers: NatsConnection[] = [];
     try {
-      await Promise.all([provider.start(), echo.start()]);
-      const observer = await connectToNats(cluster.urls([opts.observerNode]), 'cluster-test-observer');
-      connections.push(observer);
-      const elce = await ElceRecorder.start(observer);
-      const pushers: NatsConnection[] = [];
       for (const node of opts.pusherNodes ?? cluster.nodes.map((n) => n.index)) {
-        const pusher = await connectToNats(cluster.urls([node]), `cluster-test-pusher-n${node}`);
-        connections.push(pusher);
-        pushers.push(pusher);
+        pushers.push(await connectToNats(cluster.urls([node]), `cluster-test-pusher-n${node}`));
       }
       await cluster.interestBarrier();
-      return new ClusterBackend(cluster, credentials, provider, echo, observer, elce, pushers, opts);
+      return new ClusterReplicas(stack, cluster, pushers, opts);
     } catch (error) {
-      await Promise.all([provider.stop(), echo.stop(), ...connections.map((nc) => nc.close())]).catch(() => {});
-      await cluster.stop();
+      await Promise.all(pushers.map((nc) => nc.close())).catch(() => {});
+      await stack.stop();
       throw error;
     }
+  }
+
+  get elce() {
+    return this.stack.elce;
+  }
+
+  get echo() {
+    return this.stack.echo;
   }
 
   liveReplicas(): Replica[] {
     return this.replicas.filter((replica) => replica.alive);
   }
 
-  /** A fresh token `token-cN` of endpoint `endpoint-cN`, known to the provider. */
   newToken(): { token: string; endpointId: string } {
-    const n = ++this.tokenCounter;
-    const token = `token-c${n}`;
-    const endpointId = `endpoint-c${n}`;
-    this.credentials.tokens[token] = { endpointId };
-    return { token, endpointId };
+    return this.stack.newToken();
   }
 
   /** A KPC replica pinned to NATS node `node` (see the header), healthy, with its beacon speaking. */
@@ -152,10 +124,10 @@ export class ClusterBackend {
     const gates = await Promise.all(nodes.map((node) => startTcpGate({ port: node.port })));
     gates.forEach((gate, j) => (j === opts.node ? gate.open() : gate.close()));
     const order = [opts.node, ...nodes.map((n) => n.index).filter((j) => j !== opts.node)];
-    const config = merge(merge({ server: { 'admin-token': ADMIN_TOKEN } }, this.opts.replicaConfig ?? {}), opts.config ?? {});
+    const config = deepMerge(deepMerge({ server: { 'admin-token': ADMIN_TOKEN } }, this.opts.replicaConfig ?? {}), opts.config ?? {});
     let kpc: KpcHandle;
     try {
-      kpc = await startKpc({ natsUrls: order.map((j) => gates[j]!.url), config });
+      kpc = await this.stack.startKpc({ natsUrls: order.map((j) => gates[j]!.url), config });
     } catch (error) {
       await Promise.all(gates.map((gate) => gate.stop()));
       throw error;
@@ -199,24 +171,13 @@ export class ClusterBackend {
 
   /** Connects user `user` (password `pw-{user}`, registered if new) with a short unique MQTT client id. */
   async connect(kpc: KpcHandle, user: string, opts: IClientOptions = {}): Promise<TestClient> {
-    this.credentials.users[user] ??= { password: passwordOf(user) };
-    const clientId = `${user.slice(0, 12)}-${randomBytes(3).toString('hex')}`; // aedes refuses ids over 23 characters
-    const client = await TestClient.connect(kpc.mqttUrl, clientId, { clientId, username: user, password: passwordOf(user), ...opts });
-    this.clients.push(client);
-    return client;
+    this.stack.credentials.users[user] ??= { password: passwordOf(user) };
+    return this.stack.connect(kpc, user, opts);
   }
 
   /** The client speaks for `token` (a request on it is answered) and `kpc` announces the endpoint `connected`. */
-  async speakFor(kpc: KpcHandle, client: TestClient, token: string): Promise<void> {
-    const endpointId = this.credentials.tokens[token]?.endpointId;
-    if (endpointId === undefined) throw new Error(`unknown token ${token}`);
-    const since = this.elce.mark();
-    const topic = tokenTopic(token, 'hello', 1);
-    const answer = await client.request(topic, `hello from ${client.name}`);
-    if (answer.topic !== `${topic}/status`) throw new Error(`${client.name} speaking for ${token}: answered on ${answer.topic}: ${answer.payload.toString()}`);
-    await this.elce.waitFor((e) => listing('connected', endpointId)(e) && e.originatorReplicaId === kpc.replicaId, `connected ${endpointId} from ${kpc.replicaId}`, {
-      since,
-    });
+  speakFor(kpc: KpcHandle, client: TestClient, token: string): Promise<void> {
+    return this.stack.speakFor(kpc, client, token);
   }
 
   /** A fresh marker for a push payload. */
@@ -319,15 +280,12 @@ export class ClusterBackend {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.clients.map((client) => client.mqtt.endAsync(true).catch(() => {})));
     await Promise.all(this.replicas.map((replica) => replica.kpc.stop('SIGKILL')));
     await Promise.all(this.replicas.flatMap((replica) => replica.gates.map((gate) => gate.stop())));
-    this.elce.stop();
-    await Promise.all([this.provider.stop(), this.echo.stop(), this.observer.close(), ...this.pushers.map((nc) => nc.close())]);
-    await this.cluster.stop();
+    await Promise.all(this.pushers.map((nc) => nc.close()));
+    await this.stack.stop();
   }
 }
-
 
 /** Sums the counters of an outcome over several replicas' snapshots. */
 export function sumOf(snapshots: ExtensionDataCounts[], outcome: string): number {

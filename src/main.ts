@@ -79,7 +79,9 @@ async function main(): Promise<void> {
     process.exit(1);
   });
   status.extraProblems.push(routing.problem);
-  const publisher = new ConfirmedPublisher(link, config.kpc.maxUnconfirmed);
+  const publisher = new ConfirmedPublisher(link, config.kpc.maxUnconfirmed, (error) =>
+    throttledLog.error('publish.callback.failed', 'confirmed-publisher', { err: error }, 'a sender\'s confirmation callback threw; the other messages are confirmed as usual'),
+  );
   const { authentication } = config.kpc;
   const ecap = new EcapClient(link, {
     replicaId,

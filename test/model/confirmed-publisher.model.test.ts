@@ -59,7 +59,9 @@ class NatsDouble {
 class World {
   readonly run = new ModelRun(confirmedPublisherModel);
   readonly nats = new NatsDouble();
-  readonly publisher = new ConfirmedPublisher(this.nats as unknown as NatsLink, 100);
+  readonly publisher = new ConfirmedPublisher(this.nats as unknown as NatsLink, 100, (error) => {
+    throw error; // no callback of this test throws
+  });
   /** How many times each message (by subject) was confirmed. */
   readonly confirmations = new Map<string, number>();
   /** Shutdown waiters registered with each message, and whether each was told. */

@@ -17,6 +17,8 @@ import { confirmedPublisherMachine } from '../../machines/confirmed-publisher.ma
 import type { NatsLink, NatsStatusListener } from './connection.js';
 
 export type Confirmation = () => void;
+/** Told when a sender's callback throws: the publisher carries on with the other messages. */
+export type CallbackFailure = (error: unknown) => void;
 
 interface Outgoing {
   subject: string;
@@ -44,6 +46,7 @@ export class ConfirmedPublisher implements NatsStatusListener {
   constructor(
     private readonly nats: NatsLink,
     private readonly capacity: number,
+    private readonly callbackFailed: CallbackFailure,
   ) {
     this.actor = createActor(
       confirmedPublisherMachine.provide({
@@ -51,7 +54,7 @@ export class ConfirmedPublisher implements NatsStatusListener {
           startFlush: () => this.startFlush(),
           confirmFlushed: () => {
             const batch = this.takeFlushed();
-            for (const outgoing of batch) outgoing.onConfirmed?.();
+            for (const outgoing of batch) this.tell(outgoing);
           },
           parkFlushed: () => this.parked.push(...this.takeFlushed()),
           parkSent: () => {
@@ -114,7 +117,7 @@ export class ConfirmedPublisher implements NatsStatusListener {
     for (const outgoing of batch) {
       const sent = connected && this.trySend(outgoing);
       if (!outgoing.keep) {
-        outgoing.onConfirmed?.();
+        this.tell(outgoing);
         continue;
       }
       if (sent) this.sent.push(outgoing);
@@ -164,6 +167,19 @@ export class ConfirmedPublisher implements NatsStatusListener {
       this.actor.send({ type: 'flush.confirmed', sentSinceFlush: this.sent.length, leftUnconfirmed });
     };
     this.nats.connection.flush().then(settled(true), settled(false));
+  }
+
+  /**
+   * A callback belongs to a sender (it acknowledges to an MQTT client): if it throws, the messages
+   * after it in the batch must still be told, and the chart must not stop (an actor whose action
+   * throws stops for good, and nothing would be confirmed again).
+   */
+  private tell(outgoing: Outgoing): void {
+    try {
+      outgoing.onConfirmed?.();
+    } catch (error) {
+      this.callbackFailed(error);
+    }
   }
 
   private takeFlushed(): Outgoing[] {

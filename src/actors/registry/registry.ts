@@ -12,7 +12,7 @@ import { EndpointSession } from '../session/endpoint-session.js';
 import { HttpSession, type HttpSessionDirectory } from '../session/http-session.js';
 import { HttpSessions } from '../session/http-sessions.js';
 import type { ReplyTarget } from '../traffic/extension-data-router.js';
-import type { Supervised } from '../session/session-hub.js';
+import type { SessionClock, Supervised } from '../session/session-hub.js';
 import type { ConnectRequest, EndpointsConnected, MqttConnection, MqttSession } from '../ports.js';
 import { Directory } from './directory.js';
 import { EndedSessions } from './ended-sessions.js';
@@ -41,8 +41,13 @@ export interface RegistryOptions {
   /** How fast client connections are closed on shutdown; absent: all at once. */
   drainPace?: DrainPace;
   /** Timers of every session chart (`after` delays); tests pass xstate's SimulatedClock. */
-  clock?: { setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown; clearTimeout(id: unknown): void };
+  clock?: SessionClock;
 }
+
+const realClock: SessionClock = {
+  setTimeout: (fn, timeout) => setTimeout(fn, timeout),
+  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+};
 
 
 export class Registry implements SessionDirectory, HttpSessionDirectory {
@@ -85,6 +90,14 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
 
   get supervisor(): AnyActorRef {
     return this.sessionParent;
+  }
+
+  get clock(): SessionClock {
+    return this.options.clock ?? realClock;
+  }
+
+  report(report: SessionReport): void {
+    this.actor.send(report);
   }
 
   start(): void {
@@ -278,7 +291,7 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
   private journalTimer(inspection: InspectionEvent): void {
     if (inspection.type !== '@xstate.event' || inspection.sourceRef !== inspection.actorRef) return;
     const actor = inspection.actorRef as AnyActorRef;
-    (ClientSession.of(actor) ?? EndpointSession.of(actor) ?? HttpSession.of(actor))?.journal.received(inspection.event);
+    (ClientSession.of(actor) ?? HttpSession.of(actor))?.journal.received(inspection.event);
   }
 }
 

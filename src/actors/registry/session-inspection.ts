@@ -63,7 +63,7 @@ export function describeSession(session: ClientSession): SessionDetails {
 }
 
 export function describeEndpoint(endpoint: EndpointSession): EndpointView {
-  const { context, value } = endpoint.actor.getSnapshot();
+  const { context, value } = endpoint.snapshot;
   return {
     actorId: endpoint.actorId,
     state: value as string,

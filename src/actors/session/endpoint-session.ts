@@ -4,13 +4,9 @@
 // and owns what cannot live in a pure snapshot (the token, the messages waiting for identification).
 // It talks to its owner only through the EndpointOwner port, so it never knows the transport.
 //
-// It is not an xstate actor: a client may hold many endpoint sessions for as long as it is connected,
-// and an actor carries per instance what these sessions never use (a mailbox, listeners, observers,
-// inspection, a system). The session holds only its chart's snapshot and steps it with xstate's pure
-// transition(): the same chart decides every step; the session then runs the actions it returns, in
-// order, by name (below), owns the one timer a state's `after` needs while it is pending, journals
-// each event, and reports its end to the registry as an actor's parent would hear of it.
-import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+// It is not an xstate actor but a stepped session (stepped-session.ts): a client may hold many
+// endpoint sessions for as long as it is connected, and each holds only its chart's snapshot.
+import type { SnapshotFrom } from 'xstate';
 import {
   endpointSessionMachine, type EndpointSessionContext, type EndpointSessionEvent, type EndpointSessionInput,
 } from '../../machines/endpoint-session.machine.js';
@@ -19,8 +15,9 @@ import type { RoutedMessage } from '../traffic/client-data-forwarder.js';
 import type { MeteredEndpoint, TrafficMeter } from '../traffic/traffic-meter.js';
 import type { Journal } from './journal.js';
 import { secretHash } from './secret-hash.js';
-import { SteadyReactions, type Reaction } from './steady-reactions.js';
-import type { SharedHub, Supervised, Supervision } from './session-hub.js';
+import { SteadyReactions } from './steady-reactions.js';
+import type { SharedHub, Supervision } from './session-hub.js';
+import { SteppedSession, unknownAction } from './stepped-session.js';
 
 /** The registry's endpoint bookkeeping, as an endpoint session sees it. */
 export interface EndpointDirectory extends Supervision {
@@ -58,8 +55,6 @@ export interface EndpointOwner {
   endpointFinished(endpoint: EndpointSession): void;
 }
 
-export type EndpointSessionSnapshot = SnapshotFrom<typeof endpointSessionMachine>;
-
 const messageOf = (event: EndpointSessionEvent): RoutedMessage =>
   (event as Extract<EndpointSessionEvent, { type: 'kp.published' }>).message as RoutedMessage;
 const subackOf = (event: EndpointSessionEvent): SubscriptionAnswer =>
@@ -67,10 +62,7 @@ const subackOf = (event: EndpointSessionEvent): SubscriptionAnswer =>
 
 type ActionImplementation = (session: EndpointSession, context: EndpointSessionContext, event: EndpointSessionEvent, params: never) => void;
 
-/**
- * What each action the chart names does. transition() applies the chart's assigns itself and hands
- * every other action the context as it is at that point of the step (after the assigns before it).
- */
+/** What each action the chart names does (the chart's assigns are applied by transition() itself). */
 const actions: Record<string, ActionImplementation> = {
   requestIdentification: (session) => session.requestIdentification(),
   holdMessage: (session, _, event) => (session.held ??= []).push(messageOf(event)),
@@ -98,26 +90,10 @@ const actions: Record<string, ActionImplementation> = {
   countRoaming: (session) => session.hub.counters.roamed(),
 };
 
-/** An action transition() returns: a named one of the chart's, or xstate's raise/cancel of a delayed event. */
-interface StepAction {
-  type: string;
-  params?: unknown;
-  info: { context: EndpointSessionContext; event: EndpointSessionEvent };
-}
-/** `after` is a delayed raise of the event `xstate.after.<delay>.<state id>`, cancelled when the state is left. */
-interface DelayedRaise {
-  event: EndpointSessionEvent;
-  id: string;
-  delay: number;
-}
-
 /** What the chart does with a PUBLISH in states where it always does the same (see steady-reactions.ts). */
 const publishReactions = new SteadyReactions(endpointSessionMachine, 'kp.published');
 
-export class EndpointSession implements Supervised {
-  /** The chart's current snapshot: the session's whole state as the chart sees it. */
-  snapshot: EndpointSessionSnapshot;
-  readonly journal: Journal;
+export class EndpointSession extends SteppedSession<SnapshotFrom<typeof endpointSessionMachine>, EndpointSessionEvent> {
   /** Messages that arrived while the token was being identified, in arrival order (none: undefined). */
   held: RoutedMessage[] | undefined;
   /** SUBACKs of SUBSCRIBE filters naming the token that wait for identification (none: undefined). */
@@ -127,15 +103,6 @@ export class EndpointSession implements Supervised {
    * remembered request counts its reply without holding the whole session.
    */
   readonly meter: MeteredEndpoint;
-  /** The pending `after` of the current state, if any (the chart has at most one per state). */
-  private timer: { id: string; handle: unknown } | undefined;
-  /** Events sent while an event was being processed: they wait their turn, as in an actor's mailbox. */
-  private mailbox: EndpointSessionEvent[] | undefined;
-  private processing = false;
-  /** An action threw: the session does nothing more; the registry discards it. */
-  private failed = false;
-  /** The initial step's actions, run by start(). */
-  private initialActions: readonly StepAction[] | undefined;
 
   constructor(
     readonly hub: EndpointSessionHub,
@@ -143,7 +110,7 @@ export class EndpointSession implements Supervised {
     readonly token: string,
     appName: string,
     appVersionName: string,
-    readonly actorId: string,
+    actorId: string,
   ) {
     const input: EndpointSessionInput = {
       sessionId: actorId,
@@ -154,13 +121,18 @@ export class EndpointSession implements Supervised {
       negativeCacheMs: hub.settings.negativeCacheMs,
       maxHeldMessages: hub.settings.maxHeldMessages,
     };
+    super(endpointSessionMachine, actorId, input, hub.newJournal(endpointSessionMachine, actorId));
     this.meter = { appName, clientTenantId: owner.tenantId, traffic: undefined, trafficInterval: 0 };
-    const [snapshot, initialActions] = initialTransition(endpointSessionMachine, input);
-    this.snapshot = snapshot;
-    this.initialActions = initialActions as unknown as StepAction[];
-    this.journal = hub.newJournal(endpointSessionMachine, actorId);
-    this.journal.record({ type: 'xstate.init', input }, snapshot.value);
     hub.directory.supervise(actorId, this);
+  }
+
+  protected get supervision(): Supervision {
+    return this.hub.directory;
+  }
+
+  protected perform(type: string, context: EndpointSessionContext, event: EndpointSessionEvent, params: unknown): void {
+    const implementation = actions[type] ?? unknownAction(endpointSessionMachine.id, type);
+    implementation(this, context, event, params as never);
   }
 
   get appName(): string {
@@ -171,13 +143,9 @@ export class EndpointSession implements Supervised {
     return this.snapshot.context.appVersionName;
   }
 
-  /** Runs the chart's initial step (identification requested, its timeout started). */
+  /** Requests identification (the chart's initial step). */
   start(): void {
-    const initialActions = this.initialActions;
-    if (initialActions === undefined) return;
-    this.initialActions = undefined;
-    this.carryOut(initialActions);
-    this.processMailbox();
+    this.startChart();
   }
 
   get endpointId(): string | null {
@@ -188,113 +156,15 @@ export class EndpointSession implements Supervised {
     return this.snapshot.value === 'active';
   }
 
-  get isFinished(): boolean {
-    return this.failed || this.snapshot.status !== 'active';
-  }
-
   /**
    * A PUBLISH for this token: the chart decides (forward, hold, answer with an error). Where its
    * answer is a steady reaction (while active: forwardMessage), the actions run without a step.
    */
   receive(message: RoutedMessage): void {
     const event = { type: 'kp.published', message } as const;
-    const reactions = this.processing || this.failed ? undefined : publishReactions.in(this.snapshot);
-    if (reactions === undefined) return this.send(event);
-    this.journal.record(event, this.snapshot.value);
-    this.runReactions(reactions, event);
-  }
-
-  /** Every event reaches the chart through here, and is journaled as the chart takes it. */
-  send(event: EndpointSessionEvent): void {
-    if (this.isFinished) return; // ended: nothing more happens to it
-    if (this.processing) {
-      (this.mailbox ??= []).push(event);
-      return;
-    }
-    this.step(event);
-    this.processMailbox();
-  }
-
-  private processMailbox(): void {
-    while (this.mailbox !== undefined) {
-      const next = this.mailbox.shift()!;
-      if (this.mailbox.length === 0) this.mailbox = undefined;
-      if (!this.isFinished) this.step(next);
-    }
-  }
-
-  /** One step of the chart: the next snapshot, journaled, then its actions carried out. */
-  private step(event: EndpointSessionEvent): void {
-    const [next, stepActions] = transition(endpointSessionMachine, this.snapshot, event);
-    this.snapshot = next;
-    this.journal.record(event, next.value);
-    this.carryOut(stepActions as unknown as StepAction[]);
-    if (next.status === 'done' && !this.failed) {
-      this.clearTimer();
-      this.hub.directory.report({ type: 'session.finished', actorId: this.actorId });
-    }
-  }
-
-  /** A step's actions, in order; events the session is sent meanwhile wait in its mailbox. */
-  private carryOut(stepActions: readonly StepAction[]): void {
-    this.processing = true;
-    try {
-      for (const action of stepActions) {
-        if (action.type === 'xstate.raise') this.startTimer(action.params as DelayedRaise);
-        else if (action.type === 'xstate.cancel') this.cancelTimer((action.params as { sendId: string }).sendId);
-        else this.run(action, action.info.context, action.info.event);
-      }
-    } catch (error) {
-      this.fail(error);
-    } finally {
-      this.processing = false;
-    }
-  }
-
-  private runReactions(reactions: readonly Reaction[], event: EndpointSessionEvent): void {
-    this.processing = true;
-    try {
-      for (const reaction of reactions) this.run(reaction, this.snapshot.context, event);
-    } catch (error) {
-      this.fail(error);
-    } finally {
-      this.processing = false;
-    }
-    this.processMailbox();
-  }
-
-  private run({ type, params }: { type: string; params?: unknown }, context: EndpointSessionContext, event: EndpointSessionEvent): void {
-    const implementation = actions[type];
-    if (implementation === undefined) throw new Error(`the endpoint session chart names an action this session does not implement: ${type}`);
-    implementation(this, context, event, params as never);
-  }
-
-  /** As an actor that threw: nothing more happens to it; the registry discards it (see discard()). */
-  private fail(error: unknown): void {
-    this.failed = true;
-    this.clearTimer();
-    this.mailbox = undefined;
-    this.hub.directory.report({ type: 'session.failed', actorId: this.actorId, error });
-  }
-
-  private startTimer({ event, id, delay }: DelayedRaise): void {
-    this.clearTimer();
-    const { clock } = this.hub.directory;
-    const handle = clock.setTimeout(() => {
-      this.timer = undefined;
-      this.send(event);
-    }, delay);
-    this.timer = { id, handle };
-  }
-
-  private cancelTimer(id: string): void {
-    if (this.timer?.id === id) this.clearTimer();
-  }
-
-  private clearTimer(): void {
-    if (this.timer === undefined) return;
-    this.hub.directory.clock.clearTimeout(this.timer.handle);
-    this.timer = undefined;
+    const reactions = this.idle ? publishReactions.in(this.snapshot) : undefined;
+    if (reactions === undefined) this.send(event);
+    else this.runSteady(reactions, event);
   }
 
   /** A SUBSCRIBE filter names this token: `answer` is its SUBACK, given when the chart decides. */

@@ -1,0 +1,181 @@
+// A session that steps its chart with xstate's pure transition() instead of running an actor.
+// KPC holds a client session and its endpoint sessions for as long as each client is connected,
+// and an actor carries per instance what these sessions never use (a mailbox object, listeners,
+// observers, inspection, a system, closures). A stepped session holds only its chart's snapshot:
+// the same chart decides every step (transition() applies its assigns and returns the other
+// actions with the context as it is at that point of the step), and the session then
+//   - runs the named actions in order, with its own implementations (perform());
+//   - owns the one timer a state's `after` needs, only while it is pending (on the registry's clock);
+//   - queues events sent to it during a step, as an actor's mailbox would;
+//   - journals each event with the state it led to;
+//   - reports its end (a final state) or an action that threw to the registry, as an actor's
+//     parent would hear of them (`session.finished`, `session.failed`).
+import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine, type EventObject } from 'xstate';
+import type { Journal } from './journal.js';
+import type { Supervised, Supervision } from './session-hub.js';
+
+/** An action transition() returns: one the chart names, or xstate's raise/cancel of a delayed event. */
+interface StepAction {
+  type: string;
+  params?: unknown;
+  info: { context: unknown; event: unknown };
+}
+
+/** `after` is a delayed raise of the event `xstate.after.<delay>.<state id>`, cancelled when the state is left. */
+interface DelayedRaise {
+  event: { type: string };
+  id: string;
+  delay: number;
+}
+
+/** `TSnapshot`, `TEvent`: the chart's snapshot and event types (SnapshotFrom, its event union). */
+export abstract class SteppedSession<TSnapshot extends AnyMachineSnapshot, TEvent extends EventObject> implements Supervised {
+  /** The chart's current snapshot: the session's whole state as the chart sees it. */
+  snapshot: TSnapshot;
+  readonly journal: Journal;
+  /** The pending `after` of the current state, if any (these charts have at most one per state). */
+  private timer: { id: string; handle: unknown } | undefined;
+  /** Events sent while a step was being carried out: they wait their turn (none: undefined). */
+  private mailbox: TEvent[] | undefined;
+  private stepping = false;
+  /** An action threw: the session does nothing more; the registry discards it. */
+  private failed = false;
+  /** The initial step's actions, carried out by start(). */
+  private initialActions: readonly StepAction[] | undefined;
+
+  constructor(
+    private readonly chart: AnyStateMachine,
+    readonly actorId: string,
+    input: object,
+    journal: Journal,
+  ) {
+    const [snapshot, initialActions] = initialTransition(chart, input);
+    this.snapshot = snapshot as TSnapshot;
+    this.initialActions = initialActions as unknown as StepAction[];
+    this.journal = journal;
+    journal.record({ type: 'xstate.init', input }, this.snapshot.value);
+  }
+
+  /** The registry, to which the session reports its end, and whose clock runs its timers. */
+  protected abstract get supervision(): Supervision;
+
+  /** Runs one action the chart names (not a built-in one), with the context of that point of the step. */
+  protected abstract perform(type: string, context: TSnapshot['context'], event: TEvent, params: unknown): void;
+
+  abstract discard(error: unknown): void;
+  abstract forgotten(): void;
+
+  /** Carries out the chart's initial step (its initial state's entry actions and timer). */
+  startChart(): void {
+    const initialActions = this.initialActions;
+    if (initialActions === undefined) return;
+    this.initialActions = undefined;
+    this.carryOut(initialActions);
+    this.processMailbox();
+  }
+
+  get isFinished(): boolean {
+    return this.failed || this.snapshot.status !== 'active';
+  }
+
+  /** Whether the next event may skip the step (see runSteady): none is under way, none waits. */
+  protected get idle(): boolean {
+    return !this.stepping && !this.failed && this.mailbox === undefined;
+  }
+
+  /** Every event reaches the chart through here, and is journaled as the chart takes it. */
+  send(event: TEvent): void {
+    if (this.isFinished) return; // ended: nothing more happens to it
+    if (this.stepping) {
+      (this.mailbox ??= []).push(event);
+      return;
+    }
+    this.step(event);
+    this.processMailbox();
+  }
+
+  /**
+   * An event the chart answers in the current state with a steady reaction (see
+   * steady-reactions.ts): journaled, and its actions run, without a step.
+   */
+  protected runSteady(reactions: readonly { type: string; params: unknown }[], event: TEvent): void {
+    this.journal.record(event, this.snapshot.value);
+    this.stepping = true;
+    try {
+      for (const { type, params } of reactions) this.perform(type, this.snapshot.context, event, params);
+    } catch (error) {
+      this.fail(error);
+    } finally {
+      this.stepping = false;
+    }
+    this.processMailbox();
+  }
+
+  private processMailbox(): void {
+    while (this.mailbox !== undefined) {
+      const next = this.mailbox.shift()!;
+      if (this.mailbox.length === 0) this.mailbox = undefined;
+      if (!this.isFinished) this.step(next);
+    }
+  }
+
+  /** One step of the chart: the next snapshot, journaled, then its actions carried out. */
+  private step(event: TEvent): void {
+    const [next, stepActions] = transition(this.chart, this.snapshot, event);
+    this.snapshot = next as TSnapshot;
+    this.journal.record(event, next.value);
+    this.carryOut(stepActions as unknown as StepAction[]);
+    if (next.status === 'done' && !this.failed) {
+      this.clearTimer();
+      this.supervision.report({ type: 'session.finished', actorId: this.actorId });
+    }
+  }
+
+  /** A step's actions, in order; events sent to the session meanwhile wait in its mailbox. */
+  private carryOut(stepActions: readonly StepAction[]): void {
+    this.stepping = true;
+    try {
+      for (const action of stepActions) {
+        if (action.type === 'xstate.raise') this.startTimer(action.params as DelayedRaise);
+        else if (action.type === 'xstate.cancel') this.cancelTimer((action.params as { sendId: string }).sendId);
+        else this.perform(action.type, action.info.context as TSnapshot['context'], action.info.event as TEvent, action.params);
+      }
+    } catch (error) {
+      this.fail(error);
+    } finally {
+      this.stepping = false;
+    }
+  }
+
+  /** As an actor that threw: nothing more happens to it, and the registry discards it (discard()). */
+  private fail(error: unknown): void {
+    this.failed = true;
+    this.clearTimer();
+    this.mailbox = undefined;
+    this.supervision.report({ type: 'session.failed', actorId: this.actorId, error });
+  }
+
+  private startTimer({ event, id, delay }: DelayedRaise): void {
+    this.clearTimer();
+    const handle = this.supervision.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.send(event as TEvent);
+    }, delay);
+    this.timer = { id, handle };
+  }
+
+  private cancelTimer(id: string): void {
+    if (this.timer?.id === id) this.clearTimer();
+  }
+
+  private clearTimer(): void {
+    if (this.timer === undefined) return;
+    this.supervision.clock.clearTimeout(this.timer.handle);
+    this.timer = undefined;
+  }
+}
+
+/** Throws for an action the chart names that the session does not implement (a chart and its session out of step). */
+export function unknownAction(chart: string, type: string): never {
+  throw new Error(`the ${chart} chart names an action its session does not implement: ${type}`);
+}

@@ -284,14 +284,15 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
   }
 
   /**
-   * A session's timers (`after` delays) are the only events it sends itself: xstate's scheduler
-   * relays them, and reports each relay to the inspector as an event whose source is its target.
-   * Every other event is journaled by the session's own send().
+   * An HTTP session's timers (`after` delays) are the only events it sends itself: xstate's
+   * scheduler relays them, and reports each relay to the inspector as an event whose source is its
+   * target. Every other event is journaled by the session's own send(); client and endpoint
+   * sessions are not actors and journal their timers themselves (stepped-session.ts).
    */
   private journalTimer(inspection: InspectionEvent): void {
     if (inspection.type !== '@xstate.event' || inspection.sourceRef !== inspection.actorRef) return;
     const actor = inspection.actorRef as AnyActorRef;
-    (ClientSession.of(actor) ?? HttpSession.of(actor))?.journal.received(inspection.event);
+    HttpSession.of(actor)?.journal.received(inspection.event);
   }
 }
 

@@ -37,7 +37,7 @@ export interface SessionDetails extends SessionSummary {
 }
 
 export function summarizeSession(session: ClientSession): SessionSummary {
-  const { context, value } = session.actor.getSnapshot();
+  const { context, value } = session.snapshot;
   return {
     mqttClientId: context.mqttClientId,
     connectionId: context.connectionId,
@@ -51,7 +51,7 @@ export function summarizeSession(session: ClientSession): SessionSummary {
 }
 
 export function describeSession(session: ClientSession): SessionDetails {
-  const { context } = session.actor.getSnapshot();
+  const { context } = session.snapshot;
   return {
     ...summarizeSession(session),
     credentialIds: context.credentialIds,

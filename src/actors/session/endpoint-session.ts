@@ -17,7 +17,7 @@ import type { Journal } from './journal.js';
 import { secretHash } from './secret-hash.js';
 import { SteadyReactions } from './steady-reactions.js';
 import type { SharedHub, Supervision } from './session-hub.js';
-import { SteppedSession, unknownAction } from './stepped-session.js';
+import { SteppedSession, type SessionActions } from './stepped-session.js';
 
 /** The registry's endpoint bookkeeping, as an endpoint session sees it. */
 export interface EndpointDirectory extends Supervision {
@@ -60,10 +60,7 @@ const messageOf = (event: EndpointSessionEvent): RoutedMessage =>
 const subackOf = (event: EndpointSessionEvent): SubscriptionAnswer =>
   (event as Extract<EndpointSessionEvent, { type: 'kp.subscribed' }>).subscription as SubscriptionAnswer;
 
-type ActionImplementation = (session: EndpointSession, context: EndpointSessionContext, event: EndpointSessionEvent, params: never) => void;
-
-/** What each action the chart names does (the chart's assigns are applied by transition() itself). */
-const actions: Record<string, ActionImplementation> = {
+const actions: SessionActions<EndpointSession, EndpointSessionContext, EndpointSessionEvent> = {
   requestIdentification: (session) => session.requestIdentification(),
   holdMessage: (session, _, event) => (session.held ??= []).push(messageOf(event)),
   holdSubscription: (session, _, event) => (session.heldSubscriptions ??= []).push(subackOf(event)),
@@ -130,9 +127,8 @@ export class EndpointSession extends SteppedSession<SnapshotFrom<typeof endpoint
     return this.hub.directory;
   }
 
-  protected perform(type: string, context: EndpointSessionContext, event: EndpointSessionEvent, params: unknown): void {
-    const implementation = actions[type] ?? unknownAction(endpointSessionMachine.id, type);
-    implementation(this, context, event, params as never);
+  protected get actions(): typeof actions {
+    return actions;
   }
 
   get appName(): string {

@@ -28,6 +28,12 @@ interface DelayedRaise {
   delay: number;
 }
 
+/**
+ * What each action a chart names does, for a session of type `TSession` (the chart's assigns are
+ * applied by transition() itself and are not listed).
+ */
+export type SessionActions<TSession, TContext, TEvent> = Record<string, (session: TSession, context: TContext, event: TEvent, params: never) => void>;
+
 /** `TSnapshot`, `TEvent`: the chart's snapshot and event types (SnapshotFrom, its event union). */
 export abstract class SteppedSession<TSnapshot extends AnyMachineSnapshot, TEvent extends EventObject> implements Supervised {
   /** The chart's current snapshot: the session's whole state as the chart sees it. */
@@ -59,8 +65,8 @@ export abstract class SteppedSession<TSnapshot extends AnyMachineSnapshot, TEven
   /** The registry, to which the session reports its end, and whose clock runs its timers. */
   protected abstract get supervision(): Supervision;
 
-  /** Runs one action the chart names (not a built-in one), with the context of that point of the step. */
-  protected abstract perform(type: string, context: TSnapshot['context'], event: TEvent, params: unknown): void;
+  /** The session's implementations of the actions its chart names. */
+  protected abstract get actions(): SessionActions<this, TSnapshot['context'], TEvent>;
 
   abstract discard(error: unknown): void;
   abstract forgotten(): void;
@@ -147,6 +153,13 @@ export abstract class SteppedSession<TSnapshot extends AnyMachineSnapshot, TEven
     }
   }
 
+  /** Runs one action the chart names (not a built-in one), with the context of that point of the step. */
+  private perform(type: string, context: TSnapshot['context'], event: TEvent, params: unknown): void {
+    const run = this.actions[type];
+    if (run === undefined) throw new Error(`the ${this.chart.id} chart names an action its session does not implement: ${type}`);
+    run(this, context, event, params as never);
+  }
+
   /** As an actor that threw: nothing more happens to it, and the registry discards it (discard()). */
   private fail(error: unknown): void {
     this.failed = true;
@@ -173,9 +186,4 @@ export abstract class SteppedSession<TSnapshot extends AnyMachineSnapshot, TEven
     this.supervision.clock.clearTimeout(this.timer.handle);
     this.timer = undefined;
   }
-}
-
-/** Throws for an action the chart names that the session does not implement (a chart and its session out of step). */
-export function unknownAction(chart: string, type: string): never {
-  throw new Error(`the ${chart} chart names an action its session does not implement: ${type}`);
 }

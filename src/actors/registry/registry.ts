@@ -1,5 +1,6 @@
-// The live registry: the supervisor of every session actor (through their xstate parent, see
-// session-supervisor.ts, so their completion and failures arrive here) and the process's lifecycle
+// The live registry: the supervisor of every session (HTTP session actors through their xstate
+// parent, see session-supervisor.ts; client and endpoint sessions, which step their charts without
+// an actor, through report()), so their completion and failures arrive here, and the process's lifecycle
 // (src/machines/registry.machine.ts). Who holds
 // which endpoint and credential is its Directory (directory.ts), a plain module rather than chart
 // context because a snapshot is copied on every transition and a replica holds up to

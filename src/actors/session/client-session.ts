@@ -46,7 +46,7 @@ export interface SessionHub extends EndpointSessionHub {
   readonly warnings: RateLimitedLog;
 }
 
-// Actions receive the context of the step being taken (this.snapshot is updated first, but an
+// Actions receive the context of the step being taken (this.context is updated first, but an
 // action's context is the one at its point of the step), so everything they need comes from their arguments.
 const actions: SessionActions<ClientSession, ClientSessionContext, ClientSessionEvent> = {
   requestAuthentication: (session, context) => session.requestAuthentication(context.awaiting),
@@ -127,11 +127,11 @@ export class ClientSession
   }
 
   get state(): string {
-    return this.snapshot.value as string;
+    return this.value as string;
   }
 
   get isActive(): boolean {
-    return this.snapshot.value === 'active';
+    return this.value === 'active';
   }
 
   get ownerId(): string {
@@ -139,11 +139,11 @@ export class ClientSession
   }
 
   get tenantId(): string | null {
-    return this.snapshot.context.tenantId;
+    return this.context.tenantId;
   }
 
   get credentialIds(): readonly string[] {
-    return this.snapshot.context.credentialIds;
+    return this.context.credentialIds;
   }
 
   /** The endpoint sessions this client has now. */
@@ -295,7 +295,7 @@ export class ClientSession
     this.hub.logger.error({ ...this.logFields({ event: 'session.failed' }), err: error }, 'client session failed; closing its connection');
     this.releaseAuthenticationSlot(); // a failed session runs no exit actions
     // End it as any other session ends: endpoints announced disconnected, their charts finished.
-    this.endEndpointSessions(this.snapshot.context);
+    this.endEndpointSessions(this.context);
     this.connection.close('session failed');
   }
 
@@ -326,7 +326,7 @@ export class ClientSession
     if (this.hub.logger.isLevelEnabled('info')) this.hub.logger.info(this.logFields(fields, context), message);
   }
 
-  private logFields(fields: Record<string, unknown>, context = this.snapshot.context): Record<string, unknown> {
+  private logFields(fields: Record<string, unknown>, context = this.context): Record<string, unknown> {
     return {
       ...fields,
       connectionId: this.connectionId,

@@ -5,7 +5,7 @@
 // It talks to its owner only through the EndpointOwner port, so it never knows the transport.
 //
 // It is not an xstate actor but a stepped session (stepped-session.ts): a client may hold many
-// endpoint sessions for as long as it is connected, and each holds only its chart's snapshot.
+// endpoint sessions for as long as it is connected, and each holds only its chart's state.
 import type { SnapshotFrom } from 'xstate';
 import {
   endpointSessionMachine, type EndpointSessionContext, type EndpointSessionEvent, type EndpointSessionInput,
@@ -132,11 +132,11 @@ export class EndpointSession extends SteppedSession<SnapshotFrom<typeof endpoint
   }
 
   get appName(): string {
-    return this.snapshot.context.appName;
+    return this.context.appName;
   }
 
   get appVersionName(): string {
-    return this.snapshot.context.appVersionName;
+    return this.context.appVersionName;
   }
 
   /** Requests identification (the chart's initial step). */
@@ -145,11 +145,11 @@ export class EndpointSession extends SteppedSession<SnapshotFrom<typeof endpoint
   }
 
   get endpointId(): string | null {
-    return this.snapshot.context.endpointId;
+    return this.context.endpointId;
   }
 
   get isActive(): boolean {
-    return this.snapshot.value === 'active';
+    return this.value === 'active';
   }
 
   /**
@@ -158,7 +158,7 @@ export class EndpointSession extends SteppedSession<SnapshotFrom<typeof endpoint
    */
   receive(message: RoutedMessage): void {
     const event = { type: 'kp.published', message } as const;
-    const reactions = this.idle ? publishReactions.in(this.snapshot) : undefined;
+    const reactions = this.idle ? publishReactions.in(this) : undefined;
     if (reactions === undefined) this.send(event);
     else this.runSteady(reactions, event);
   }

@@ -26,7 +26,7 @@ export class SteadyReactions {
   ) {}
 
   /** The actions the chart runs for the event in this snapshot's state, when that is a steady reaction. */
-  in(snapshot: AnyMachineSnapshot): readonly Reaction[] | undefined {
+  in(snapshot: Pick<AnyMachineSnapshot, 'status' | 'value'>): readonly Reaction[] | undefined {
     if (snapshot.status !== 'active' || typeof snapshot.value !== 'string') return undefined;
     let reactions = this.byState.get(snapshot.value);
     if (reactions === undefined) this.byState.set(snapshot.value, (reactions = this.readChart(snapshot.value)));

@@ -1,8 +1,10 @@
 // A session that steps its chart with xstate's pure transition() instead of running an actor.
 // KPC holds a client session and its endpoint sessions for as long as each client is connected,
 // and an actor carries per instance what these sessions never use (a mailbox object, listeners,
-// observers, inspection, a system, closures). A stepped session holds only its chart's snapshot:
-// the same chart decides every step (transition() applies its assigns and returns the other
+// observers, inspection, a system, closures). A stepped session holds only its chart's state
+// value and context — all a snapshot of these charts holds (they have no history states, no
+// children, no tags and no output), without the snapshot object, its tags Set and node list —
+// and rebuilds the snapshot for each step (machine.resolveState). The same chart decides every step (transition() applies its assigns and returns the other
 // actions with the context as it is at that point of the step), and the session then
 //   - runs the named actions in order, with its own implementations (perform());
 //   - owns the one timer a state's `after` needs, only while it is pending (on the registry's clock);
@@ -10,7 +12,7 @@
 //   - journals each event with the state it led to;
 //   - reports its end (a final state) or an action that threw to the registry, as an actor's
 //     parent would hear of them (`session.finished`, `session.failed`).
-import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine, type EventObject } from 'xstate';
+import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine, type EventObject, type SnapshotStatus } from 'xstate';
 import type { Journal } from './journal.js';
 import type { Supervised, Supervision } from './session-hub.js';
 
@@ -36,8 +38,11 @@ export type SessionActions<TSession, TContext, TEvent> = Record<string, (session
 
 /** `TSnapshot`, `TEvent`: the chart's snapshot and event types (SnapshotFrom, its event union). */
 export abstract class SteppedSession<TSnapshot extends AnyMachineSnapshot, TEvent extends EventObject> implements Supervised {
-  /** The chart's current snapshot: the session's whole state as the chart sees it. */
-  snapshot: TSnapshot;
+  /** The chart's state value and context: the session's whole state as the chart sees it. */
+  value: TSnapshot['value'];
+  context: TSnapshot['context'];
+  /** The chart reached a final state. */
+  private done = false;
   readonly journal: Journal;
   /** The pending `after` of the current state, if any (these charts have at most one per state). */
   private timer: { id: string; handle: unknown } | undefined;
@@ -56,10 +61,11 @@ export abstract class SteppedSession<TSnapshot extends AnyMachineSnapshot, TEven
     journal: Journal,
   ) {
     const [snapshot, initialActions] = initialTransition(chart, input);
-    this.snapshot = snapshot as TSnapshot;
+    this.value = snapshot.value;
+    this.context = snapshot.context;
     this.initialActions = initialActions as unknown as StepAction[];
     this.journal = journal;
-    journal.record({ type: 'xstate.init', input }, this.snapshot.value);
+    journal.record({ type: 'xstate.init', input }, snapshot.value);
   }
 
   /** The registry, to which the session reports its end, and whose clock runs its timers. */
@@ -80,8 +86,18 @@ export abstract class SteppedSession<TSnapshot extends AnyMachineSnapshot, TEven
     this.processMailbox();
   }
 
+  /** As an actor's snapshot says it: active, done (a final state) or error (an action threw). */
+  get status(): SnapshotStatus {
+    return this.failed ? 'error' : this.done ? 'done' : 'active';
+  }
+
+  /** What the chart's snapshot shows (for inspection). */
+  get snapshot(): Pick<TSnapshot, 'value' | 'context' | 'status'> {
+    return { value: this.value, context: this.context, status: this.status } as Pick<TSnapshot, 'value' | 'context' | 'status'>;
+  }
+
   get isFinished(): boolean {
-    return this.failed || this.snapshot.status !== 'active';
+    return this.failed || this.done;
   }
 
   /** Whether the next event may skip the step (see runSteady): none is under way, none waits. */
@@ -105,10 +121,10 @@ export abstract class SteppedSession<TSnapshot extends AnyMachineSnapshot, TEven
    * steady-reactions.ts): journaled, and its actions run, without a step.
    */
   protected runSteady(reactions: readonly { type: string; params: unknown }[], event: TEvent): void {
-    this.journal.record(event, this.snapshot.value);
+    this.journal.record(event, this.value);
     this.stepping = true;
     try {
-      for (const { type, params } of reactions) this.perform(type, this.snapshot.context, event, params);
+      for (const { type, params } of reactions) this.perform(type, this.context, event, params);
     } catch (error) {
       this.fail(error);
     } finally {
@@ -127,8 +143,11 @@ export abstract class SteppedSession<TSnapshot extends AnyMachineSnapshot, TEven
 
   /** One step of the chart: the next snapshot, journaled, then its actions carried out. */
   private step(event: TEvent): void {
-    const [next, stepActions] = transition(this.chart, this.snapshot, event);
-    this.snapshot = next as TSnapshot;
+    const current = this.chart.resolveState({ value: this.value, context: this.context });
+    const [next, stepActions] = transition(this.chart, current, event);
+    this.value = next.value;
+    this.context = next.context;
+    this.done = next.status === 'done';
     this.journal.record(event, next.value);
     this.carryOut(stepActions as unknown as StepAction[]);
     if (next.status === 'done' && !this.failed) {

@@ -30,6 +30,27 @@ interface DelayedRaise {
   delay: number;
 }
 
+/** Charts already checked by steppable(). */
+const steppableCharts = new WeakSet<AnyStateMachine>();
+
+/**
+ * Refuses a chart whose snapshot would hold more than a state value and a context (an invoked
+ * child, a history state, a tag, an output): a stepped session keeps only those two. Built-in
+ * actions other than a delayed raise and its cancel (spawnChild, sendTo, emit …) are refused when a
+ * step returns them (perform() knows no such action), so the session fails loudly instead.
+ */
+export function steppable(chart: AnyStateMachine): void {
+  if (steppableCharts.has(chart)) return;
+  const visit = (node: AnyStateMachine['root']): void => {
+    if (node.invoke.length > 0 || node.type === 'history' || node.tags.length > 0 || node.output !== undefined) {
+      throw new Error(`chart ${chart.id}: state ${node.id} invokes, remembers history, has tags or an output; a stepped session keeps only a state value and a context`);
+    }
+    for (const child of Object.values(node.states)) visit(child);
+  };
+  visit(chart.root);
+  steppableCharts.add(chart);
+}
+
 /**
  * What each action a chart names does, for a session of type `TSession` (the chart's assigns are
  * applied by transition() itself and are not listed).
@@ -60,6 +81,7 @@ export abstract class SteppedSession<TSnapshot extends AnyMachineSnapshot, TEven
     input: object,
     journal: Journal,
   ) {
+    steppable(chart);
     const [snapshot, initialActions] = initialTransition(chart, input);
     this.value = snapshot.value;
     this.context = snapshot.context;

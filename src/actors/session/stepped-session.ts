@@ -1,27 +1,22 @@
-// A session that steps its chart with xstate's pure transition() instead of running an actor.
+// A session that steps its chart with a pure transition (chart-steps.ts) instead of running an actor.
 // KPC holds a client session and its endpoint sessions for as long as each client is connected,
 // and an actor carries per instance what these sessions never use (a mailbox object, listeners,
 // observers, inspection, a system, closures). A stepped session holds only its chart's state
 // value and context — all a snapshot of these charts holds (they have no history states, no
 // children, no tags and no output), without the snapshot object, its tags Set and node list —
-// and rebuilds the snapshot for each step (machine.resolveState). The same chart decides every step (transition() applies its assigns and returns the other
-// actions with the context as it is at that point of the step), and the session then
+// and rebuilds the snapshot for each step (machine.resolveState). The same chart decides every
+// step (a step applies its assigns and returns the other actions with the context as it is at
+// that point of the step), and the session then
 //   - runs the named actions in order, with its own implementations (perform());
 //   - owns the one timer a state's `after` needs, only while it is pending (on the registry's clock);
 //   - queues events sent to it during a step, as an actor's mailbox would;
 //   - journals each event with the state it led to;
 //   - reports its end (a final state) or an action that threw to the registry, as an actor's
 //     parent would hear of them (`session.finished`, `session.failed`).
-import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine, type EventObject, type SnapshotStatus } from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine, EventObject, SnapshotStatus } from 'xstate';
+import { ChartSteps, type StepAction } from './chart-steps.js';
 import type { Journal } from './journal.js';
 import type { Supervised, Supervision } from './session-hub.js';
-
-/** An action transition() returns: one the chart names, or xstate's raise/cancel of a delayed event. */
-interface StepAction {
-  type: string;
-  params?: unknown;
-  info: { context: unknown; event: unknown };
-}
 
 /** `after` is a delayed raise of the event `xstate.after.<delay>.<state id>`, cancelled when the state is left. */
 interface DelayedRaise {
@@ -30,8 +25,17 @@ interface DelayedRaise {
   delay: number;
 }
 
-/** Charts already checked by steppable(). */
-const steppableCharts = new WeakSet<AnyStateMachine>();
+/** Each chart's step function, built once its chart passed steppable(). */
+const stepsByChart = new WeakMap<AnyStateMachine, ChartSteps>();
+
+function stepsOf(chart: AnyStateMachine): ChartSteps {
+  let steps = stepsByChart.get(chart);
+  if (steps === undefined) {
+    steppable(chart);
+    stepsByChart.set(chart, (steps = new ChartSteps(chart)));
+  }
+  return steps;
+}
 
 /**
  * Refuses a chart whose snapshot would hold more than a state value and a context (an invoked
@@ -40,7 +44,6 @@ const steppableCharts = new WeakSet<AnyStateMachine>();
  * step returns them (perform() knows no such action), so the session fails loudly instead.
  */
 export function steppable(chart: AnyStateMachine): void {
-  if (steppableCharts.has(chart)) return;
   const visit = (node: AnyStateMachine['root']): void => {
     if (node.invoke.length > 0 || node.type === 'history' || node.tags.length > 0 || node.output !== undefined) {
       throw new Error(`chart ${chart.id}: state ${node.id} invokes, remembers history, has tags or an output; a stepped session keeps only a state value and a context`);
@@ -48,12 +51,11 @@ export function steppable(chart: AnyStateMachine): void {
     for (const child of Object.values(node.states)) visit(child);
   };
   visit(chart.root);
-  steppableCharts.add(chart);
 }
 
 /**
  * What each action a chart names does, for a session of type `TSession` (the chart's assigns are
- * applied by transition() itself and are not listed).
+ * applied by the step itself and are not listed).
  */
 export type SessionActions<TSession, TContext, TEvent> = Record<string, (session: TSession, context: TContext, event: TEvent, params: never) => void>;
 
@@ -74,18 +76,20 @@ export abstract class SteppedSession<TSnapshot extends AnyMachineSnapshot, TEven
   private failed = false;
   /** The initial step's actions, carried out by start(). */
   private initialActions: readonly StepAction[] | undefined;
+  /** The chart and its step function. */
+  private readonly steps: ChartSteps;
 
   constructor(
-    private readonly chart: AnyStateMachine,
+    chart: AnyStateMachine,
     readonly actorId: string,
     input: object,
     journal: Journal,
   ) {
-    steppable(chart);
-    const [snapshot, initialActions] = initialTransition(chart, input);
+    this.steps = stepsOf(chart);
+    const [snapshot, initialActions] = this.steps.initial(input);
     this.value = snapshot.value;
     this.context = snapshot.context;
-    this.initialActions = initialActions as unknown as StepAction[];
+    this.initialActions = initialActions;
     this.journal = journal;
     journal.record({ type: 'xstate.init', input }, snapshot.value);
   }
@@ -165,13 +169,13 @@ export abstract class SteppedSession<TSnapshot extends AnyMachineSnapshot, TEven
 
   /** One step of the chart: the next snapshot, journaled, then its actions carried out. */
   private step(event: TEvent): void {
-    const current = this.chart.resolveState({ value: this.value, context: this.context });
-    const [next, stepActions] = transition(this.chart, current, event);
+    const current = this.steps.chart.resolveState({ value: this.value, context: this.context });
+    const [next, stepActions] = this.steps.next(current, event);
     this.value = next.value;
     this.context = next.context;
     this.done = next.status === 'done';
     this.journal.record(event, next.value);
-    this.carryOut(stepActions as unknown as StepAction[]);
+    this.carryOut(stepActions);
     if (next.status === 'done' && !this.failed) {
       this.clearTimer();
       this.supervision.report({ type: 'session.finished', actorId: this.actorId });
@@ -197,7 +201,7 @@ export abstract class SteppedSession<TSnapshot extends AnyMachineSnapshot, TEven
   /** Runs one action the chart names (not a built-in one), with the context of that point of the step. */
   private perform(type: string, context: TSnapshot['context'], event: TEvent, params: unknown): void {
     const run = this.actions[type];
-    if (run === undefined) throw new Error(`the ${this.chart.id} chart names an action its session does not implement: ${type}`);
+    if (run === undefined) throw new Error(`the ${this.steps.chart.id} chart names an action its session does not implement: ${type}`);
     run(this, context, event, params as never);
   }
 

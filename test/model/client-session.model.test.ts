@@ -33,7 +33,7 @@ class World {
   params(): Params {
     return this.run.params(this.stimuli(), this.checks(), (model) => {
       if (this.client === undefined) return; // connecting: no live actor yet
-      const live = this.client.session.actor.getSnapshot();
+      const live = this.client.session.snapshot;
       expect(live.value, 'live client session state').toBe(model.value);
       const facts = ({ awaiting, clientId, credentialIds, endReason, username }: typeof live.context) =>
         ({ awaiting, clientId, credentialIds, endReason, username });

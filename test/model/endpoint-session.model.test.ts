@@ -46,7 +46,7 @@ class World {
 
   params(): Params {
     return this.run.params(this.stimuli(), this.checks(), (model) => {
-      const live = this.subject.actor.getSnapshot();
+      const live = this.subject.snapshot;
       expect(live.value, 'live endpoint session state').toBe(model.value);
       const facts = ({ endpointId, tokenId, rejection }: typeof live.context) => ({ endpointId, tokenId, rejection });
       expect(facts(live.context), 'live endpoint session context').toEqual(facts(model.context as typeof live.context));

@@ -83,4 +83,23 @@ describe('session journal', () => {
     expect(outcome.ok).toBe(false);
     expect(!outcome.ok && [outcome.failed.index, outcome.reason]).toEqual([2, 'recorded "revoked", the chart reaches "active"']);
   });
+
+  it('a session that steps its chart itself records event and state at once, with their exact times', () => {
+    const journal = new Journal(2, endpointSessionMachine, 'e1');
+    const at = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
+    journal.record({ type: 'xstate.init', input }, 'identifying', at);
+    journal.record({ type: 'kp.published', message: { payload: Buffer.from('x') } }, 'identifying', at + 1);
+    journal.record(accepted, 'active', at + 2);
+    journal.record({ type: 'kp.published' }, 'active', at + 3);
+    journal.record({ type: 'kp.published' }, 'active', at + 4);
+    expect(journal.toJSON()).toMatchObject({
+      dropped: 2,
+      base: { value: 'identifying', context: { heldMessages: 1 } },
+      entries: [
+        { at: at + 2, event: accepted, state: 'active' },
+        { at: at + 3, event: { type: 'kp.published' }, state: 'active', repeat: 2 },
+      ],
+    });
+    expect(replayJournal(endpointSessionMachine, journal.toJSON())).toMatchObject({ ok: true, steps: 2 });
+  });
 });

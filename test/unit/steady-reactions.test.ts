@@ -1,9 +1,9 @@
 // The hot path's shortcut is read from the chart: only a transition with no guard, no target and no
-// assign is run without the actor, so a guard or a target added to the chart takes effect at once.
+// assign is run without stepping the chart, so a guard or a target added to the chart takes effect at once.
 import { describe, expect, it } from 'vitest';
 import { assign, initialTransition, setup, transition } from 'xstate';
 import { SteadyReactions } from '../../src/actors/session/steady-reactions.js';
-import { endpointSessionLogic } from '../../src/actors/session/endpoint-session.js';
+import { endpointSessionMachine } from '../../src/machines/endpoint-session.machine.js';
 
 const input = {
   sessionId: 'e1', appName: 'app', appVersionName: 'v1', tokenHash: 'h', identificationTimeoutMs: 1000, negativeCacheMs: 1000, maxHeldMessages: 5,
@@ -11,16 +11,16 @@ const input = {
 
 describe('steady reactions', () => {
   it('the endpoint chart forwards a PUBLISH steadily only while active', () => {
-    const reactions = new SteadyReactions(endpointSessionLogic, 'kp.published');
-    let [snapshot] = initialTransition(endpointSessionLogic, input);
+    const reactions = new SteadyReactions(endpointSessionMachine, 'kp.published');
+    let [snapshot] = initialTransition(endpointSessionMachine, input);
     expect(reactions.in(snapshot), 'identifying: holds or refuses (a guard, an assign)').toBeUndefined();
-    [snapshot] = transition(endpointSessionLogic, snapshot, { type: 'ecap.replied', statusCode: 200, endpointId: 'ep', tokenId: 't', reasonPhrase: null });
-    expect(reactions.in(snapshot)?.map((reaction) => reaction.run)).toEqual([endpointSessionLogic.implementations.actions.forwardMessage]);
-    [snapshot] = transition(endpointSessionLogic, snapshot, { type: 'elce.connected', originatorReplicaId: 'r2' });
+    [snapshot] = transition(endpointSessionMachine, snapshot, { type: 'ecap.replied', statusCode: 200, endpointId: 'ep', tokenId: 't', reasonPhrase: null });
+    expect(reactions.in(snapshot)?.map((reaction) => reaction.type)).toEqual(['forwardMessage']);
+    [snapshot] = transition(endpointSessionMachine, snapshot, { type: 'elce.connected', originatorReplicaId: 'r2' });
     expect(reactions.in(snapshot), 'roamed: becomes active again (a target)').toBeUndefined();
   });
 
-  it('a guard, a target or an assign on the transition makes it go through the actor', () => {
+  it('a guard, a target or an assign on the transition makes it go through transition()', () => {
     const chart = (on: object) =>
       setup({
         actions: { forward: () => {}, count: assign({ n: 1 }) },

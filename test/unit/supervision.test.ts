@@ -24,22 +24,31 @@ class RecordingConnection implements MqttConnection {
   close(reason: string): void { this.seen.push(`close: ${reason}`); }
 }
 
-function startRegistry() {
+/** `endpointForward`: what the forwarder does with a message for an identified endpoint (default: forwards it). */
+function startRegistry(endpointForward: () => void = () => {}) {
   const forwarded: string[] = [];
   const failures: number[] = [];
   const hub: Omit<SessionHub, 'directory'> = {
     settings: { anonymousAllowed: false, authenticationTimeoutMs: 1000, negativeCacheMs: 1000, maxHeldMessages: 10, httpSessionIdleTimeoutMs: 60_000 },
     replicaId: 'r1',
-    routing: () => new RoutingTable({ applications: { app: { versions: { v1: { allowedExtensionInstances: ['x'] } } } }, extensionInstances: {} }, (i) => i),
+    routing: () =>
+      new RoutingTable({ applications: { app: { versions: { v1: { allowedExtensionInstances: ['x', 'dcx'] } } } }, extensionInstances: { dcx: { endpointAware: true } } }, (i) => i),
     clientAuthentication: {
       provider: 'cm',
       validateUsernamePassword: async () => ({ ok: true, reply: { statusCode: 200, clientId: 'c', credentialId: 'cred', reasonPhrase: null, tenantId: null } }),
       validateCertificate: async () => ({ ok: false, reason: 'nats-unavailable' }),
     },
     traffic: new TrafficMeter(false, () => 'default'),
-    tokens: { validateToken: async () => ({ ok: false, reason: 'nats-unavailable' }) },
+    tokens: { validateToken: async () => ({ ok: true, reply: { statusCode: 200, endpointId: 'ep-1', tokenId: 'tok-1', reasonPhrase: null } }) },
     authentication: new AuthenticationGate(10, 1000),
-    forwarder: { forward: (_session: unknown, message: { packet: { topic: string }; ack: () => void }) => { forwarded.push(message.packet.topic); message.ack(); } } as never,
+    forwarder: {
+      forward: (_session: unknown, message: { packet: { topic: string }; ack: () => void }, endpointId: string | null) => {
+        if (endpointId !== null) endpointForward();
+        forwarded.push(message.packet.topic);
+        message.ack();
+        return true;
+      },
+    } as never,
     ...quietHubParts(),
   };
   const registry = new Registry(hub, {
@@ -81,5 +90,30 @@ describe('supervision', () => {
     registry.openSession(later, request('later'));
     await settle();
     expect(later.seen).toEqual(['connack 0']);
+  });
+
+  it('discards an endpoint session whose action throws; its client stays connected and the token is identified afresh', async () => {
+    let forwardThrows = true;
+    const { registry, forwarded, failures } = startRegistry(() => {
+      if (forwardThrows) throw new Error('boom: a bug in an endpoint session action');
+    });
+    const connection = new RecordingConnection();
+    const session = registry.openSession(connection, request('device')) as MqttSession & { endpointSessions: unknown[] };
+    await settle();
+    const publish = () => session.publish({ topic: 'kp1/v1/dcx/TOKEN/json', payload: Buffer.from('1'), qos: 1 }, () => {});
+
+    publish(); // held until ECAP answers; forwarding it then throws
+    await settle();
+    expect(failures).toHaveLength(1);
+    expect(session.endpointSessions, 'the failed endpoint session is forgotten').toHaveLength(0);
+    expect(connection.seen).toEqual(['connack 0']);
+    expect(registry.heldEndpoints(), 'nobody holds the endpoint any more').toEqual({});
+
+    forwardThrows = false;
+    publish();
+    await settle();
+    expect(forwarded).toEqual(['kp1/v1/dcx/TOKEN/json']);
+    expect(registry.heldEndpoints()).toEqual({ 'ep-1': 'v1' });
+    expect(registry.state).toBe('running');
   });
 });

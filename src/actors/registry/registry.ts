@@ -1,5 +1,6 @@
-// The live registry: the supervisor of every session actor (through their xstate parent, see
-// session-supervisor.ts, so their completion and failures arrive here) and the process's lifecycle
+// The live registry: the supervisor of every session (HTTP session actors through their xstate
+// parent, see session-supervisor.ts; client and endpoint sessions, which step their charts without
+// an actor, through report()), so their completion and failures arrive here, and the process's lifecycle
 // (src/machines/registry.machine.ts). Who holds
 // which endpoint and credential is its Directory (directory.ts), a plain module rather than chart
 // context because a snapshot is copied on every transition and a replica holds up to
@@ -12,7 +13,7 @@ import { EndpointSession } from '../session/endpoint-session.js';
 import { HttpSession, type HttpSessionDirectory } from '../session/http-session.js';
 import { HttpSessions } from '../session/http-sessions.js';
 import type { ReplyTarget } from '../traffic/extension-data-router.js';
-import type { Supervised } from '../session/session-hub.js';
+import type { SessionClock, Supervised } from '../session/session-hub.js';
 import type { ConnectRequest, EndpointsConnected, MqttConnection, MqttSession } from '../ports.js';
 import { Directory } from './directory.js';
 import { EndedSessions } from './ended-sessions.js';
@@ -41,8 +42,13 @@ export interface RegistryOptions {
   /** How fast client connections are closed on shutdown; absent: all at once. */
   drainPace?: DrainPace;
   /** Timers of every session chart (`after` delays); tests pass xstate's SimulatedClock. */
-  clock?: { setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown; clearTimeout(id: unknown): void };
+  clock?: SessionClock;
 }
+
+const realClock: SessionClock = {
+  setTimeout: (fn, timeout) => setTimeout(fn, timeout),
+  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+};
 
 
 export class Registry implements SessionDirectory, HttpSessionDirectory {
@@ -85,6 +91,14 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
 
   get supervisor(): AnyActorRef {
     return this.sessionParent;
+  }
+
+  get clock(): SessionClock {
+    return this.options.clock ?? realClock;
+  }
+
+  report(report: SessionReport): void {
+    this.actor.send(report);
   }
 
   start(): void {
@@ -271,14 +285,15 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
   }
 
   /**
-   * A session's timers (`after` delays) are the only events it sends itself: xstate's scheduler
-   * relays them, and reports each relay to the inspector as an event whose source is its target.
-   * Every other event is journaled by the session's own send().
+   * An HTTP session's timers (`after` delays) are the only events it sends itself: xstate's
+   * scheduler relays them, and reports each relay to the inspector as an event whose source is its
+   * target. Every other event is journaled by the session's own send(); client and endpoint
+   * sessions are not actors and journal their timers themselves (stepped-session.ts).
    */
   private journalTimer(inspection: InspectionEvent): void {
     if (inspection.type !== '@xstate.event' || inspection.sourceRef !== inspection.actorRef) return;
     const actor = inspection.actorRef as AnyActorRef;
-    (ClientSession.of(actor) ?? EndpointSession.of(actor) ?? HttpSession.of(actor))?.journal.received(inspection.event);
+    HttpSession.of(actor)?.journal.received(inspection.event);
   }
 }
 

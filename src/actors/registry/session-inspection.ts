@@ -37,7 +37,7 @@ export interface SessionDetails extends SessionSummary {
 }
 
 export function summarizeSession(session: ClientSession): SessionSummary {
-  const { context, value } = session.actor.getSnapshot();
+  const { context, value } = session;
   return {
     mqttClientId: context.mqttClientId,
     connectionId: context.connectionId,
@@ -51,7 +51,7 @@ export function summarizeSession(session: ClientSession): SessionSummary {
 }
 
 export function describeSession(session: ClientSession): SessionDetails {
-  const { context } = session.actor.getSnapshot();
+  const { context } = session;
   return {
     ...summarizeSession(session),
     credentialIds: context.credentialIds,
@@ -63,7 +63,7 @@ export function describeSession(session: ClientSession): SessionDetails {
 }
 
 export function describeEndpoint(endpoint: EndpointSession): EndpointView {
-  const { context, value } = endpoint.actor.getSnapshot();
+  const { context, value } = endpoint;
   return {
     actorId: endpoint.actorId,
     state: value as string,

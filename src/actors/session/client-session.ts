@@ -3,7 +3,10 @@
 // token, and runs the per-message hot path:
 //
 //   PUBLISH → routing table → (endpoint-aware) endpoint session for the token → ClientData on NATS
-import { createActor, type Actor, type AnyActorRef } from 'xstate';
+//
+// Like its endpoint sessions, it is a stepped session (stepped-session.ts), not an xstate actor:
+// one is held per connection for as long as the connection lasts.
+import type { SnapshotFrom } from 'xstate';
 import {
   clientSessionMachine, type ClientSessionContext, type ClientSessionEvent, type ClientSessionInput, type CredentialKind,
 } from '../../machines/client-session.machine.js';
@@ -17,8 +20,9 @@ import type { MqttReplyTarget } from '../traffic/extension-data-router.js';
 import type { NamedEndpoint, RoutingTable } from '../traffic/routing.js';
 import { credentialKey, type AuthenticationGate, type CredentialKey } from './authentication-gate.js';
 import { EndpointSession, endEndpointSessions, type EndpointDirectory, type EndpointOwner, type EndpointSessionHub } from './endpoint-session.js';
-import { keepJournal, type Journal } from './journal.js';
 import type { MeteredEndpoint } from '../traffic/traffic-meter.js';
+import type { Supervision } from './session-hub.js';
+import { SteppedSession, type SessionActions } from './stepped-session.js';
 
 /** The registry's bookkeeping, as client sessions see it. */
 export interface SessionDirectory extends EndpointDirectory {
@@ -42,31 +46,27 @@ export interface SessionHub extends EndpointSessionHub {
   readonly warnings: RateLimitedLog;
 }
 
-const live = new WeakMap<AnyActorRef, ClientSession>();
-const on = (self: AnyActorRef): ClientSession => live.get(self)!;
-
-// Actions receive the context of the transition being taken; getSnapshot() inside an action would
-// still show the previous snapshot, so everything an action needs comes from its arguments.
-export const clientSessionLogic = clientSessionMachine.provide({
-  actions: {
-    requestAuthentication: ({ self, context }) => on(self).requestAuthentication(context.awaiting),
-    takeAuthenticationSlot: ({ self }) => on(self).takeAuthenticationSlot(),
-    releaseAuthenticationSlot: ({ self }) => on(self).releaseAuthenticationSlot(),
-    acceptConnection: ({ self, context }) => on(self).accept(context),
-    refuseConnection: ({ self, context }, params) => on(self).refuse(params.returnCode, context.endReason),
-    closeConnection: ({ self, context }) => on(self).connection.close(context.endReason ?? 'closed by KPC'),
-    endEndpointSessions: ({ self, context }) => on(self).endEndpointSessions(context),
-    reportProviderFault: ({ self, context, event }, params) => on(self).reportProviderFault(params.problem, event.type === 'ecap.replied' ? event.kind : undefined, context),
-  },
-});
+// Actions receive the context of the step being taken (this.context is updated first, but an
+// action's context is the one at its point of the step), so everything they need comes from their arguments.
+const actions: SessionActions<ClientSession, ClientSessionContext, ClientSessionEvent> = {
+  requestAuthentication: (session, context) => session.requestAuthentication(context.awaiting),
+  takeAuthenticationSlot: (session) => session.takeAuthenticationSlot(),
+  releaseAuthenticationSlot: (session) => session.releaseAuthenticationSlot(),
+  acceptConnection: (session, context) => session.accept(context),
+  refuseConnection: (session, context, _, params: { returnCode: 3 | 4 | 5 }) => session.refuse(params.returnCode, context.endReason),
+  closeConnection: (session, context) => session.connection.close(context.endReason ?? 'closed by KPC'),
+  endEndpointSessions: (session, context) => session.endEndpointSessions(context),
+  reportProviderFault: (session, context, event, params: { problem: string }) =>
+    session.reportProviderFault(params.problem, event.type === 'ecap.replied' ? event.kind : undefined, context),
+};
 
 let nextConnectionNumber = 0;
 /** Finished endpoint sessions kept per client session for inspection. */
 const FINISHED_ENDPOINTS_KEPT = 16;
 
-export class ClientSession implements MqttSession, EndpointOwner, MqttReplyTarget {
-  readonly actor: Actor<typeof clientSessionLogic>;
-  readonly journal: Journal;
+export class ClientSession
+  extends SteppedSession<SnapshotFrom<typeof clientSessionMachine>, ClientSessionEvent>
+  implements MqttSession, EndpointOwner, MqttReplyTarget {
   readonly connectionId: string;
   /** Endpoint sessions by application version, then token (a token is only unique per application). */
   private readonly endpoints = new Map<string, Map<string, EndpointSession>>();
@@ -74,7 +74,6 @@ export class ClientSession implements MqttSession, EndpointOwner, MqttReplyTarge
   private readonly finishedEndpoints: EndpointSession[] = [];
   private holdsAuthenticationSlot = false;
   private credentialKey: CredentialKey | undefined;
-  private readonly input: ClientSessionInput;
   /** Held only until the ECAP request is sent; never in the chart's context or journal. */
   private password: Buffer | null;
 
@@ -83,20 +82,26 @@ export class ClientSession implements MqttSession, EndpointOwner, MqttReplyTarge
     readonly connection: MqttConnection,
     readonly request: ConnectRequest,
   ) {
-    this.connectionId = `c${++nextConnectionNumber}`;
-    this.password = request.password;
-    const id = `session.${this.connectionId}`;
-    this.input = {
-      connectionId: this.connectionId,
+    const connectionId = `c${++nextConnectionNumber}`;
+    const id = `session.${connectionId}`;
+    const input: ClientSessionInput = {
+      connectionId,
       mqttClientId: request.mqttClientId,
       transport: request.transport,
       authenticationTimeoutMs: hub.settings.authenticationTimeoutMs,
     };
-    this.actor = createActor(clientSessionLogic, { id, parent: hub.directory.supervisor, input: this.input });
-    this.journal = hub.newJournal(clientSessionMachine, id);
-    keepJournal(this.actor, this.journal);
-    live.set(this.actor, this);
-    hub.directory.supervise(this.actor.id, this);
+    super(clientSessionMachine, id, input, hub.newJournal(clientSessionMachine, id));
+    this.connectionId = connectionId;
+    this.password = request.password;
+    hub.directory.supervise(id, this);
+  }
+
+  protected get supervision(): Supervision {
+    return this.hub.directory;
+  }
+
+  protected get actions(): typeof actions {
+    return actions;
   }
 
   /** MQTT keeps a connection open: pushes reach the client. */
@@ -104,15 +109,10 @@ export class ClientSession implements MqttSession, EndpointOwner, MqttReplyTarge
   /** Replies go out as PUBLISHes on the request topic + `/status` or `/error`. */
   readonly replyVia = 'mqtt' as const;
 
-  static of(actor: AnyActorRef): ClientSession | undefined {
-    return live.get(actor);
-  }
-
   /** Starts the chart with the CONNECT that created this session. */
   start(): void {
     const { username, certificate, transport } = this.request;
-    this.journal.received({ type: 'xstate.init', input: this.input });
-    this.actor.start();
+    this.startChart();
     // Facts only: whether these credentials need validating, and what then, is the chart's decision.
     this.send({
       type: 'mqtt.connect',
@@ -126,19 +126,12 @@ export class ClientSession implements MqttSession, EndpointOwner, MqttReplyTarge
     });
   }
 
-  /** Every event reaches the chart through here, and is journaled as it is sent. */
-  send(event: ClientSessionEvent): void {
-    if (this.actor.getSnapshot().status !== 'active') return; // ended: nothing more happens to it
-    this.journal.received(event);
-    this.actor.send(event);
-  }
-
   get state(): string {
-    return this.actor.getSnapshot().value as string;
+    return this.value as string;
   }
 
   get isActive(): boolean {
-    return this.actor.getSnapshot().value === 'active';
+    return this.value === 'active';
   }
 
   get ownerId(): string {
@@ -146,11 +139,11 @@ export class ClientSession implements MqttSession, EndpointOwner, MqttReplyTarge
   }
 
   get tenantId(): string | null {
-    return this.actor.getSnapshot().context.tenantId;
+    return this.context.tenantId;
   }
 
   get credentialIds(): readonly string[] {
-    return this.actor.getSnapshot().context.credentialIds;
+    return this.context.credentialIds;
   }
 
   /** The endpoint sessions this client has now. */
@@ -297,12 +290,12 @@ export class ClientSession implements MqttSession, EndpointOwner, MqttReplyTarge
 
   // ---- supervision ----
 
-  /** The actor threw: the connection cannot be trusted to follow its chart any more. */
+  /** An action threw: the connection cannot be trusted to follow its chart any more. */
   discard(error: unknown): void {
     this.hub.logger.error({ ...this.logFields({ event: 'session.failed' }), err: error }, 'client session failed; closing its connection');
-    this.releaseAuthenticationSlot(); // a failed actor runs no exit actions
+    this.releaseAuthenticationSlot(); // a failed session runs no exit actions
     // End it as any other session ends: endpoints announced disconnected, their charts finished.
-    this.endEndpointSessions(this.actor.getSnapshot().context);
+    this.endEndpointSessions(this.context);
     this.connection.close('session failed');
   }
 
@@ -333,7 +326,7 @@ export class ClientSession implements MqttSession, EndpointOwner, MqttReplyTarge
     if (this.hub.logger.isLevelEnabled('info')) this.hub.logger.info(this.logFields(fields, context), message);
   }
 
-  private logFields(fields: Record<string, unknown>, context = this.actor.getSnapshot().context): Record<string, unknown> {
+  private logFields(fields: Record<string, unknown>, context = this.context): Record<string, unknown> {
     return {
       ...fields,
       connectionId: this.connectionId,

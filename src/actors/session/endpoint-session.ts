@@ -3,22 +3,28 @@
 // The chart (src/machines/endpoint-session.machine.ts) decides; this class carries the decisions out
 // and owns what cannot live in a pure snapshot (the token, the messages waiting for identification).
 // It talks to its owner only through the EndpointOwner port, so it never knows the transport.
-import { createActor, type Actor, type AnyActorRef } from 'xstate';
-import { endpointSessionMachine, type EndpointSessionEvent, type EndpointSessionInput } from '../../machines/endpoint-session.machine.js';
+//
+// It is not an xstate actor but a stepped session (stepped-session.ts): a client may hold many
+// endpoint sessions for as long as it is connected, and each holds only its chart's state.
+import type { SnapshotFrom } from 'xstate';
+import {
+  endpointSessionMachine, type EndpointSessionContext, type EndpointSessionEvent, type EndpointSessionInput,
+} from '../../machines/endpoint-session.machine.js';
 import type { SubscriptionAnswer, TokenValidator } from '../ports.js';
 import type { RoutedMessage } from '../traffic/client-data-forwarder.js';
 import type { MeteredEndpoint, TrafficMeter } from '../traffic/traffic-meter.js';
-import { keepJournal, type Journal } from './journal.js';
+import type { Journal } from './journal.js';
 import { secretHash } from './secret-hash.js';
-import { runReactions, SteadyReactions } from './steady-reactions.js';
+import { SteadyReactions } from './steady-reactions.js';
 import type { SharedHub, Supervision } from './session-hub.js';
+import { SteppedSession, type SessionActions } from './stepped-session.js';
 
 /** The registry's endpoint bookkeeping, as an endpoint session sees it. */
 export interface EndpointDirectory extends Supervision {
   /** This endpoint session now receives the endpoint's pushes; any other local one is roamed. */
   claimEndpoint(session: EndpointSession, endpointId: string): void;
   releaseEndpoint(session: EndpointSession, endpointId: string | null): void;
-  /** The session's actor has finished: it holds and is identified as nothing any more. */
+  /** The session has finished: it holds and is identified as nothing any more. */
   endpointForgotten(session: EndpointSession): void;
   /** Whether this session is the one that receives its endpoint's pushes here. */
   holds(session: EndpointSession): boolean;
@@ -49,56 +55,46 @@ export interface EndpointOwner {
   endpointFinished(endpoint: EndpointSession): void;
 }
 
-const live = new WeakMap<AnyActorRef, EndpointSession>();
-const on = (self: AnyActorRef): EndpointSession => live.get(self)!;
 const messageOf = (event: EndpointSessionEvent): RoutedMessage =>
   (event as Extract<EndpointSessionEvent, { type: 'kp.published' }>).message as RoutedMessage;
 const subackOf = (event: EndpointSessionEvent): SubscriptionAnswer =>
   (event as Extract<EndpointSessionEvent, { type: 'kp.subscribed' }>).subscription as SubscriptionAnswer;
 
-// Actions receive the context of the transition being taken; getSnapshot() inside an action would
-// still show the previous snapshot, so everything an action needs comes from its arguments.
-export const endpointSessionLogic = endpointSessionMachine.provide({
-  actions: {
-    requestIdentification: ({ self }) => on(self).requestIdentification(),
-    holdMessage: ({ self, event }) => on(self).held.push(messageOf(event)),
-    holdSubscription: ({ self, event }) => on(self).heldSubscriptions.push(subackOf(event)),
-    grantSubscription: ({ event }) => subackOf(event)(true),
-    refuseSubscription: ({ event }) => subackOf(event)(false),
-    grantHeldSubscriptions: ({ self }) => on(self).answerHeldSubscriptions(true),
-    refuseHeldSubscriptions: ({ self }) => on(self).answerHeldSubscriptions(false),
-    forwardHeldMessages: ({ self, context }) => on(self).forwardHeld(context.endpointId!),
-    forwardMessage: ({ self, context, event }) => on(self).forward(messageOf(event), context.endpointId!),
-    refuseMessage: ({ self, event }, params) => on(self).owner.answerError(messageOf(event), params.statusCode, params.reasonPhrase),
-    answerWithRejection: ({ self, context, event }) => {
-      const rejection = context.rejection!;
-      const messages = event.type === 'kp.published' ? [messageOf(event)] : on(self).takeHeld();
-      for (const message of messages) on(self).owner.answerError(message, rejection.statusCode, rejection.reasonPhrase);
-    },
-    answerUnavailable: ({ self }) => {
-      for (const message of on(self).takeHeld()) on(self).owner.answerError(message, 503, 'Service unavailable');
-    },
-    claimEndpoint: ({ self, context }) => on(self).hub.directory.claimEndpoint(on(self), context.endpointId!),
-    releaseEndpoint: ({ self, context }) => on(self).hub.directory.releaseEndpoint(on(self), context.endpointId),
-    announceConnected: ({ self, context }) =>
-      on(self).hub.connectivity.announceConnected({ [context.endpointId!]: context.appVersionName }),
-    announceDisconnected: ({ self, context }) =>
-      on(self).hub.connectivity.announceDisconnected({ [context.endpointId!]: context.appVersionName }),
-    countRoaming: ({ self }) => on(self).hub.counters.roamed(),
+const actions: SessionActions<EndpointSession, EndpointSessionContext, EndpointSessionEvent> = {
+  requestIdentification: (session) => session.requestIdentification(),
+  holdMessage: (session, _, event) => (session.held ??= []).push(messageOf(event)),
+  holdSubscription: (session, _, event) => (session.heldSubscriptions ??= []).push(subackOf(event)),
+  grantSubscription: (_, __, event) => subackOf(event)(true),
+  refuseSubscription: (_, __, event) => subackOf(event)(false),
+  grantHeldSubscriptions: (session) => session.answerHeldSubscriptions(true),
+  refuseHeldSubscriptions: (session) => session.answerHeldSubscriptions(false),
+  forwardHeldMessages: (session, context) => session.forwardHeld(context.endpointId!),
+  forwardMessage: (session, context, event) => session.forward(messageOf(event), context.endpointId!),
+  refuseMessage: (session, _, event, params: { statusCode: number; reasonPhrase: string }) =>
+    session.owner.answerError(messageOf(event), params.statusCode, params.reasonPhrase),
+  answerWithRejection: (session, context, event) => {
+    const rejection = context.rejection!;
+    const messages = event.type === 'kp.published' ? [messageOf(event)] : session.takeHeld();
+    for (const message of messages) session.owner.answerError(message, rejection.statusCode, rejection.reasonPhrase);
   },
-});
+  answerUnavailable: (session) => {
+    for (const message of session.takeHeld()) session.owner.answerError(message, 503, 'Service unavailable');
+  },
+  claimEndpoint: (session, context) => session.hub.directory.claimEndpoint(session, context.endpointId!),
+  releaseEndpoint: (session, context) => session.hub.directory.releaseEndpoint(session, context.endpointId),
+  announceConnected: (session, context) => session.hub.connectivity.announceConnected({ [context.endpointId!]: context.appVersionName }),
+  announceDisconnected: (session, context) => session.hub.connectivity.announceDisconnected({ [context.endpointId!]: context.appVersionName }),
+  countRoaming: (session) => session.hub.counters.roamed(),
+};
 
 /** What the chart does with a PUBLISH in states where it always does the same (see steady-reactions.ts). */
-const publishReactions = new SteadyReactions(endpointSessionLogic, 'kp.published');
+const publishReactions = new SteadyReactions(endpointSessionMachine, 'kp.published');
 
-export class EndpointSession {
-  readonly actor: Actor<typeof endpointSessionLogic>;
-  readonly journal: Journal;
-  private readonly input: EndpointSessionInput;
-  /** Messages that arrived while the token was being identified, in arrival order. */
-  held: RoutedMessage[] = [];
-  /** SUBACKs of SUBSCRIBE filters naming the token that wait for identification. */
-  heldSubscriptions: SubscriptionAnswer[] = [];
+export class EndpointSession extends SteppedSession<SnapshotFrom<typeof endpointSessionMachine>, EndpointSessionEvent> {
+  /** Messages that arrived while the token was being identified, in arrival order (none: undefined). */
+  held: RoutedMessage[] | undefined;
+  /** SUBACKs of SUBSCRIBE filters naming the token that wait for identification (none: undefined). */
+  heldSubscriptions: SubscriptionAnswer[] | undefined;
   /**
    * This endpoint's traffic counters (see TrafficMeter): a small object of its own, so that a
    * remembered request counts its reply without holding the whole session.
@@ -109,11 +105,11 @@ export class EndpointSession {
     readonly hub: EndpointSessionHub,
     readonly owner: EndpointOwner,
     readonly token: string,
-    readonly appName: string,
-    readonly appVersionName: string,
-    readonly actorId: string,
+    appName: string,
+    appVersionName: string,
+    actorId: string,
   ) {
-    this.input = {
+    const input: EndpointSessionInput = {
       sessionId: actorId,
       appName,
       appVersionName,
@@ -122,53 +118,49 @@ export class EndpointSession {
       negativeCacheMs: hub.settings.negativeCacheMs,
       maxHeldMessages: hub.settings.maxHeldMessages,
     };
+    super(endpointSessionMachine, actorId, input, hub.newJournal(endpointSessionMachine, actorId));
     this.meter = { appName, clientTenantId: owner.tenantId, traffic: undefined, trafficInterval: 0 };
-    this.actor = createActor(endpointSessionLogic, { id: actorId, parent: hub.directory.supervisor, input: this.input });
-    this.journal = hub.newJournal(endpointSessionMachine, actorId);
-    keepJournal(this.actor, this.journal);
-    live.set(this.actor, this);
     hub.directory.supervise(actorId, this);
   }
 
-  static of(actor: AnyActorRef): EndpointSession | undefined {
-    return live.get(actor);
+  protected get supervision(): Supervision {
+    return this.hub.directory;
   }
 
+  protected get actions(): typeof actions {
+    return actions;
+  }
+
+  get appName(): string {
+    return this.context.appName;
+  }
+
+  get appVersionName(): string {
+    return this.context.appVersionName;
+  }
+
+  /** Requests identification (the chart's initial step). */
   start(): void {
-    this.journal.received({ type: 'xstate.init', input: this.input });
-    this.actor.start();
+    this.startChart();
   }
 
   get endpointId(): string | null {
-    return this.actor.getSnapshot().context.endpointId;
+    return this.context.endpointId;
   }
 
   get isActive(): boolean {
-    return this.actor.getSnapshot().value === 'active';
-  }
-
-  get isFinished(): boolean {
-    return this.actor.getSnapshot().status !== 'active';
+    return this.value === 'active';
   }
 
   /**
    * A PUBLISH for this token: the chart decides (forward, hold, answer with an error). Where its
-   * answer is a steady reaction (while active: forwardMessage), the actions run without a macrostep.
+   * answer is a steady reaction (while active: forwardMessage), the actions run without a step.
    */
   receive(message: RoutedMessage): void {
     const event = { type: 'kp.published', message } as const;
-    const snapshot = this.actor.getSnapshot();
-    const reactions = publishReactions.in(snapshot);
-    if (reactions === undefined || !this.journal.caughtUp) return this.send(event);
-    this.journal.record(event, snapshot.value);
-    runReactions(reactions, snapshot, event, this.actor);
-  }
-
-  /** Every event reaches the chart through here, and is journaled as it is sent. */
-  send(event: EndpointSessionEvent): void {
-    if (this.actor.getSnapshot().status !== 'active') return; // ended: nothing more happens to it
-    this.journal.received(event);
-    this.actor.send(event);
+    const reactions = this.idle ? publishReactions.in(this) : undefined;
+    if (reactions === undefined) this.send(event);
+    else this.runSteady(reactions, event);
   }
 
   /** A SUBSCRIBE filter names this token: `answer` is its SUBACK, given when the chart decides. */
@@ -178,8 +170,8 @@ export class EndpointSession {
 
   answerHeldSubscriptions(granted: boolean): void {
     const waiting = this.heldSubscriptions;
-    this.heldSubscriptions = [];
-    for (const answer of waiting) answer(granted);
+    this.heldSubscriptions = undefined;
+    for (const answer of waiting ?? []) answer(granted);
   }
 
   /**
@@ -201,8 +193,8 @@ export class EndpointSession {
   }
 
   takeHeld(): RoutedMessage[] {
-    const held = this.held;
-    this.held = [];
+    const held = this.held ?? [];
+    this.held = undefined;
     return held;
   }
 
@@ -222,14 +214,14 @@ export class EndpointSession {
     );
   }
 
-  /** Called by the supervisor when this actor threw: answer what waits, stop routing to it. */
+  /** Called by the supervisor when an action threw: answer what waits, stop routing to it. */
   discard(): void {
     for (const message of this.takeHeld()) this.owner.answerError(message, 503, 'Service unavailable');
     this.answerHeldSubscriptions(false);
     this.hub.directory.releaseEndpoint(this, this.endpointId);
   }
 
-  /** Called by the supervisor once the actor has finished. */
+  /** Called by the supervisor once the session has finished. */
   forgotten(): void {
     this.hub.directory.endpointForgotten(this);
     this.owner.endpointFinished(this);

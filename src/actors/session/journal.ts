@@ -1,17 +1,19 @@
 // Each session's life as the events it received, so that an operator can see — and replay on a
 // laptop — why a session ended as it did (GET /sessions/{id}/journal, `npm run replay`).
 //
-// An event is written down as it is sent to the actor (`received`), and completed with the state
-// it led to once the actor has processed it (`processed`, from the actor's snapshot updates: one
-// per event, in mailbox order). Events carry the data the chart's guards read (times, ids, the
-// facts a CONNECT met), so folding the entries through the pure transition() gives the same
-// states again: replayJournal() does that and names the first step that does not.
+// For a session that is an actor, an event is written down as it is sent (`received`), and
+// completed with the state it led to once the actor has processed it (`processed`, from the
+// actor's snapshot updates: one per event, in mailbox order); a session that steps its chart
+// itself writes both at once (`record`). Events carry the data the chart's guards read (times,
+// ids, the facts a CONNECT met), so folding the entries through the pure transition() gives the
+// same states again: replayJournal() does that and names the first step that does not.
 //
-// Cheap by design, because every session has one: a bounded list of entries (`capacity`); a
-// PUBLISH carries no payload into the journal, and consecutive PUBLISHes that leave the state as it
-// was share one entry (`repeat`), so traffic neither allocates nor pushes the lifecycle out. When
-// the bound drops the oldest entry, it is folded into a base snapshot first: a replay starts from
-// that snapshot instead of from `xstate.init`.
+// Cheap by design, because every session has one: a bounded list of entries (`capacity`), kept
+// flat (four array slots per entry, no entry objects until someone reads them); a PUBLISH carries
+// no payload into the journal, and consecutive PUBLISHes that leave the state as it was share one
+// entry (`repeat`), so traffic neither allocates nor pushes the lifecycle out. When the bound
+// drops the oldest entry, it is folded into a base snapshot first: a replay starts from that
+// snapshot instead of from `xstate.init`.
 import { initialTransition, transition, type AnyActorRef, type AnyMachineSnapshot, type AnyStateMachine, type EventObject } from 'xstate';
 
 export interface JournalEntry {
@@ -42,10 +44,19 @@ export interface JournalRecord {
 const PUBLISHED: JournalEntry['event'] = Object.freeze({ type: 'kp.published' });
 const SUBSCRIBED: JournalEntry['event'] = Object.freeze({ type: 'kp.subscribed' });
 
+/** Entry times are kept as milliseconds since this moment: small integers, which V8 stores without a heap number. */
+const EPOCH = Date.now();
+/** Slots per entry in a journal's flat list: when (since EPOCH), the event, the state it led to, how many times in a row. */
+const SLOTS = 4;
+
 export class Journal {
-  private readonly entries: JournalEntry[] = [];
-  /** Events sent to the actor and not processed yet, oldest first (at most a few). */
-  private readonly unprocessed: Array<{ at: number; event: JournalEntry['event'] }> = [];
+  /**
+   * The entries, flat and without an object per entry — [at, event, state, repeat, at, …] — since
+   * every session keeps one and most are never read; allocated with the first entry.
+   */
+  private slots: unknown[] | undefined;
+  /** Events sent to an actor and not processed yet, oldest first (at most a few; none: undefined). */
+  private unprocessed: Array<{ at: number; event: JournalEntry['event'] }> | undefined;
   private base: AnyMachineSnapshot | undefined;
   /** Entries dropped from the front (folded into the base snapshot). */
   dropped = 0;
@@ -56,42 +67,39 @@ export class Journal {
     readonly actorId: string,
   ) {}
 
-  /** An event as it is sent to the actor (before the actor processes it). */
+  /** An event as it is sent to an actor (before the actor processes it). */
   received(event: EventObject & Record<string, unknown>, at = Date.now()): void {
-    this.unprocessed.push({ at, event: event.type === 'kp.published' ? PUBLISHED : event.type === 'kp.subscribed' ? SUBSCRIBED : event });
+    (this.unprocessed ??= []).push({ at, event: journaled(event) });
   }
 
   /** Whether every event sent so far has been processed (nothing waits in the actor's mailbox). */
   get caughtUp(): boolean {
-    return this.unprocessed.length === 0;
+    return this.unprocessed === undefined;
   }
 
-  /** An event handled at once without a change of state (a steady reaction, see steady-reactions.ts). */
-  record(event: EventObject & Record<string, unknown>, state: unknown): void {
-    this.received(event);
-    this.processed(state);
+  /** An event taken at once by a session that steps its chart itself, and the state it led to. */
+  record(event: EventObject & Record<string, unknown>, state: unknown, at = Date.now()): void {
+    this.append(at, journaled(event), state);
   }
 
   /** The actor processed the oldest unprocessed event and is now in `state`. */
   processed(state: unknown): void {
-    const next = this.unprocessed.shift();
+    const next = this.unprocessed?.shift();
     if (next === undefined) return;
-    const last = this.entries[this.entries.length - 1];
-    if (last !== undefined && next.event === PUBLISHED && last.event === PUBLISHED && last.state === state) {
-      last.repeat = (last.repeat ?? 1) + 1;
-      return;
-    }
-    if (this.entries.length >= this.capacity) this.dropOldest();
-    this.entries.push({ at: next.at, event: next.event, state });
+    if (this.unprocessed!.length === 0) this.unprocessed = undefined;
+    this.append(next.at, next.event, state);
   }
 
   /** The actor stopped (its final snapshot was processed already): events still queued for it never will be. */
   finished(): void {
-    this.unprocessed.length = 0;
+    this.unprocessed = undefined;
   }
 
-  list(): readonly JournalEntry[] {
-    return this.entries;
+  list(): JournalEntry[] {
+    const entries: JournalEntry[] = [];
+    const slots = this.slots ?? [];
+    for (let i = 0; i < slots.length; i += SLOTS) entries.push(entryAt(slots, i));
+    return entries;
   }
 
   toJSON(): JournalRecord {
@@ -100,15 +108,39 @@ export class Journal {
       actorId: this.actorId,
       dropped: this.dropped,
       base: this.base === undefined ? null : { value: this.base.value, context: this.base.context },
-      entries: this.entries,
+      entries: this.list(),
     };
   }
 
-  private dropOldest(): void {
-    const oldest = this.entries.shift()!;
-    this.base = foldEntry(this.machine, this.base, oldest);
+  private append(at: number, event: JournalEntry['event'], state: unknown): void {
+    const slots = (this.slots ??= []);
+    const last = slots.length - SLOTS;
+    // Consecutive PUBLISHes that leave the state as it was share one entry.
+    if (last >= 0 && event === PUBLISHED && slots[last + 1] === PUBLISHED && slots[last + 2] === state) {
+      slots[last + 3] = (slots[last + 3] as number) + 1;
+      return;
+    }
+    if (slots.length >= this.capacity * SLOTS) this.dropOldest(slots);
+    slots.push(at - EPOCH, event, state, 1);
+  }
+
+  private dropOldest(slots: unknown[]): void {
+    this.base = foldEntry(this.machine, this.base, entryAt(slots, 0));
+    slots.splice(0, SLOTS);
     this.dropped++;
   }
+}
+
+/** What a journal keeps of an event: PUBLISH and SUBSCRIBE without their opaque contents. */
+function journaled(event: EventObject & Record<string, unknown>): JournalEntry['event'] {
+  return event.type === 'kp.published' ? PUBLISHED : event.type === 'kp.subscribed' ? SUBSCRIBED : event;
+}
+
+function entryAt(slots: readonly unknown[], i: number): JournalEntry {
+  const repeat = slots[i + 3] as number;
+  const entry: JournalEntry = { at: EPOCH + (slots[i] as number), event: slots[i + 1] as JournalEntry['event'], state: slots[i + 2] };
+  if (repeat > 1) entry.repeat = repeat;
+  return entry;
 }
 
 /** One entry applied to a snapshot (`repeat` times); the first entry of a whole journal is `xstate.init`. */

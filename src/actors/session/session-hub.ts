@@ -4,6 +4,7 @@
 // EndpointSessionHub), next to the class, so no session file needs another's hub.
 import type { Logger } from 'pino';
 import type { AnyActorRef, AnyStateMachine } from 'xstate';
+import type { SessionReport } from '../../machines/registry.machine.js';
 import type { ConnectivityAnnouncer } from '../ports.js';
 import type { Journal } from './journal.js';
 
@@ -33,11 +34,21 @@ export interface Supervised {
   forgotten(): void;
 }
 
+/** Timers of session charts (`after` delays): xstate's clock interface, so tests can pass its SimulatedClock. */
+export interface SessionClock {
+  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
+  clearTimeout(id: unknown): void;
+}
+
 /** The registry's supervision, as sessions see it. */
 export interface Supervision {
   /** The xstate parent of session actors: their ends and failures reach the registry through it. */
   readonly supervisor: AnyActorRef;
   supervise(actorId: string, session: Supervised): void;
+  /** How a session that steps its chart without an actor reports its end or failure, as an actor's parent would. */
+  report(report: SessionReport): void;
+  /** The clock of every session chart's timers, actor or not. */
+  readonly clock: SessionClock;
 }
 
 /** What every session needs from the hub. */

@@ -56,7 +56,7 @@ export class Metrics {
   readonly elceEvents = this.counter('kpc_elce_events_published_total', '9/ELCE connectivity events published', ['type']);
   readonly roamed = this.counter('kpc_endpoints_roamed_total', 'Endpoint sessions moved to roamed');
   readonly revocations = this.counter('kpc_revocations_total', 'Revocation events that ended a local session', ['kind']);
-  readonly failedActors = this.counter('kpc_session_actor_failures_total', 'Session actors that threw and were discarded');
+  readonly failedActors = this.counter('kpc_session_actor_failures_total', 'Sessions whose chart action threw, discarded (the client is closed or the endpoint identified afresh)');
   readonly undecodable = this.counter('kpc_nats_undecodable_total', 'Messages on KPC\'s NATS subscriptions that did not decode, by subscription subject', ['subject']);
   readonly protocolViolations = this.counter('kpc_protocol_violations_total', 'MQTT connections closed for breaking the protocol, by kind', ['kind']);
   readonly slowConsumers = this.counter('kpc_slow_consumers_total', 'Clients disconnected because they stopped reading (max-outbound-bytes queued)');

@@ -10,10 +10,10 @@
 // event-loop turn (setImmediate), so all the clients read in one turn share one NATS write.
 //
 // When to flush, park and publish again is decided by the chart in
-// src/machines/confirmed-publisher.machine.ts, told once per batch, flush and NATS status change;
-// the messages themselves stay in the arrays below.
-import { createActor, type Actor } from 'xstate';
-import { confirmedPublisherMachine } from '../../machines/confirmed-publisher.machine.js';
+// src/machines/confirmed-publisher.machine.ts, told once per batch, flush and NATS status change
+// (stepped as a flat chart: see flat-chart.ts); the messages themselves stay in the arrays below.
+import { confirmedPublisherMachine, type ConfirmedPublisherEvent } from '../../machines/confirmed-publisher.machine.js';
+import { FlatChart } from '../flat-chart.js';
 import type { NatsLink, NatsStatusListener } from './connection.js';
 
 export type Confirmation = () => void;
@@ -41,41 +41,37 @@ export class ConfirmedPublisher implements NatsStatusListener {
   /** Not (or no longer known to be) on the server: published again on reconnect. */
   private parked: Outgoing[] = [];
   private idleWaiters: Array<() => void> = [];
-  private readonly actor: Actor<typeof confirmedPublisherMachine>;
+  private readonly chart: FlatChart<ConfirmedPublisherEvent>;
 
   constructor(
     private readonly nats: NatsLink,
     private readonly capacity: number,
     private readonly callbackFailed: CallbackFailure,
   ) {
-    this.actor = createActor(
-      confirmedPublisherMachine.provide({
-        actions: {
-          startFlush: () => this.startFlush(),
-          confirmFlushed: () => {
-            const batch = this.takeFlushed();
-            for (const outgoing of batch) this.tell(outgoing);
-          },
-          parkFlushed: () => this.parked.push(...this.takeFlushed()),
-          parkSent: () => {
-            this.parked.push(...this.sent);
-            this.sent = [];
-          },
-          republishParked: () => this.republishParked(),
-          resolveIdleWaiters: () => {
-            const waiters = this.idleWaiters;
-            this.idleWaiters = [];
-            for (const resolve of waiters) resolve();
-          },
-        },
-      }),
-    ).start();
+    this.chart = new FlatChart(confirmedPublisherMachine, {
+      startFlush: () => this.startFlush(),
+      confirmFlushed: () => {
+        const batch = this.takeFlushed();
+        for (const outgoing of batch) this.tell(outgoing);
+      },
+      parkFlushed: () => this.parked.push(...this.takeFlushed()),
+      parkSent: () => {
+        this.parked.push(...this.sent);
+        this.sent = [];
+      },
+      republishParked: () => this.republishParked(),
+      resolveIdleWaiters: () => {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const resolve of waiters) resolve();
+      },
+    });
     nats.addListener(this);
   }
 
   /** The chart's state, for tests. */
   get state(): unknown {
-    return this.actor.getSnapshot().value;
+    return this.chart.value;
   }
 
   /** How many messages NATS has not confirmed yet. */
@@ -111,7 +107,7 @@ export class ConfirmedPublisher implements NatsStatusListener {
     this.queued = [];
     this.queuedToKeep = 0;
     // While the chart says disconnected, kept messages are parked without trying.
-    const state = this.actor.getSnapshot().value;
+    const state = this.chart.value;
     const connected = (state === 'idle' || state === 'flushing') && this.nats.isConnected;
     const sentBefore = this.sent.length;
     for (const outgoing of batch) {
@@ -123,7 +119,7 @@ export class ConfirmedPublisher implements NatsStatusListener {
       if (sent) this.sent.push(outgoing);
       else this.parked.push(outgoing);
     }
-    if (this.sent.length > sentBefore) this.actor.send({ type: 'batch.sent' });
+    if (this.sent.length > sentBefore) this.chart.send({ type: 'batch.sent' });
   };
 
   /** Resolves when nothing is left unconfirmed (used at shutdown). */
@@ -133,11 +129,11 @@ export class ConfirmedPublisher implements NatsStatusListener {
   }
 
   onNatsDisconnected(): void {
-    this.actor.send({ type: 'nats.disconnected' });
+    this.chart.send({ type: 'nats.disconnected' });
   }
 
   onNatsReconnected(): void {
-    this.actor.send({ type: 'nats.reconnected' });
+    this.chart.send({ type: 'nats.reconnected' });
   }
 
   private republishParked(): void {
@@ -162,17 +158,17 @@ export class ConfirmedPublisher implements NatsStatusListener {
     this.flushing = this.sent;
     this.sent = [];
     const settled = (confirmed: boolean) => () => {
-      if (!confirmed) return this.actor.send({ type: 'flush.failed', connected: this.nats.isConnected });
+      if (!confirmed) return this.chart.send({ type: 'flush.failed', connected: this.nats.isConnected });
       const leftUnconfirmed = this.unconfirmed - this.flushing.length;
-      this.actor.send({ type: 'flush.confirmed', sentSinceFlush: this.sent.length, leftUnconfirmed });
+      this.chart.send({ type: 'flush.confirmed', sentSinceFlush: this.sent.length, leftUnconfirmed });
     };
     this.nats.connection.flush().then(settled(true), settled(false));
   }
 
   /**
    * A callback belongs to a sender (it acknowledges to an MQTT client): if it throws, the messages
-   * after it in the batch must still be told, and the chart must not stop (an actor whose action
-   * throws stops for good, and nothing would be confirmed again).
+   * after it in the batch must still be told, and the chart's step must still complete (a step cut
+   * short would leave the flush unsettled, and nothing would be confirmed again).
    */
   private tell(outgoing: Outgoing): void {
     try {

@@ -29,7 +29,7 @@ class World {
 
   params(): Params {
     return this.run.params(this.stimuli(), this.checks(), (model) => {
-      const live = this.subject.actor.getSnapshot();
+      const live = this.subject.snapshot;
       expect(live.value, 'live HTTP session state').toBe(model.value);
       expect(live.context.inFlight, 'requests in flight').toBe(model.context.inFlight);
     });

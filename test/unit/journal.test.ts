@@ -1,34 +1,31 @@
-// Session journals: written as events are sent to a live actor, bounded, and replayable through the
-// pure chart from their start or, once old entries were dropped, from the base snapshot they left.
+// Session journals: written as a session steps its chart, bounded, and replayable through the pure
+// chart from their start or, once old entries were dropped, from the base snapshot they left.
 import { describe, expect, it } from 'vitest';
-import { createActor, SimulatedClock } from 'xstate';
-import { Journal, keepJournal, replayJournal } from '../../src/actors/session/journal.js';
+import { initialTransition, transition, type EventObject } from 'xstate';
+import { Journal, replayJournal } from '../../src/actors/session/journal.js';
 import { endpointSessionMachine, type EndpointSessionEvent, type EndpointSessionInput } from '../../src/machines/endpoint-session.machine.js';
 
 const input: EndpointSessionInput = {
   sessionId: 'e1', appName: 'app', appVersionName: 'v1', tokenHash: 'h', identificationTimeoutMs: 1000, negativeCacheMs: 1000, maxHeldMessages: 5,
 };
 
-/** A live endpoint session actor whose every event is journaled as it is sent, as EndpointSession does. */
-function journaledActor(capacity: number) {
-  const clock = new SimulatedClock();
+/** The endpoint chart stepped as a session steps it, each event journaled with the state it led to. */
+function journaledChart(capacity: number) {
   const journal = new Journal(capacity, endpointSessionMachine, 'e1');
-  const actor = createActor(endpointSessionMachine, { input, clock });
-  keepJournal(actor, journal);
-  journal.received({ type: 'xstate.init', input });
-  actor.start();
-  const send = (event: EndpointSessionEvent) => {
-    journal.received(event);
-    actor.send(event);
+  let [snapshot] = initialTransition(endpointSessionMachine, input);
+  journal.record({ type: 'xstate.init', input }, snapshot.value);
+  const send = (event: EndpointSessionEvent | EventObject) => {
+    [snapshot] = transition(endpointSessionMachine, snapshot, event as EndpointSessionEvent);
+    journal.record(event as EndpointSessionEvent, snapshot.value);
   };
-  return { actor, journal, send, clock };
+  return { journal, send, state: () => snapshot.value };
 }
 
 const accepted: EndpointSessionEvent = { type: 'ecap.replied', statusCode: 200, endpointId: 'ep-1', tokenId: 'tok-1', reasonPhrase: null };
 
 describe('session journal', () => {
   it('records each event with the state it led to; PUBLISHes keep no payload and repeated ones share an entry', () => {
-    const { journal, send } = journaledActor(16);
+    const { journal, send } = journaledChart(16);
     send({ type: 'kp.published', message: { payload: Buffer.from('secret payload') } });
     send(accepted);
     for (let i = 0; i < 1000; i++) send({ type: 'kp.published', message: { payload: Buffer.from('more') } });
@@ -45,7 +42,7 @@ describe('session journal', () => {
   });
 
   it('keeps at most its capacity; dropped entries fold into a base snapshot the replay starts from', () => {
-    const { actor, journal, send } = journaledActor(3);
+    const { journal, send, state } = journaledChart(3);
     send(accepted);
     send({ type: 'elce.connected', originatorReplicaId: 'r2' });
     send({ type: 'kp.published' }); // roamed → active again
@@ -56,16 +53,12 @@ describe('session journal', () => {
     expect(record.base).toMatchObject({ value: 'active', context: { endpointId: 'ep-1', tokenId: 'tok-1' } });
     const outcome = replayJournal(endpointSessionMachine, JSON.parse(JSON.stringify(record)));
     expect(outcome.ok && outcome.snapshot.value).toBe('revoked');
-    expect(actor.getSnapshot().value).toBe('revoked');
+    expect(state()).toBe('revoked');
   });
 
-  it('records the timers the actor fires itself when they are relayed to it (here: the identification timeout)', () => {
-    const { journal, clock, actor } = journaledActor(8);
-    // The registry's inspector does this for live sessions: a relay whose source is its target is a timer.
-    actor.system.inspect((inspection) => {
-      if (inspection.type === '@xstate.event' && inspection.sourceRef === inspection.actorRef) journal.received(inspection.event);
-    });
-    clock.increment(1000);
+  it('records a timer like any other event (here: the identification timeout), and replays it', () => {
+    const { journal, send } = journaledChart(8);
+    send({ type: 'xstate.after.identificationTimeout.endpointSession.identifying' });
     expect(journal.list().map((entry) => [entry.event.type, entry.state])).toEqual([
       ['xstate.init', 'identifying'],
       ['xstate.after.identificationTimeout.endpointSession.identifying', 'unavailable'],
@@ -74,7 +67,7 @@ describe('session journal', () => {
   });
 
   it('names the first step whose recorded state the chart does not reach', () => {
-    const { journal, send } = journaledActor(8);
+    const { journal, send } = journaledChart(8);
     send(accepted);
     send({ type: 'token.revoked', tokenIds: ['tok-1'] });
     const record = JSON.parse(JSON.stringify(journal.toJSON()));
@@ -84,7 +77,7 @@ describe('session journal', () => {
     expect(!outcome.ok && [outcome.failed.index, outcome.reason]).toEqual([2, 'recorded "revoked", the chart reaches "active"']);
   });
 
-  it('a session that steps its chart itself records event and state at once, with their exact times', () => {
+  it('records event and state at once, with their exact times', () => {
     const journal = new Journal(2, endpointSessionMachine, 'e1');
     const at = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
     journal.record({ type: 'xstate.init', input }, 'identifying', at);

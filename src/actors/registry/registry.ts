@@ -1,16 +1,16 @@
-// The live registry: the supervisor of every session (HTTP session actors through their xstate
-// parent, see session-supervisor.ts; client and endpoint sessions, which step their charts without
-// an actor, through report()), so their completion and failures arrive here, and the process's lifecycle
+// The live registry: the supervisor of every session (client, endpoint and HTTP sessions step their
+// charts without an actor and report their end or failure through report()), so their completion
+// and failures arrive here, and the process's lifecycle
 // (src/machines/registry.machine.ts). Who holds
 // which endpoint and credential is its Directory (directory.ts), a plain module rather than chart
 // context because a snapshot is copied on every transition and a replica holds up to
 // `max-connections` sessions; what the management API shows is SessionInspector's.
-import { createActor, fromPromise, type Actor, type AnyActorRef, type InspectionEvent } from 'xstate';
+import { createActor, fromPromise, type Actor } from 'xstate';
 import type { Logger } from 'pino';
 import { registryMachine, type RegistryEvent, type SessionReport } from '../../machines/registry.machine.js';
 import { ClientSession, type SessionDirectory, type SessionHub } from '../session/client-session.js';
 import { EndpointSession } from '../session/endpoint-session.js';
-import { HttpSession, type HttpSessionDirectory } from '../session/http-session.js';
+import type { HttpSession, HttpSessionDirectory } from '../session/http-session.js';
 import { HttpSessions } from '../session/http-sessions.js';
 import type { ReplyTarget } from '../traffic/extension-data-router.js';
 import type { SessionClock, Supervised } from '../session/session-hub.js';
@@ -20,7 +20,6 @@ import { EndedSessions } from './ended-sessions.js';
 import { PacedDrain, type DrainPace } from './paced-drain.js';
 import { describeHttpSession, describeSession, httpJournalsOf, journalsOf } from './session-inspection.js';
 import { SessionInspector } from './session-inspector.js';
-import { sessionSupervisor } from './session-supervisor.js';
 
 /** What the composition root does for the registry's chart. */
 export interface RegistryHooks {
@@ -53,8 +52,6 @@ const realClock: SessionClock = {
 
 export class Registry implements SessionDirectory, HttpSessionDirectory {
   readonly actor: Actor<ReturnType<Registry['logic']>>;
-  /** The sessions' xstate parent: relays their ends to this registry's chart (see session-supervisor.ts). */
-  private readonly sessionParent: AnyActorRef;
   readonly hub: SessionHub;
   /** What the management API reads and does (the SessionInspection port). */
   readonly inspection: SessionInspector;
@@ -82,15 +79,9 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
     this.actor = createActor(this.logic(), {
       id: 'registry',
       input: { gracefulShutdownMs: options.gracefulShutdownMs },
-      inspect: (event) => this.journalTimer(event),
       // xstate treats `clock: undefined` as a clock: pass the option only when there is one.
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
-    this.sessionParent = createActor(sessionSupervisor((report) => this.actor.send(report)), { parent: this.actor, id: 'sessions' });
-  }
-
-  get supervisor(): AnyActorRef {
-    return this.sessionParent;
   }
 
   get clock(): SessionClock {
@@ -103,7 +94,6 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
 
   start(): void {
     this.actor.start();
-    this.sessionParent.start();
   }
 
   get state(): string {
@@ -266,12 +256,12 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
   private discardFailedActor(actorId: string, error: unknown): void {
     const failed = this.supervised.get(actorId);
     this.options.onActorFailed();
-    this.options.logger.error({ err: error, actorId }, 'session actor failed and was discarded; the service goes on');
+    this.options.logger.error({ err: error, actorId }, 'an action of a session threw; the session was discarded and the service goes on');
     if (failed === undefined) return;
     try {
       failed.discard(error);
     } catch (cleanupError) {
-      this.options.logger.error({ err: cleanupError, actorId }, 'cleaning up a failed session actor failed too');
+      this.options.logger.error({ err: cleanupError, actorId }, 'cleaning up a failed session failed too');
     }
     this.forgetActor(actorId);
   }
@@ -282,18 +272,6 @@ export class Registry implements SessionDirectory, HttpSessionDirectory {
     if (actor === undefined) return;
     this.supervised.delete(actorId);
     actor.forgotten();
-  }
-
-  /**
-   * An HTTP session's timers (`after` delays) are the only events it sends itself: xstate's
-   * scheduler relays them, and reports each relay to the inspector as an event whose source is its
-   * target. Every other event is journaled by the session's own send(); client and endpoint
-   * sessions are not actors and journal their timers themselves (stepped-session.ts).
-   */
-  private journalTimer(inspection: InspectionEvent): void {
-    if (inspection.type !== '@xstate.event' || inspection.sourceRef !== inspection.actorRef) return;
-    const actor = inspection.actorRef as AnyActorRef;
-    HttpSession.of(actor)?.journal.received(inspection.event);
   }
 }
 

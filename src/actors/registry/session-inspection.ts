@@ -116,7 +116,7 @@ export function journalFile(journals: SessionJournals): SessionJournalFile {
  * show their client id, transport `http`, and its one endpoint session.
  */
 export function describeHttpSession(session: HttpSession): SessionDetails {
-  const { context, value } = session.actor.getSnapshot();
+  const { context, value } = session;
   return {
     mqttClientId: session.ownerId,
     connectionId: session.ownerId,

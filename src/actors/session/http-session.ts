@@ -6,15 +6,16 @@
 //
 // Every request carries its own HttpExchange: the extension's reply goes to exactly that request
 // (by correlationId, through the request memory), never to the session.
-import { createActor, type Actor, type AnyActorRef } from 'xstate';
-import { httpSessionMachine, type HttpSessionEvent, type HttpSessionInput } from '../../machines/http-session.machine.js';
+import type { SnapshotFrom } from 'xstate';
+import { httpSessionMachine, type HttpSessionContext, type HttpSessionEvent, type HttpSessionInput } from '../../machines/http-session.machine.js';
 import type { ClientDataForwarder, RoutedMessage } from '../traffic/client-data-forwarder.js';
 import type { MeteredEndpoint } from '../traffic/traffic-meter.js';
 import type { HttpReplyTarget } from '../traffic/extension-data-router.js';
 import type { Route } from '../traffic/routing.js';
 import { EndpointSession, endEndpointSessions, type EndpointDirectory, type EndpointOwner, type EndpointSessionHub } from './endpoint-session.js';
-import { keepJournal, type Journal } from './journal.js';
 import { secretHash } from './secret-hash.js';
+import type { Supervision } from './session-hub.js';
+import { SteppedSession, type SessionActions } from './stepped-session.js';
 
 /** One waiting HTTP request, as the core sees it (the HTTP adapter implements it). */
 export interface HttpExchange extends HttpReplyTarget {
@@ -45,23 +46,15 @@ export interface HttpSessionHub extends EndpointSessionHub {
   readonly forwarder: ClientDataForwarder<string>;
 }
 
-const live = new WeakMap<AnyActorRef, HttpSession>();
-const on = (self: AnyActorRef): HttpSession => live.get(self)!;
-
-export const httpSessionLogic = httpSessionMachine.provide({
-  actions: {
-    endEndpointSession: ({ self }) => void endEndpointSessions(on(self).hub, [on(self).endpoint]),
-  },
-});
+const actions: SessionActions<HttpSession, HttpSessionContext, HttpSessionEvent> = {
+  endEndpointSession: (session) => void endEndpointSessions(session.hub, [session.endpoint]),
+};
 
 const exchangeOf = (message: RoutedMessage): HttpExchange => (message as HttpRoutedMessage).exchange;
 
 let nextSessionNumber = 0;
 
-export class HttpSession implements EndpointOwner {
-  readonly actor: Actor<typeof httpSessionLogic>;
-  readonly journal: Journal;
-  private readonly input: HttpSessionInput;
+export class HttpSession extends SteppedSession<SnapshotFrom<typeof httpSessionMachine>, HttpSessionEvent> implements EndpointOwner {
   /** `http-<n>`: how inspection names it (MQTT sessions are named by their client id). */
   readonly ownerId: string;
   readonly endpoint: EndpointSession;
@@ -76,30 +69,31 @@ export class HttpSession implements EndpointOwner {
     route: Route,
     private readonly finished: (session: HttpSession) => void,
   ) {
-    this.ownerId = `http-${++nextSessionNumber}`;
-    const id = `session.${this.ownerId}`;
-    this.input = {
-      sessionId: this.ownerId,
+    const ownerId = `http-${++nextSessionNumber}`;
+    const id = `session.${ownerId}`;
+    const input: HttpSessionInput = {
+      sessionId: ownerId,
       appVersionName: route.appVersionName,
       tokenHash: secretHash(route.token),
       idleTimeoutMs: hub.settings.httpSessionIdleTimeoutMs,
     };
-    this.actor = createActor(httpSessionLogic, { id, parent: hub.directory.supervisor, input: this.input });
-    this.journal = hub.newJournal(httpSessionMachine, id);
-    keepJournal(this.actor, this.journal);
-    live.set(this.actor, this);
-    hub.directory.supervise(this.actor.id, this);
-    this.endpoint = new EndpointSession(hub, this, route.token, route.appName, route.appVersionName, `endpoint.${this.ownerId}`);
+    super(httpSessionMachine, id, input, hub.newJournal(httpSessionMachine, id));
+    this.ownerId = ownerId;
+    hub.directory.supervise(id, this);
+    this.endpoint = new EndpointSession(hub, this, route.token, route.appName, route.appVersionName, `endpoint.${ownerId}`);
   }
 
-  static of(actor: AnyActorRef): HttpSession | undefined {
-    return live.get(actor);
+  protected get supervision(): Supervision {
+    return this.hub.directory;
+  }
+
+  protected get actions(): typeof actions {
+    return actions;
   }
 
   /** Starts with the request that created the session (the chart counts it already). */
   start(first: HttpRoutedMessage): void {
-    this.journal.received({ type: 'xstate.init', input: this.input });
-    this.actor.start();
+    this.startChart();
     this.endpoint.start();
     this.handle(first);
   }
@@ -110,19 +104,12 @@ export class HttpSession implements EndpointOwner {
     this.handle(message);
   }
 
-  /** Every event reaches the chart through here, and is journaled as it is sent. */
-  send(event: HttpSessionEvent): void {
-    if (!this.isOpen) return; // ended: nothing more happens to it
-    this.journal.received(event);
-    this.actor.send(event);
-  }
-
   get state(): string {
-    return this.actor.getSnapshot().value as string;
+    return this.value as string;
   }
 
   get isOpen(): boolean {
-    return this.actor.getSnapshot().status === 'active';
+    return !this.isFinished;
   }
 
   private handle(message: HttpRoutedMessage): void {

@@ -1,10 +1,8 @@
 // Each session's life as the events it received, so that an operator can see — and replay on a
 // laptop — why a session ended as it did (GET /sessions/{id}/journal, `npm run replay`).
 //
-// For a session that is an actor, an event is written down as it is sent (`received`), and
-// completed with the state it led to once the actor has processed it (`processed`, from the
-// actor's snapshot updates: one per event, in mailbox order); a session that steps its chart
-// itself writes both at once (`record`). Events carry the data the chart's guards read (times,
+// A session steps its chart itself (stepped-session.ts) and writes each event down with the state it
+// led to (`record`). Events carry the data the chart's guards read (times,
 // ids, the facts a CONNECT met), so folding the entries through the pure transition() gives the
 // same states again: replayJournal() does that and names the first step that does not.
 //
@@ -14,7 +12,7 @@
 // entry (`repeat`), so traffic neither allocates nor pushes the lifecycle out. When the bound
 // drops the oldest entry, it is folded into a base snapshot first: a replay starts from that
 // snapshot instead of from `xstate.init`.
-import { initialTransition, transition, type AnyActorRef, type AnyMachineSnapshot, type AnyStateMachine, type EventObject } from 'xstate';
+import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine, type EventObject } from 'xstate';
 
 export interface JournalEntry {
   at: number;
@@ -55,8 +53,6 @@ export class Journal {
    * every session keeps one and most are never read; allocated with the first entry.
    */
   private slots: unknown[] | undefined;
-  /** Events sent to an actor and not processed yet, oldest first (at most a few; none: undefined). */
-  private unprocessed: Array<{ at: number; event: JournalEntry['event'] }> | undefined;
   private base: AnyMachineSnapshot | undefined;
   /** Entries dropped from the front (folded into the base snapshot). */
   dropped = 0;
@@ -67,32 +63,9 @@ export class Journal {
     readonly actorId: string,
   ) {}
 
-  /** An event as it is sent to an actor (before the actor processes it). */
-  received(event: EventObject & Record<string, unknown>, at = Date.now()): void {
-    (this.unprocessed ??= []).push({ at, event: journaled(event) });
-  }
-
-  /** Whether every event sent so far has been processed (nothing waits in the actor's mailbox). */
-  get caughtUp(): boolean {
-    return this.unprocessed === undefined;
-  }
-
-  /** An event taken at once by a session that steps its chart itself, and the state it led to. */
+  /** An event the session's chart took, and the state it led to. */
   record(event: EventObject & Record<string, unknown>, state: unknown, at = Date.now()): void {
     this.append(at, journaled(event), state);
-  }
-
-  /** The actor processed the oldest unprocessed event and is now in `state`. */
-  processed(state: unknown): void {
-    const next = this.unprocessed?.shift();
-    if (next === undefined) return;
-    if (this.unprocessed!.length === 0) this.unprocessed = undefined;
-    this.append(next.at, next.event, state);
-  }
-
-  /** The actor stopped (its final snapshot was processed already): events still queued for it never will be. */
-  finished(): void {
-    this.unprocessed = undefined;
   }
 
   list(): JournalEntry[] {
@@ -186,18 +159,4 @@ export function replayJournal(machine: AnyStateMachine, record: JournalRecord, o
   }
   if (snapshot === undefined) return { ok: false, failed: { index: 0, entry: undefined as never, replayed: undefined, matches: false }, reason: 'the journal is empty' };
   return { ok: true, steps: record.entries.length, snapshot };
-}
-
-/**
- * Keeps `journal` in step with `actor`: one snapshot update per processed event, in mailbox order
- * (a done snapshot too). Subscribe before the actor starts, so that `xstate.init` is recorded.
- */
-export function keepJournal(actor: AnyActorRef, journal: Journal): void {
-  actor.subscribe({
-    next: (snapshot: { value?: unknown }) => journal.processed(snapshot.value),
-    // Failures are the supervisor's (it receives xstate.error.actor.*); an error listener here
-    // keeps xstate from also reporting the failure as unhandled.
-    error: () => journal.finished(),
-    complete: () => journal.finished(),
-  });
 }

@@ -3,7 +3,7 @@
 // Each session class adds what only it needs (client-session.ts: SessionHub; endpoint-session.ts:
 // EndpointSessionHub), next to the class, so no session file needs another's hub.
 import type { Logger } from 'pino';
-import type { AnyActorRef, AnyStateMachine } from 'xstate';
+import type { AnyStateMachine } from 'xstate';
 import type { SessionReport } from '../../machines/registry.machine.js';
 import type { ConnectivityAnnouncer } from '../ports.js';
 import type { Journal } from './journal.js';
@@ -42,12 +42,10 @@ export interface SessionClock {
 
 /** The registry's supervision, as sessions see it. */
 export interface Supervision {
-  /** The xstate parent of session actors: their ends and failures reach the registry through it. */
-  readonly supervisor: AnyActorRef;
   supervise(actorId: string, session: Supervised): void;
-  /** How a session that steps its chart without an actor reports its end or failure, as an actor's parent would. */
+  /** How a session (it steps its chart without an actor) reports its end or failure, as an actor's parent would. */
   report(report: SessionReport): void;
-  /** The clock of every session chart's timers, actor or not. */
+  /** The clock of every session chart's timers. */
   readonly clock: SessionClock;
 }
 

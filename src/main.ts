@@ -74,7 +74,7 @@ async function main(): Promise<void> {
 
   const link = (status.nats = await NatsLink.open(natsOptions, `kpc ${replicaId}`, logger));
   // The file's routing, or Tekton's (17/SCMP): read before any listener opens.
-  const routing = await openRoutingSource(config, link, logger).catch((error: Error) => {
+  const routing = await openRoutingSource(config, link, logger, undecodable).catch((error: Error) => {
     logger.fatal({ event: 'routing.unavailable' }, error.message);
     process.exit(1);
   });

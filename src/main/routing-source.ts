@@ -6,6 +6,7 @@ import type { KpcConfig } from '../infra/config/types.js';
 import type { Logger } from '../infra/logger.js';
 import type { NatsLink } from '../infra/nats/connection.js';
 import { subjects } from '../infra/nats/subjects.js';
+import type { UndecodableMessages } from '../infra/nats/undecodable-messages.js';
 import { TektonRoutingSource } from '../infra/tekton/tekton-routing-source.js';
 import { RoutingTable, type ApplicationConfig } from '../actors/traffic/routing.js';
 
@@ -38,7 +39,7 @@ export function describeChange(before: Applications, after: Applications): { add
  * connected, so no 17/SCMP event is missed) and throws an error naming Tekton's URL when none
  * comes within `kaa.tekton.timeout`.
  */
-export async function openRoutingSource(config: KpcConfig, link: NatsLink, logger: Logger): Promise<RoutingSource> {
+export async function openRoutingSource(config: KpcConfig, link: NatsLink, logger: Logger, undecodable: UndecodableMessages): Promise<RoutingSource> {
   const build = (applications: Applications) => new RoutingTable({ ...config.routing, applications }, subjects.clientData);
   if (!config.tekton.enabled) {
     const table = build(config.routing.applications);
@@ -56,6 +57,7 @@ export async function openRoutingSource(config: KpcConfig, link: NatsLink, logge
     timeoutMs: config.tekton.timeoutMs,
     nats: link,
     logger,
+    undecodable,
     onChange: (next) => {
       const change = describeChange(applications, next);
       applications = next;

@@ -43,6 +43,7 @@ class World {
       timeoutMs: TEKTON_TIMEOUT_MS,
       nats: this.nats,
       logger: this.log.logger,
+      undecodable: { report: () => {} }, // every event here decodes
       onChange: (applications) => this.changes.push(applications),
       backoff: routingSourceInput.backoff,
       random: routingSourceInput.random,

@@ -6,6 +6,8 @@ import { parseApplications } from '../../src/infra/config/routing.js';
 import { appConfigsUrl, fetchAppConfigs, parseAppConfigs, redactUrl, type Applications } from '../../src/infra/tekton/tekton-client.js';
 import { backoffDelay, canonicalApplications, TektonRoutingSource } from '../../src/infra/tekton/tekton-routing-source.js';
 import { describeChange } from '../../src/main/routing-source.js';
+import { ThrottledLog } from '../../src/infra/log-throttle.js';
+import { UndecodableMessages } from '../../src/infra/nats/undecodable-messages.js';
 import { getFreePort } from '../../dev/ports.js';
 import { FakeScmpNats, recordingLogger, broadcastEvent, targetedEvent } from '../support/fake-scmp-nats.js';
 import { TektonStandIn } from '../support/tekton-stand-in.js';
@@ -136,6 +138,8 @@ describe('TektonRoutingSource', () => {
   let fetches: PendingFetch[];
   let changes: Applications[];
   let log: ReturnType<typeof recordingLogger>;
+  /** The subscription of each undecodable event counted. */
+  let undecodable: string[];
   let source: TektonRoutingSource;
 
   beforeEach(() => {
@@ -144,12 +148,14 @@ describe('TektonRoutingSource', () => {
     fetches = [];
     changes = [];
     log = recordingLogger();
+    undecodable = [];
     source = new TektonRoutingSource({
       url: 'http://tekton:8080',
       instanceName: 'kpc',
       timeoutMs: 10_000,
       nats,
       logger: log.logger,
+      undecodable: new UndecodableMessages(new ThrottledLog(log.logger), (subscription) => undecodable.push(subscription)),
       onChange: (applications) => changes.push(applications),
       random: () => 1, // no jitter: delays are exactly 1 s, 2 s, 4 s…
       fetchConfigs: (timeoutMs) => new Promise((resolve, reject) => fetches.push({ timeoutMs, resolve, reject })),
@@ -233,13 +239,14 @@ describe('TektonRoutingSource', () => {
     expect(fetches).toHaveLength(4);
   });
 
-  it('an undecodable event is logged and still triggers a re-fetch', async () => {
+  it('undecodable events are counted, logged once per interval (anyone on the bus may send many), and still trigger a re-fetch', async () => {
     await started();
-    nats.deliver('kaa.v1.events.tekton.service.configuration.delete', new Uint8Array([1, 2, 3]));
+    for (let i = 0; i < 5; i++) nats.deliver('kaa.v1.events.tekton.service.configuration.delete', new Uint8Array([1, 2, 3]));
     expect(log.lines.filter((line) => line.level === 'warn').map((line) => line.message)).toEqual([
-      'undecodable 17/SCMP configuration event; re-fetching from Tekton anyway',
+      'undecodable 17/SCMP configuration event: re-fetching from Tekton anyway',
     ]);
-    expect(fetches).toHaveLength(2);
+    expect(undecodable).toEqual(Array(5).fill('kaa.v1.events.tekton.service.configuration.delete'));
+    expect(fetches).toHaveLength(2); // one in flight, one queued: a burst coalesces
   });
 
   it('coalesces a burst: one fetch in flight, one queued', async () => {

@@ -9,10 +9,13 @@ export class UndecodableMessages {
     private readonly count: (subscription: string) => void,
   ) {}
 
-  /** `subscription` is the subject as subscribed (wildcards included): a bounded set of sources. */
-  report(subscription: string, what: string, fields: Record<string, unknown>): void {
+  /**
+   * `subscription` is the subject as subscribed (wildcards included): a bounded set of sources.
+   * `consequence`: what KPC does about it, for the log line.
+   */
+  report(subscription: string, what: string, fields: Record<string, unknown>, consequence = 'ignored'): void {
     this.count(subscription);
-    this.throttle.warn('nats.undecodable', subscription, fields, `undecodable ${what} ignored`);
+    this.throttle.warn('nats.undecodable', subscription, fields, `undecodable ${what}: ${consequence}`);
   }
 
   /** The decoded message, or undefined (reported) when it does not decode. */

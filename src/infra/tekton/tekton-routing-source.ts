@@ -29,6 +29,7 @@ import {
 import { codecs } from '../nats/codecs.js';
 import type { NatsLink } from '../nats/connection.js';
 import { subjects, type ScmpAction } from '../nats/subjects.js';
+import type { UndecodableMessages } from '../nats/undecodable-messages.js';
 import { appConfigsUrl, fetchAppConfigs, redactUrl, type Applications } from './tekton-client.js';
 
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffSettings } from '../../machines/routing-source.machine.js';
@@ -53,6 +54,8 @@ export interface TektonRoutingSourceOptions {
   timeoutMs: number;
   nats: Pick<NatsLink, 'subscribe' | 'addListener'>;
   logger: Logger;
+  /** Counts and logs (rate-limited) 17/SCMP events that do not decode: anyone on the bus may send them. */
+  undecodable: Pick<UndecodableMessages, 'report'>;
   /** Called with each new tree after start() (never with the one start() returns, never twice with the same). */
   onChange(applications: Applications): void;
   backoff?: BackoffSettings;
@@ -197,7 +200,7 @@ export class TektonRoutingSource {
       const { tenantID, appName, appVerName } = decode();
       this.opts.logger.debug({ event: 'scmp.configuration', subject, tenantID, appName, appVerName }, '17/SCMP configuration event; re-fetching from Tekton');
     } catch (error) {
-      this.opts.logger.warn({ subject, err: (error as Error).message }, 'undecodable 17/SCMP configuration event; re-fetching from Tekton anyway');
+      this.opts.undecodable.report(subject, '17/SCMP configuration event', { subject, err: (error as Error).message }, 're-fetching from Tekton anyway');
     }
     this.refresh(subject);
   }

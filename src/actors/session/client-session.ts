@@ -21,7 +21,6 @@ import type { NamedEndpoint, RoutingTable } from '../traffic/routing.js';
 import { credentialKey, type AuthenticationGate, type CredentialKey } from './authentication-gate.js';
 import { EndpointSession, endEndpointSessions, type EndpointDirectory, type EndpointOwner, type EndpointSessionHub } from './endpoint-session.js';
 import type { MeteredEndpoint } from '../traffic/traffic-meter.js';
-import type { Supervision } from './session-hub.js';
 import { SteppedSession, type SessionActions } from './stepped-session.js';
 
 /** The registry's bookkeeping, as client sessions see it. */
@@ -90,14 +89,9 @@ export class ClientSession
       transport: request.transport,
       authenticationTimeoutMs: hub.settings.authenticationTimeoutMs,
     };
-    super(clientSessionMachine, id, input, hub.newJournal(clientSessionMachine, id));
+    super(hub, clientSessionMachine, id, input);
     this.connectionId = connectionId;
     this.password = request.password;
-    hub.directory.supervise(id, this);
-  }
-
-  protected get supervision(): Supervision {
-    return this.hub.directory;
   }
 
   protected get actions(): typeof actions {

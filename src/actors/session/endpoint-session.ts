@@ -118,13 +118,8 @@ export class EndpointSession extends SteppedSession<SnapshotFrom<typeof endpoint
       negativeCacheMs: hub.settings.negativeCacheMs,
       maxHeldMessages: hub.settings.maxHeldMessages,
     };
-    super(endpointSessionMachine, actorId, input, hub.newJournal(endpointSessionMachine, actorId));
+    super(hub, endpointSessionMachine, actorId, input);
     this.meter = { appName, clientTenantId: owner.tenantId, traffic: undefined, trafficInterval: 0 };
-    hub.directory.supervise(actorId, this);
-  }
-
-  protected get supervision(): Supervision {
-    return this.hub.directory;
   }
 
   protected get actions(): typeof actions {

@@ -14,7 +14,6 @@ import type { HttpReplyTarget } from '../traffic/extension-data-router.js';
 import type { Route } from '../traffic/routing.js';
 import { EndpointSession, endEndpointSessions, type EndpointDirectory, type EndpointOwner, type EndpointSessionHub } from './endpoint-session.js';
 import { secretHash } from './secret-hash.js';
-import type { Supervision } from './session-hub.js';
 import { SteppedSession, type SessionActions } from './stepped-session.js';
 
 /** One waiting HTTP request, as the core sees it (the HTTP adapter implements it). */
@@ -77,14 +76,9 @@ export class HttpSession extends SteppedSession<SnapshotFrom<typeof httpSessionM
       tokenHash: secretHash(route.token),
       idleTimeoutMs: hub.settings.httpSessionIdleTimeoutMs,
     };
-    super(httpSessionMachine, id, input, hub.newJournal(httpSessionMachine, id));
+    super(hub, httpSessionMachine, id, input);
     this.ownerId = ownerId;
-    hub.directory.supervise(id, this);
     this.endpoint = new EndpointSession(hub, this, route.token, route.appName, route.appVersionName, `endpoint.${ownerId}`);
-  }
-
-  protected get supervision(): Supervision {
-    return this.hub.directory;
   }
 
   protected get actions(): typeof actions {

@@ -79,23 +79,26 @@ export abstract class SteppedSession<TSnapshot extends AnyMachineSnapshot, TEven
   /** The chart and its step function. */
   private readonly steps: ChartSteps;
 
+  /** The registry, to which the session reports its end, and whose clock runs its timers. */
+  private readonly supervision: Supervision;
+
+  /** Supervised by `hub.directory` from the start, with a journal from the hub. */
   constructor(
+    hub: { readonly directory: Supervision; newJournal(machine: AnyStateMachine, actorId: string): Journal },
     chart: AnyStateMachine,
     readonly actorId: string,
     input: object,
-    journal: Journal,
   ) {
     this.steps = stepsOf(chart);
     const [snapshot, initialActions] = this.steps.initial(input);
     this.value = snapshot.value;
     this.context = snapshot.context;
     this.initialActions = initialActions;
-    this.journal = journal;
-    journal.record({ type: 'xstate.init', input }, snapshot.value);
+    this.journal = hub.newJournal(chart, actorId);
+    this.journal.record({ type: 'xstate.init', input }, snapshot.value);
+    this.supervision = hub.directory;
+    hub.directory.supervise(actorId, this);
   }
-
-  /** The registry, to which the session reports its end, and whose clock runs its timers. */
-  protected abstract get supervision(): Supervision;
 
   /** The session's implementations of the actions its chart names. */
   protected abstract get actions(): SessionActions<this, TSnapshot['context'], TEvent>;
